@@ -1,0 +1,1 @@
+"""Method registries of the composite-index pipeline (OECD/JRC Handbook menu)."""
