@@ -1,0 +1,422 @@
+"""A catalogue of indicators: loading, cross-checking and computing them over a panel.
+
+Loading a catalogue checks, before any data is read, everything a single file cannot:
+unique ids across files, that every name a formula uses is declared (an input, a constant
+or another indicator), that indicators referring to each other form no cycle, and that each
+formula's unit — inferred through the formula from its inputs' units — converts to the
+declared unit. Every problem found is reported at once, as ``file:line:column field:
+message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import graphlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from securindex._yaml import Located, iter_yaml_files, read_yaml
+from securindex.dataset import ENTITY, PERIOD, Panel
+from securindex.errors import DataError, FormulaError, Issue, SpecError, UnitError
+from securindex.formula import Formula, parse_formula
+from securindex.spec._validate import validate_located
+from securindex.spec.indicator import Indicator
+from securindex.units import ScaledUnit, conversion_factor, parse_unit
+
+__all__ = ["Catalogue", "IndicatorValues", "document_kind", "load_indicator_file"]
+
+
+@dataclass(frozen=True)
+class _Location:
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    located: Located | None = None
+
+    def issue(self, path: Sequence[str | int], message: str) -> Issue:
+        if self.located is not None:
+            return self.located.issue(path, message)
+        return Issue(message, self.file, self.line, self.column, ".".join(map(str, path)) or None)
+
+
+def document_kind(value: Any) -> str:
+    """What a YAML document holds: ``framework``, ``dictionary``, ``indicators`` or ``unknown``."""
+    if isinstance(value, list):
+        return "indicators"
+    if isinstance(value, dict):
+        if "structure" in value:
+            return "framework"
+        if "variables" in value and "formula" not in value:
+            return "dictionary"
+        if "formula" in value or "id" in value:
+            return "indicators"
+    return "unknown"
+
+
+def load_indicator_file(located: Located) -> list[tuple[Indicator, _Location]]:
+    """Validate every indicator of one YAML document (a mapping or a list of mappings)."""
+    if isinstance(located.value, dict):
+        items: list[tuple[Sequence[str | int], Any]] = [((), located.value)]
+    elif isinstance(located.value, list):
+        items = [((i,), v) for i, v in enumerate(located.value)]
+    else:
+        raise SpecError([located.issue((), "expected an indicator mapping or a list of them")])
+    found: list[tuple[Indicator, _Location]] = []
+    issues: list[Issue] = []
+    for prefix, _ in items:
+        try:
+            indicator = validate_located(Indicator, located, prefix)
+        except SpecError as exc:
+            issues.extend(exc.issues)
+            continue
+        found.append((indicator, _Location(located=located.sub(prefix) if prefix else located)))
+    if issues:
+        raise SpecError(issues)
+    return found
+
+
+@dataclass(frozen=True)
+class IndicatorValues:
+    """Indicator values over a panel, with their units and an audit of every gap.
+
+    Attributes
+    ----------
+    frame
+        One float64 column per indicator, indexed by ``(entity, period)``; each column is
+        in its indicator's declared unit.
+    units
+        Declared unit of each column.
+    audit
+        One row per value that could not be computed: ``entity, period, indicator, reason``
+        (a missing input, a division by zero, …).
+    """
+
+    frame: pd.DataFrame
+    units: dict[str, str]
+    audit: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=[ENTITY, PERIOD, "indicator", "reason"])
+    )
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the values (entity and period as the first two columns)."""
+        self.frame.reset_index().to_csv(path, index=False)
+
+
+class Catalogue(Mapping[str, Indicator]):
+    """A validated set of indicators, in dependency order.
+
+    Build it with :meth:`load` (YAML files or folders) or from :class:`Indicator` objects;
+    either way every cross-file check runs and all problems are raised together as one
+    :class:`~securindex.errors.SpecError`.
+    """
+
+    def __init__(
+        self,
+        indicators: Iterable[Indicator],
+        *,
+        locations: Mapping[str, _Location] | None = None,
+    ) -> None:
+        locations = dict(locations or {})
+        by_id: dict[str, Indicator] = {}
+        issues: list[Issue] = []
+        for indicator in indicators:
+            if indicator.id in by_id:
+                first = locations.get(indicator.id, _Location())
+                issues.append(
+                    Issue(
+                        f"duplicate indicator id '{indicator.id}' (first defined at "
+                        f"{first.file}:{first.line})",
+                        field="id",
+                    )
+                )
+                continue
+            by_id[indicator.id] = indicator
+        self._locations = locations
+        self._formulas: dict[str, Formula] = {}
+        self._dependencies: dict[str, tuple[str, ...]] = {}
+        for indicator in by_id.values():
+            issues.extend(self._check_names(indicator, by_id))
+        self._order = self._resolve_order(by_id, issues)
+        self._factors: dict[str, float] = {}
+        if not issues:
+            issues.extend(self._check_units(by_id))
+        if issues:
+            raise SpecError(issues)
+        self._indicators = {k: by_id[k] for k in self._order}
+
+    # -- construction checks ----------------------------------------------------------------
+    def _where(self, indicator_id: str) -> _Location:
+        return self._locations.get(indicator_id, _Location())
+
+    def _check_names(self, indicator: Indicator, by_id: Mapping[str, Indicator]) -> list[Issue]:
+        formula = parse_formula(indicator.formula)
+        self._formulas[indicator.id] = formula
+        declared = indicator.declared_names
+        unknown = sorted(formula.names - declared - set(by_id))
+        issues = []
+        for name in unknown:
+            choices = sorted(declared | set(by_id))
+            close = difflib.get_close_matches(name, choices, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            start, end = formula.name_span(name)
+            detail = FormulaError(
+                f"unknown name '{name}': declare it under inputs or constants, or use an "
+                f"indicator id{hint}",
+                indicator.formula,
+                start,
+                end,
+            )
+            issues.append(self._where(indicator.id).issue(("formula",), str(detail)))
+        if indicator.id in formula.names and indicator.id not in declared:
+            issues.append(
+                self._where(indicator.id).issue(("formula",), "an indicator cannot use itself")
+            )
+        self._dependencies[indicator.id] = tuple(
+            sorted(n for n in formula.names if n in by_id and n not in declared)
+        )
+        return issues
+
+    def _resolve_order(self, by_id: Mapping[str, Indicator], issues: list[Issue]) -> list[str]:
+        sorter = graphlib.TopologicalSorter(
+            {k: self._dependencies.get(k, ()) for k in by_id}
+        )
+        try:
+            return list(sorter.static_order())
+        except graphlib.CycleError as exc:
+            cycle = exc.args[1]
+            path = " -> ".join(cycle)
+            issues.append(
+                self._where(cycle[0]).issue(("formula",), f"indicator cycle: {path}")
+            )
+            return list(by_id)
+
+    def _check_units(self, by_id: Mapping[str, Indicator]) -> list[Issue]:
+        issues: list[Issue] = []
+        for indicator_id in self._order:
+            indicator = by_id[indicator_id]
+            units: dict[str, ScaledUnit] = {}
+            units.update({k: parse_unit(v.unit) for k, v in indicator.inputs.items()})
+            units.update({k: parse_unit(v.unit) for k, v in indicator.constants.items()})
+            units.update({d: parse_unit(by_id[d].unit) for d in self._dependencies[indicator_id]})
+            declared = parse_unit(indicator.unit)
+            try:
+                inferred = self._formulas[indicator_id].infer_unit(units)
+                self._factors[indicator_id] = conversion_factor(inferred, declared)
+            except UnitError as exc:
+                issues.append(self._where(indicator_id).issue(("unit",), str(exc)))
+        return issues
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, *paths: str | Path) -> Catalogue:
+        """Load every indicator under ``paths`` (files or folders, searched recursively).
+
+        Framework and data-dictionary files found in the folders are skipped; a file given
+        explicitly must hold indicators.
+        """
+        indicators: list[Indicator] = []
+        locations: dict[str, _Location] = {}
+        issues: list[Issue] = []
+        explicit = {Path(p).resolve() for p in paths if Path(p).is_file()}
+        for file in iter_yaml_files(paths):
+            try:
+                located = read_yaml(file)
+            except SpecError as exc:
+                issues.extend(exc.issues)
+                continue
+            kind = document_kind(located.value)
+            if kind != "indicators" and file.resolve() not in explicit:
+                continue
+            try:
+                entries = load_indicator_file(located)
+            except SpecError as exc:
+                issues.extend(exc.issues)
+                continue
+            for indicator, where in entries:
+                if indicator.id in locations:
+                    first = locations[indicator.id]
+                    issues.append(
+                        where.issue(
+                            ("id",),
+                            f"duplicate indicator id '{indicator.id}': also defined at "
+                            f"{first.located.file if first.located else '?'}:"
+                            f"{first.located.position(('id',))[0] if first.located else '?'}",
+                        )
+                    )
+                    continue
+                locations[indicator.id] = where
+                indicators.append(indicator)
+        if issues:
+            raise SpecError(issues)
+        return cls(indicators, locations=locations)
+
+    # -- mapping interface ----------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Indicator:
+        try:
+            return self._indicators[key]
+        except KeyError:
+            close = difflib.get_close_matches(key, list(self._indicators), n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise KeyError(f"no indicator '{key}' in the catalogue{hint}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._indicators)
+
+    def __len__(self) -> int:
+        return len(self._indicators)
+
+    def __repr__(self) -> str:
+        return f"Catalogue({len(self)} indicators)"
+
+    def location(self, indicator_id: str) -> tuple[str | None, int | None]:
+        """File and line where an indicator is defined (``(None, None)`` if built in code)."""
+        where = self._where(indicator_id)
+        if where.located is not None:
+            return where.located.file, where.located.position(())[0]
+        return where.file, where.line
+
+    def dependencies(self, indicator_id: str) -> tuple[str, ...]:
+        """Indicators that ``indicator_id``'s formula uses directly."""
+        return self._dependencies[indicator_id]
+
+    def select(self, ids: Iterable[str]) -> Catalogue:
+        """A catalogue of ``ids`` and every indicator they depend on."""
+        wanted: set[str] = set()
+        stack = list(ids)
+        while stack:
+            current = stack.pop()
+            self[current]  # noqa: B018 - raises a helpful KeyError for unknown ids
+            if current not in wanted:
+                wanted.add(current)
+                stack.extend(self._dependencies[current])
+        return Catalogue(
+            [self._indicators[k] for k in self._order if k in wanted],
+            locations={k: v for k, v in self._locations.items() if k in wanted},
+        )
+
+    def variables(self) -> dict[str, set[str]]:
+        """Raw variables the indicators read, with the unit(s) they are declared in."""
+        needed: dict[str, set[str]] = {}
+        for indicator in self._indicators.values():
+            for name, spec in indicator.inputs.items():
+                needed.setdefault(name, set()).add(spec.unit)
+        return needed
+
+    # -- computing ------------------------------------------------------------------------------
+    def compute(
+        self, data: Panel | pd.DataFrame, *, indicators: Sequence[str] | None = None
+    ) -> IndicatorValues:
+        """Compute indicators over a panel, each in its declared unit.
+
+        Every input is checked against the panel (present, unit convertible) before
+        anything is computed. Values that cannot be computed — a missing input, a
+        division by zero, a log of a non-positive value — are NaN and listed in the audit.
+
+        Raises
+        ------
+        DataError
+            A variable some indicator needs is not in the panel.
+        UnitError
+            A panel variable's unit does not convert to the unit an indicator declares for it.
+        """
+        catalogue = self.select(indicators) if indicators is not None else self
+        panel = data if isinstance(data, Panel) else _panel_from_indexed_frame(data)
+        factors = catalogue._input_factors(panel)
+        layout = panel.layout()
+        index = panel.frame.index
+        computed: dict[str, np.ndarray] = {}
+        audit_parts: list[pd.DataFrame] = []
+        for indicator_id in catalogue._order:
+            indicator = catalogue._indicators[indicator_id]
+            values: dict[str, np.ndarray | float] = {}
+            missing_masks: dict[str, np.ndarray] = {}
+            for name in indicator.inputs:
+                column = panel.frame[name].to_numpy(dtype=np.float64) * factors[(indicator_id, name)]
+                values[name] = column
+                missing_masks[f"missing input '{name}'"] = np.isnan(column)
+            for name, constant in indicator.constants.items():
+                values[name] = constant.value
+            for dependency in catalogue._dependencies[indicator_id]:
+                values[dependency] = computed[dependency]
+                missing_masks[f"indicator '{dependency}' not available"] = np.isnan(
+                    computed[dependency]
+                )
+            evaluation = catalogue._formulas[indicator_id].evaluate(values, panel=layout)
+            result = evaluation.values * catalogue._factors[indicator_id]
+            computed[indicator_id] = result
+            undefined = np.isnan(result)
+            if undefined.any():
+                audit_parts.append(
+                    _audit_rows(index, indicator_id, undefined, {**missing_masks, **evaluation.problems})
+                )
+        frame = pd.DataFrame(
+            {k: computed[k] for k in catalogue._order}, index=index
+        )
+        audit = (
+            pd.concat(audit_parts, ignore_index=True)
+            if audit_parts
+            else pd.DataFrame(columns=[ENTITY, PERIOD, "indicator", "reason"])
+        )
+        units = {k: catalogue._indicators[k].unit for k in catalogue._order}
+        return IndicatorValues(frame=frame, units=units, audit=audit)
+
+    def _input_factors(self, panel: Panel) -> dict[tuple[str, str], float]:
+        """Conversion factor from each panel variable's unit to each indicator's input unit."""
+        missing: dict[str, list[str]] = {}
+        problems: list[str] = []
+        factors: dict[tuple[str, str], float] = {}
+        for indicator_id, indicator in self._indicators.items():
+            for name, spec in indicator.inputs.items():
+                if name not in panel.frame.columns:
+                    missing.setdefault(name, []).append(indicator_id)
+                    continue
+                try:
+                    factors[(indicator_id, name)] = conversion_factor(
+                        parse_unit(panel.units[name]), parse_unit(spec.unit)
+                    )
+                except UnitError as exc:
+                    problems.append(f"variable '{name}' for indicator '{indicator_id}': {exc}")
+        if missing:
+            listed = "; ".join(f"'{v}' (needed by {', '.join(ids)})" for v, ids in missing.items())
+            available = ", ".join(map(str, panel.frame.columns[:30]))
+            raise DataError(
+                f"variables not in the data: {listed}. Available: {available}. Map a column to "
+                "each variable in the data dictionary.",
+                source=panel.name,
+            )
+        if problems:
+            raise UnitError("\n".join(problems))
+        return factors
+
+
+def _audit_rows(
+    index: pd.MultiIndex, indicator_id: str, undefined: np.ndarray, reasons: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Audit rows for the NaN values of one indicator, each with its first known reason."""
+    reason = np.full(len(index), "undefined value", dtype=object)
+    explained = np.zeros(len(index), dtype=bool)
+    for text, mask in reasons.items():
+        take = mask & undefined & ~explained
+        reason[take] = text
+        explained |= take
+    rows = np.flatnonzero(undefined)
+    return pd.DataFrame(
+        {
+            ENTITY: index.get_level_values(ENTITY)[rows],
+            PERIOD: index.get_level_values(PERIOD)[rows],
+            "indicator": indicator_id,
+            "reason": reason[rows],
+        }
+    )
+
+
+def _panel_from_indexed_frame(data: pd.DataFrame) -> Panel:
+    raise DataError(
+        "compute() needs a Panel (it carries the unit of every variable): build one with "
+        "Panel.from_frame(df, entity=..., period=..., units={...}) or Panel.read(path)"
+    )

@@ -1,0 +1,195 @@
+"""The ``securindex`` command line: a thin layer over the public API.
+
+Commands catch :class:`~securindex.errors.SecurindexError`, print its message (``file:line:
+field: message`` for specifications) and exit with status 1. Nothing is written unless the
+whole job succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from securindex.errors import SecurindexError, SpecError
+
+app = typer.Typer(
+    name="securindex",
+    help="Urban-security indicators and composite indices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(exc: SecurindexError) -> typer.Exit:
+    if isinstance(exc, SpecError):
+        for issue in exc.issues:
+            errors.print(str(issue), markup=False, highlight=False)
+        errors.print(f"{len(exc.issues)} problem(s) found.", style="bold red")
+    else:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="YAML files or folders to check")],
+) -> None:
+    """Check indicator, framework and data-dictionary YAML files; list every problem."""
+    from securindex.validate import validate_paths
+
+    issues, counts = validate_paths(paths)
+    if issues:
+        for issue in issues:
+            errors.print(str(issue), markup=False, highlight=False)
+        errors.print(f"{len(issues)} problem(s) found.", style="bold red")
+        raise typer.Exit(code=1)
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
+    console.print(f"[green]OK[/green]: checked {summary} file(s).")
+
+
+@app.command()
+def schema(
+    kind: Annotated[
+        str, typer.Argument(help="indicator, framework or dictionary")
+    ] = "indicator",
+) -> None:
+    """Print the JSON Schema of a YAML file kind (for editor autocompletion)."""
+    from securindex.spec.dictionary import DataDictionary
+    from securindex.spec.framework import FrameworkSpec
+    from securindex.spec.indicator import Indicator
+
+    models = {"indicator": Indicator, "framework": FrameworkSpec, "dictionary": DataDictionary}
+    if kind not in models:
+        errors.print(f"error: unknown kind '{kind}'; choose one of {list(models)}")
+        raise typer.Exit(code=2)
+    sys.stdout.write(json.dumps(models[kind].model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def indicators(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
+    catalogue: Annotated[
+        list[Path], typer.Option("--catalogue", "-c", help="indicator YAML files or folders")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
+    dictionary: Annotated[
+        Optional[Path], typer.Option("--dictionary", "-d", help="data dictionary YAML")  # noqa: UP007
+    ] = None,
+    only: Annotated[
+        Optional[list[str]], typer.Option("--indicator", "-i", help="compute only these ids")  # noqa: UP007
+    ] = None,
+) -> None:
+    """Compute indicator values over a panel and write them as CSV."""
+    from securindex.catalogue import Catalogue
+    from securindex.dataset import Panel
+
+    try:
+        cat = Catalogue.load(*catalogue)
+        panel = Panel.read(data, dictionary=dictionary)
+        values = cat.compute(panel, indicators=only)
+    except SecurindexError as exc:
+        raise _fail(exc) from None
+    values.to_csv(output)
+    audit_path = output.with_name(output.stem + ".audit.csv")
+    values.audit.to_csv(audit_path, index=False)
+    console.print(
+        f"[green]wrote[/green] {output} ({values.frame.shape[0]} rows × "
+        f"{values.frame.shape[1]} indicators)"
+    )
+    if len(values.audit):
+        counts = values.audit.groupby(["indicator", "reason"]).size()
+        console.print(f"[yellow]{len(values.audit)} value(s) could not be computed[/yellow] (see {audit_path}):")
+        for (indicator, reason), n in counts.head(20).items():
+            console.print(f"  {indicator}: {reason} ({n})", markup=False)
+
+
+@app.command("catalogue")
+def catalogue_command(
+    paths: Annotated[
+        Optional[list[Path]], typer.Argument(help="catalogue folders (default: ./indicators)")  # noqa: UP007
+    ] = None,
+    category: Annotated[Optional[str], typer.Option(help="only this category")] = None,  # noqa: UP007
+    tag: Annotated[Optional[str], typer.Option(help="only indicators with this tag")] = None,  # noqa: UP007
+    reference: Annotated[
+        Optional[str], typer.Option(help="only indicators citing this framework[/code], e.g. 'SDG 16'")  # noqa: UP007
+    ] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="print a Markdown table")] = False,
+    write_readmes: Annotated[
+        bool, typer.Option("--write-readmes", help="regenerate each category folder's README.md")
+    ] = False,
+) -> None:
+    """List the catalogue's indicators, filter them, or regenerate the category READMEs."""
+    from rich.table import Table
+
+    from securindex.catalogue import Catalogue
+    from securindex.catalogue_table import catalogue_frame, filter_indicators, markdown_table
+    from securindex.catalogue_table import write_readmes as write
+
+    roots = paths or [Path("indicators")]
+    try:
+        cat = Catalogue.load(*roots)
+    except SecurindexError as exc:
+        raise _fail(exc) from None
+    if write_readmes:
+        for root in roots:
+            for path in write(cat, root):
+                console.print(f"[green]wrote[/green] {path}")
+        return
+    selected = filter_indicators(cat, category=category, tag=tag, reference=reference)
+    if markdown:
+        sys.stdout.write(markdown_table(selected))
+        return
+    frame = catalogue_frame(selected)
+    table = Table(title=f"{len(frame)} of {len(cat)} indicators")
+    for column in ("id", "category", "polarity", "unit", "references"):
+        table.add_column(column)
+    for row in frame.itertuples(index=False):
+        table.add_row(row.id, row.category, row.polarity, row.unit, row.references)
+    console.print(table)
+
+
+@app.command()
+def compute(
+    framework: Annotated[Path, typer.Argument(help="framework YAML")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file, or a folder for every stage")],
+    dictionary: Annotated[
+        Optional[Path], typer.Option("--dictionary", "-d", help="data dictionary YAML")  # noqa: UP007
+    ] = None,
+) -> None:
+    """Build a composite index: one row per (entity, period), a column per node, ranks."""
+    from securindex.dataset import Panel
+    from securindex.framework import Framework
+
+    try:
+        fw = Framework.load(framework)
+        panel = Panel.read(data, dictionary=dictionary)
+        result = fw.compute(panel)
+    except SecurindexError as exc:
+        raise _fail(exc) from None
+    if output.suffix.lower() == ".csv":
+        result.to_csv(output)
+    elif output.suffix.lower() == ".parquet":
+        result.to_parquet(output)
+    elif output.suffix.lower() == ".json":
+        result.to_json(output)
+    else:
+        result.write(output)
+    console.print(f"[green]wrote[/green] {output}: {result!r}")
+
+
+def main() -> None:
+    """Entry point of the ``securindex`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,57 @@
+"""The data dictionary: which column holds which variable, in which unit."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from securindex.errors import UnitError
+from securindex.spec.indicator import Source
+from securindex.units import parse_unit
+
+__all__ = ["DataDictionary", "Variable"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Variable(_Spec):
+    """One variable of a dataset: its column (default: the variable's name) and unit."""
+
+    column: str | None = None
+    unit: str
+    description: str = ""
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        try:
+            parse_unit(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class DataDictionary(_Spec):
+    """How to read a table as a panel of variables.
+
+    ``entity`` and ``period`` name the id columns; a cross-sectional table without a period
+    column gives its single period as ``period_value``. ``variables`` maps each canonical
+    variable name (the names indicator formulas use) to its column and unit, so a dataset's
+    own column names never leak into the catalogue.
+    """
+
+    name: str | None = None
+    title: str | None = None
+    description: str = ""
+    source: Source | None = None
+    entity: str = "entity"
+    period: str | None = "period"
+    period_value: int | str | None = None
+    groups: list[str] = Field(default_factory=list)
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def column_of(self, variable: str) -> str:
+        spec = self.variables[variable]
+        return spec.column or variable
