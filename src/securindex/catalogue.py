@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from securindex.dataset import ENTITY, PERIOD, Panel
 from securindex.errors import DataError, FormulaError, Issue, SpecError, UnitError
 from securindex.formula import Formula, parse_formula
 from securindex.spec._validate import validate_located
-from securindex.spec.indicator import Indicator
+from securindex.spec.indicator import _SNAKE_CASE, Indicator
 from securindex.units import ScaledUnit, conversion_factor, parse_unit
 
 __all__ = ["Catalogue", "IndicatorValues", "document_kind", "load_indicator_file"]
@@ -58,14 +59,18 @@ def document_kind(value: Any) -> str:
     return "unknown"
 
 
-def load_indicator_file(located: Located) -> list[tuple[Indicator, _Location]]:
-    """Validate every indicator of one YAML document (a mapping or a list of mappings)."""
+def load_indicator_file(located: Located) -> tuple[list[tuple[Indicator, _Location]], list[Issue]]:
+    """Validate every indicator of one YAML document (a mapping or a list of mappings).
+
+    Returns the valid indicators and the issues of the invalid ones, so one bad entry does
+    not hide the problems of the others.
+    """
     if isinstance(located.value, dict):
         items: list[tuple[Sequence[str | int], Any]] = [((), located.value)]
     elif isinstance(located.value, list):
         items = [((i,), v) for i, v in enumerate(located.value)]
     else:
-        raise SpecError([located.issue((), "expected an indicator mapping or a list of them")])
+        return [], [located.issue((), "expected an indicator mapping or a list of them")]
     found: list[tuple[Indicator, _Location]] = []
     issues: list[Issue] = []
     for prefix, _ in items:
@@ -74,10 +79,16 @@ def load_indicator_file(located: Located) -> list[tuple[Indicator, _Location]]:
         except SpecError as exc:
             issues.extend(exc.issues)
             continue
+        if not re.match(_SNAKE_CASE, indicator.id):
+            issues.append(
+                located.issue(
+                    (*prefix, "id"),
+                    f"catalogue ids are snake_case (lowercase letters, digits, _); got '{indicator.id}'",
+                )
+            )
+            continue
         found.append((indicator, _Location(located=located.sub(prefix) if prefix else located)))
-    if issues:
-        raise SpecError(issues)
-    return found
+    return found, issues
 
 
 @dataclass(frozen=True)
@@ -139,12 +150,12 @@ class Catalogue(Mapping[str, Indicator]):
         self._locations = locations
         self._formulas: dict[str, Formula] = {}
         self._dependencies: dict[str, tuple[str, ...]] = {}
+        self._broken: set[str] = set()
         for indicator in by_id.values():
             issues.extend(self._check_names(indicator, by_id))
         self._order = self._resolve_order(by_id, issues)
         self._factors: dict[str, float] = {}
-        if not issues:
-            issues.extend(self._check_units(by_id))
+        issues.extend(self._check_units(by_id))
         if issues:
             raise SpecError(issues)
         self._indicators = {k: by_id[k] for k in self._order}
@@ -159,6 +170,8 @@ class Catalogue(Mapping[str, Indicator]):
         declared = indicator.declared_names
         unknown = sorted(formula.names - declared - set(by_id))
         issues = []
+        if unknown:
+            self._broken.add(indicator.id)
         for name in unknown:
             choices = sorted(declared | set(by_id))
             close = difflib.get_close_matches(name, choices, n=1)
@@ -189,6 +202,7 @@ class Catalogue(Mapping[str, Indicator]):
             return list(sorter.static_order())
         except graphlib.CycleError as exc:
             cycle = exc.args[1]
+            self._broken.update(cycle)
             path = " -> ".join(cycle)
             issues.append(
                 self._where(cycle[0]).issue(("formula",), f"indicator cycle: {path}")
@@ -198,6 +212,8 @@ class Catalogue(Mapping[str, Indicator]):
     def _check_units(self, by_id: Mapping[str, Indicator]) -> list[Issue]:
         issues: list[Issue] = []
         for indicator_id in self._order:
+            if indicator_id in self._broken:
+                continue
             indicator = by_id[indicator_id]
             units: dict[str, ScaledUnit] = {}
             units.update({k: parse_unit(v.unit) for k, v in indicator.inputs.items()})
@@ -232,11 +248,8 @@ class Catalogue(Mapping[str, Indicator]):
             kind = document_kind(located.value)
             if kind != "indicators" and file.resolve() not in explicit:
                 continue
-            try:
-                entries = load_indicator_file(located)
-            except SpecError as exc:
-                issues.extend(exc.issues)
-                continue
+            entries, file_issues = load_indicator_file(located)
+            issues.extend(file_issues)
             for indicator, where in entries:
                 if indicator.id in locations:
                     first = locations[indicator.id]
@@ -251,9 +264,13 @@ class Catalogue(Mapping[str, Indicator]):
                     continue
                 locations[indicator.id] = where
                 indicators.append(indicator)
+        try:
+            catalogue = cls(indicators, locations=locations)
+        except SpecError as exc:
+            issues.extend(exc.issues)
         if issues:
             raise SpecError(issues)
-        return cls(indicators, locations=locations)
+        return catalogue
 
     # -- mapping interface ----------------------------------------------------------------------
     def __getitem__(self, key: str) -> Indicator:

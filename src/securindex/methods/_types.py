@@ -203,7 +203,7 @@ def check_per_column(
     entries, in the order of the columns.
     """
     expected = f"a number or a list of {n_indicators} finite numbers (one per indicator)"
-    if isinstance(value, bool) or isinstance(value, (str, bytes, Mapping)):
+    if isinstance(value, (bool, str, bytes, Mapping)):
         raise param_error(family, method, name, expected, value)
     try:
         arr = np.asarray(value, dtype=np.float64)

@@ -22,8 +22,10 @@ What a pipeline must know before running a method is recorded in the registry en
 ``extra``: ``compensatory`` (can a deficit in one child be offset by a surplus in another?),
 ``compensability`` (``"full"``, ``"partial"`` or ``"none"``), ``requires_positive`` (``True``,
 ``False`` or a function of the parameters; resolve it with :func:`requires_positive`),
-``preserves_range`` (the score lies within the range of the row's children), and
-``parameters`` (the keyword parameters the method accepts).
+``preserves_range`` (the score lies within the range of the row's children),
+``idempotent`` (children all equal to c give c), and ``parameters`` (the keyword
+parameters the method accepts; the pipeline passes ``groups``, the period code of each
+row, only to the methods that list it).
 
 References
 ----------
@@ -74,6 +76,10 @@ HANDBOOK = (
 # cumulative weight counts as exactly one half (median): weights are floats that should
 # sum to 1, and 0.1 + 0.2 - 0.3 is not 0 in binary.
 _TIE_RTOL = 1e-12
+
+# Below this |p| the power mean is computed as its limit, the geometric mean: the
+# difference is O(|p| var(log x)), far below float64 resolution of the scores.
+_GEOMETRIC_P = 1e-12
 
 
 # --------------------------------------------------------------------------------------
@@ -210,6 +216,7 @@ def requires_positive(method: str, params: Mapping[str, Any] | None = None) -> b
     compensability="full",
     requires_positive=False,
     preserves_range=True,
+    idempotent=True,
     parameters=(),
 )
 def arithmetic(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
@@ -263,6 +270,7 @@ def arithmetic(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
     compensability="partial",
     requires_positive=True,
     preserves_range=True,
+    idempotent=True,
     parameters=(),
 )
 def geometric(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
@@ -317,6 +325,7 @@ def geometric(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
     compensability="partial",
     requires_positive=True,
     preserves_range=True,
+    idempotent=True,
     parameters=(),
 )
 def harmonic(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
@@ -377,6 +386,7 @@ def _generalised_needs_positive(params: Mapping[str, Any]) -> bool:
     compensability="partial",
     requires_positive=_generalised_needs_positive,
     preserves_range=True,
+    idempotent=True,
     parameters=("p",),
 )
 def generalised(X: FloatArray, w: FloatArray | None, /, *, p: float = 1.0) -> FloatArray:
@@ -395,8 +405,8 @@ def generalised(X: FloatArray, w: FloatArray | None, /, *, p: float = 1.0) -> Fl
     w : FloatArray or None, broadcastable to X
         Weights [unitless], >= 0; ``None`` = equal weights.
     p : float, default 1.0
-        Order of the mean [unitless]; any real number, or ``±inf``. ``p = 0`` is computed
-        as the geometric mean (its limit).
+        Order of the mean [unitless]; any real number, or ``±inf``. ``p = 0`` (and
+        ``|p| < 1e-12``) is computed as the geometric mean, its limit.
 
     Returns
     -------
@@ -412,9 +422,10 @@ def generalised(X: FloatArray, w: FloatArray | None, /, *, p: float = 1.0) -> Fl
 
     Notes
     -----
-    To avoid overflow for large ``|p|`` each row is scaled by its largest (p > 0) or
-    smallest (p < 0) active child ``s``: :math:`M_p = s (\sum_i \tilde w_i (x_i/s)^p)^{1/p}`,
-    where every power is at most 1.
+    For numerical stability at any p, each row is scaled by its largest (p > 0) or
+    smallest (p < 0) active child ``s``, so that every :math:`r_i^p = (x_i/s)^p` lies in
+    [0, 1], and :math:`M_p = s \exp(\mathrm{log1p}(\sum_i \tilde w_i\,
+    \mathrm{expm1}(p \log r_i)) / p)`, which stays accurate as p -> 0.
 
     Examples
     --------
@@ -435,7 +446,7 @@ def generalised(X: FloatArray, w: FloatArray | None, /, *, p: float = 1.0) -> Fl
         raise SpecError("aggregate method 'generalised': parameter 'p' must be a number; got NaN")
     if p == 1.0:
         return arithmetic(X, w)
-    if p == 0.0:
+    if abs(p) < _GEOMETRIC_P:
         return geometric(X, w)
     X = _as_data(X, "generalised")
     w = _as_weights(w, X, "generalised")
@@ -455,10 +466,12 @@ def generalised(X: FloatArray, w: FloatArray | None, /, *, p: float = 1.0) -> Fl
     else:
         scale = np.min(np.where(active, X, np.inf), axis=-1, keepdims=True)
     scale = np.where((scale > 0.0) & np.isfinite(scale), scale, 1.0)
-    ratio = np.where(active, X, scale) / scale
-    mean_power = np.sum(wn * ratio**p, axis=-1)
-    result = scale[..., 0] * np.where(empty, 1.0, mean_power) ** (1.0 / p)
-    return np.where(empty, np.nan, result)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is fine: 0^p = 0 for p > 0
+        log_ratio = np.log(np.where(active, X, scale) / scale)
+    excess = np.sum(wn * np.expm1(p * log_ratio), axis=-1)  # sum(w r^p) - 1, in [-1, 0]
+    with np.errstate(divide="ignore"):
+        log_mean = np.log1p(np.where(empty, 0.0, excess)) / p
+    return np.where(empty, np.nan, scale[..., 0] * np.exp(log_mean))
 
 
 # --------------------------------------------------------------------------------------
@@ -502,6 +515,10 @@ def _mpi_standardise(X: FloatArray, groups: IntArray | None, ddof: int) -> Float
     return Z
 
 
+def _mpi_needs_positive(params: Mapping[str, Any]) -> bool:
+    return not bool(params.get("standardise", False))
+
+
 @aggregators.register(
     "mazziotta_pareto",
     reference=(
@@ -511,8 +528,9 @@ def _mpi_standardise(X: FloatArray, groups: IntArray | None, ddof: int) -> Float
     ),
     compensatory=True,
     compensability="partial",
-    requires_positive=True,
+    requires_positive=_mpi_needs_positive,
     preserves_range=False,
+    idempotent=True,
     parameters=("penalty", "ddof", "standardise", "groups"),
 )
 def mazziotta_pareto(
@@ -584,6 +602,13 @@ def mazziotta_pareto(
     population or sample variance; with unequal weights ddof = 1 is the unbiased
     reliability-weights estimator. A row with a single present child has S = 0.
 
+    MPI- is not monotone everywhere: with ddof = 0,
+    :math:`\partial \mathrm{MPI}^-/\partial z_k = \tilde w_k [1 - 2 (z_k - M)/M + cv^2]`, which
+    is negative when a child lies far above the row mean, :math:`z_k - M > M (1 + cv^2)/2`.
+    With five equally weighted children, z = (70, 70, 70, 70, 130) is such a case: raising
+    the outlying strength lowers the MPI-, because the imbalance grows faster than the mean.
+    This is a property of the method, not a bug; within 100 ± 15 it cannot happen.
+
     Examples
     --------
     >>> z = np.array([[100.0, 100.0, 100.0], [90.0, 100.0, 110.0]])
@@ -653,6 +678,7 @@ def mazziotta_pareto(
     compensability="none",
     requires_positive=False,
     preserves_range=False,
+    idempotent=False,
     parameters=("groups", "max_elements"),
 )
 def copeland(
@@ -772,6 +798,7 @@ def copeland(
     compensability="none",
     requires_positive=False,
     preserves_range=True,
+    idempotent=True,
     parameters=(),
 )
 def minimum(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
@@ -817,6 +844,7 @@ def minimum(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
     compensability="none",
     requires_positive=False,
     preserves_range=True,
+    idempotent=True,
     parameters=(),
 )
 def median(X: FloatArray, w: FloatArray | None, /) -> FloatArray:

@@ -32,7 +32,8 @@ Category = Literal["crime", "perception", "social", "environmental", "institutio
 Polarity = Literal["positive", "negative", "none"]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 
-_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+_SNAKE_CASE = r"^[a-z][a-z0-9_]*$"
 
 
 class _Spec(BaseModel):
@@ -100,7 +101,7 @@ class Source(_Spec):
 class Indicator(_Spec):
     """One indicator: a formula over variables, with unit, polarity and metadata."""
 
-    id: str = Field(pattern=_ID_PATTERN, description="snake_case identifier, unique in a catalogue")
+    id: str = Field(description="snake_case identifier, unique in a catalogue")
     name: str
     description: str = ""
     category: Category
@@ -116,6 +117,16 @@ class Indicator(_Spec):
     source: Source | None = None
     caveats: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_identifier(cls, value: str) -> str:
+        if not re.match(_ID_PATTERN, value):
+            raise ValueError(
+                f"'{value}' is not a valid id: use letters, digits and _, starting with a "
+                "letter (catalogue files use snake_case, e.g. 'homicide_rate')"
+            )
+        return value
 
     @field_validator("formula")
     @classmethod

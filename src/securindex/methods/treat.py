@@ -1,0 +1,719 @@
+"""Outlier treatment: winsorisation by the skewness–kurtosis rule, log and Box-Cox transforms.
+
+Every treater has the signature::
+
+    f(X, /, *, skew_max=2.0, kurt_max=3.5, **params) -> Treated
+
+* ``X`` has shape ``(n_rows, n_indicators)``; ``NaN`` marks a missing value and is ignored
+  by every statistic. ``X`` is never modified.
+* An indicator *fails* the JRC outlier rule when its absolute skewness is at least
+  ``skew_max`` **and** its excess kurtosis is at least ``kurt_max``; it passes when
+  ``|skew| < skew_max`` or ``kurtosis < kurt_max``. Both statistics are the bias-corrected
+  sample estimators (see :func:`skewness` and :func:`kurtosis`). An indicator with fewer
+  than four observed values, or no spread, has undefined moments and always passes.
+* The result (:class:`~securindex.methods._types.Treated`) holds the treated values, the
+  mask of winsorised cells, the transform applied to each transformed column, and one
+  report record per column (statistics before and after, number of winsorised points,
+  transform and its parameters), so that every treated point can be reported.
+
+Statistics are computed for all columns at once; the winsorisation loop runs at most
+``winmax`` times, each pass treating every still-failing column together.
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*, Part I, section 5 and Part II, section 1. OECD Publishing.
+   doi:10.1787/9789264043466-en
+.. [2] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. and Saisana, M.
+   (2022). COINr: An R package for developing composite indicators. *Journal of Open Source
+   Software*, 7(78), 4567. doi:10.21105/joss.04567 (``Treat``, ``winsorise``, ``log_CT``)
+.. [3] Joanes, D. N. and Gill, C. A. (1998). Comparing measures of sample skewness and
+   kurtosis. *Journal of the Royal Statistical Society D*, 47(1), 183–189.
+   doi:10.1111/1467-9884.00122
+.. [4] Box, G. E. P. and Cox, D. R. (1964). An analysis of transformations. *Journal of the
+   Royal Statistical Society B*, 26(2), 211–252. doi:10.1111/j.2517-6161.1964.tb00553.x
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from securindex.errors import DataError
+from securindex.methods._registry import Registry
+from securindex.methods._types import (
+    BoolArray,
+    FloatArray,
+    Treated,
+    as_matrix,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    reject_unknown,
+)
+
+__all__ = [
+    "FALLBACKS",
+    "TRANSFORMS",
+    "Treater",
+    "boxcox",
+    "fails_rule",
+    "kurtosis",
+    "log",
+    "none",
+    "register_treater",
+    "skewness",
+    "transform",
+    "treaters",
+    "winsorise",
+]
+
+Treater = Callable[..., Treated]
+
+treaters: Registry[Treater] = Registry("treat")
+"""The outlier-treatment registry: method name → treater function."""
+
+register_treater = treaters.register
+"""Decorator adding a user treater (same signature as the built-ins, returns Treated)."""
+
+HANDBOOK = (
+    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I section 5. "
+    "doi:10.1787/9789264043466-en"
+)
+COINR = (
+    "Becker et al. (2022). COINr: An R package for developing composite indicators. JOSS "
+    "7(78), 4567. doi:10.21105/joss.04567"
+)
+BOXCOX = (
+    "Box, G. E. P. and Cox, D. R. (1964). An analysis of transformations. JRSS B 26(2), "
+    "211-252. doi:10.1111/j.2517-6161.1964.tb00553.x"
+)
+
+TRANSFORMS = ("ln", "log_CT", "log_CT_plus", "log_CT_orig", "boxcox")
+"""Whole-column transforms, by name (see :func:`transform`)."""
+
+FALLBACKS = ("log_CT", "log_CT_plus", "log_CT_orig", "boxcox", "none")
+"""Transforms that :func:`winsorise` may fall back to (``none`` keeps the winsorised data)."""
+
+# Relative size under which a second moment counts as zero (a constant column whose mean
+# was rounded); the same guard as scipy.stats.skew.
+_RESOLUTION = float(np.finfo(np.float64).resolution)
+
+_RULE_PARAMS = ("skew_max", "kurt_max")
+
+
+# --------------------------------------------------------------------------------------
+# Moments and the outlier rule
+# --------------------------------------------------------------------------------------
+
+
+def _moments(X: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Count, and the 2nd, 3rd and 4th central moments (divisor n) of each column."""
+    observed = ~np.isnan(X)
+    n = observed.sum(axis=0).astype(np.float64)
+    safe_n = np.where(n > 0, n, 1.0)
+    mean = np.where(observed, X, 0.0).sum(axis=0) / safe_n
+    d = np.where(observed, X - mean, 0.0)
+    d2 = d * d
+    m2 = d2.sum(axis=0) / safe_n
+    m3 = (d2 * d).sum(axis=0) / safe_n
+    m4 = (d2 * d2).sum(axis=0) / safe_n
+    # a constant column whose mean was rounded has a tiny, meaningless m2: treat it as 0
+    m2 = np.where(m2 <= (_RESOLUTION * np.abs(mean)) ** 2, 0.0, m2)
+    return n, m2, m3, m4
+
+
+def skewness(X: FloatArray) -> FloatArray:
+    """Bias-corrected sample skewness of each column, ignoring NaN.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Values [any unit]; NaN is ignored.
+
+    Returns
+    -------
+    FloatArray, shape (n_indicators,)
+        :math:`G_1` [unitless]; NaN for a column with fewer than 3 observed values or no
+        spread.
+
+    Notes
+    -----
+    With :math:`m_k = \\frac1n\\sum (x_i-\\bar x)^k`, :math:`g_1 = m_3 / m_2^{3/2}` and
+    :math:`G_1 = g_1 \\sqrt{n(n-1)}/(n-2)`: the estimator of Excel's ``SKEW``, SAS, SPSS,
+    ``e1071::skewness(type = 2)``, COINr's ``skew`` and ``scipy.stats.skew(bias=False)``
+    (Joanes and Gill 1998, doi:10.1111/1467-9884.00122).
+
+    Examples
+    --------
+    >>> round(float(skewness(np.array([[1.0], [2.0], [3.0], [10.0]]))[0]), 6)
+    1.763633
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, m2, m3, _ = _moments(X)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g1 = m3 / m2**1.5
+        G1 = g1 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
+    return np.where((n >= 3) & (m2 > 0), G1, np.nan)
+
+
+def kurtosis(X: FloatArray) -> FloatArray:
+    """Bias-corrected sample excess kurtosis of each column, ignoring NaN.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Values [any unit]; NaN is ignored.
+
+    Returns
+    -------
+    FloatArray, shape (n_indicators,)
+        :math:`G_2` [unitless], 0 for a normal distribution; NaN for a column with fewer
+        than 4 observed values or no spread.
+
+    Notes
+    -----
+    With :math:`g_2 = m_4/m_2^2 - 3`,
+    :math:`G_2 = \\frac{n-1}{(n-2)(n-3)}\\left[(n+1) g_2 + 6\\right]`: Excel's ``KURT``,
+    ``e1071::kurtosis(type = 2)``, COINr's ``kurt`` and
+    ``scipy.stats.kurtosis(bias=False)`` (Joanes and Gill 1998).
+
+    Examples
+    --------
+    >>> round(float(kurtosis(np.array([[1.0], [2.0], [3.0], [10.0]]))[0]), 6)
+    3.228
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, m2, _, m4 = _moments(X)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g2 = m4 / m2**2 - 3.0
+        G2 = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0)
+    return np.where((n >= 4) & (m2 > 0), G2, np.nan)
+
+
+def fails_rule(skew: FloatArray, kurt: FloatArray, skew_max: float, kurt_max: float) -> BoolArray:
+    """True where a column fails the JRC rule: ``|skew| >= skew_max`` and ``kurt >= kurt_max``.
+
+    Undefined statistics (NaN) pass, as in COINr, which leaves such indicators untreated.
+    """
+    with np.errstate(invalid="ignore"):
+        out: BoolArray = (np.abs(skew) >= skew_max) & (kurt >= kurt_max)
+    return out
+
+
+def _rule(params: dict[str, Any], method: str) -> tuple[float, float]:
+    skew_max = check_float(params.pop("skew_max", 2.0), "skew_max", "treat", method, minimum=0)
+    kurt_max = check_float(params.pop("kurt_max", 3.5), "kurt_max", "treat", method)
+    return skew_max, kurt_max
+
+
+# --------------------------------------------------------------------------------------
+# Whole-column transforms
+# --------------------------------------------------------------------------------------
+
+
+def _col_min_max(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    observed = ~np.isnan(X)
+    lo = np.where(observed, X, np.inf).min(axis=0, initial=np.inf)
+    hi = np.where(observed, X, -np.inf).max(axis=0, initial=-np.inf)
+    return lo, hi
+
+
+def transform(
+    X: FloatArray,
+    name: str,
+    *,
+    lmbda: float | None = None,
+    makepos: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray, list[str]]:
+    """Apply the whole-column transform ``name`` to every column of ``X``.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Values [indicator units]; NaN stays NaN.
+    name : str
+        One of :data:`TRANSFORMS`:
+
+        ``ln``
+            :math:`\\ln x`; every observed value must be > 0.
+        ``log_CT``
+            COINr's default fallback, the modified "COIN Tool" log
+            :math:`\\ln(x - \\min x + a)` with :math:`a = 0.01(\\max x - \\min x)`.
+            It ignores the direction of skew, so it can make a negatively skewed column
+            worse (use ``log_CT_plus`` for those).
+        ``log_CT_plus``
+            COINr's skew-aware variant: ``log_CT`` when the skewness is > 0, else
+            :math:`-\\ln(\\max x + a - x)`, which reduces a negative skew.
+        ``log_CT_orig``
+            The original COIN Tool log :math:`\\ln(x - \\min x + 1)` (not unit-free).
+        ``boxcox``
+            :math:`(y^\\lambda - 1)/\\lambda` (:math:`\\ln y` for :math:`\\lambda = 0`) with
+            :math:`y = x - \\min x + 1` when ``makepos`` (COINr's shift), else
+            :math:`y = x` (must be > 0). :math:`\\lambda` maximises the Box-Cox
+            log-likelihood of each column (``scipy.stats.boxcox``) unless ``lmbda`` is given.
+    lmbda : float, optional
+        Fixed Box-Cox exponent [unitless].
+    makepos : bool, default True
+        Shift Box-Cox input to start at 1.
+
+    Returns
+    -------
+    values : FloatArray, shape (n_rows, n_indicators)
+        Transformed values [transformed units].
+    shift : FloatArray, shape (n_indicators,)
+        The constant added to ``x`` before the log (``log_CT``, ``log_CT_orig``, Box-Cox
+        ``makepos``), or :math:`\\max x + a` for a negatively skewed ``log_CT_plus`` column;
+        0 for ``ln``.
+    lmbda : FloatArray, shape (n_indicators,)
+        The Box-Cox exponent of each column (NaN for the log transforms).
+    names : list of str
+        The transform applied to each column (``log_CT_neg`` for the negative branch of
+        ``log_CT_plus``; ``none`` for a column left unchanged because it has no spread or
+        fewer than two observed values).
+
+    Raises
+    ------
+    DataError
+        If ``ln`` (or Box-Cox without ``makepos``) meets a value <= 0.
+
+    Examples
+    --------
+    >>> values, shift, _, names = transform(np.array([[0.0], [1.0], [100.0]]), "log_CT")
+    >>> float(shift[0]), names
+    (1.0, ['log_CT'])
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_cols = X.shape[1]
+    lo, hi = _col_min_max(X)
+    observed = ~np.isnan(X)
+    count = observed.sum(axis=0)
+    spread = (count >= 2) & (hi > lo)
+    out = X.copy()
+    shift = np.zeros(n_cols)
+    lambdas = np.full(n_cols, np.nan)
+    names = [name if s else "none" for s in spread]
+    a = 0.01 * np.where(spread, hi - lo, 0.0)
+    if name == "ln":
+        bad = np.flatnonzero((np.where(observed, X, 1.0) <= 0).any(axis=0) & spread)
+        if bad.size:
+            raise DataError(
+                f"treat transform 'ln' needs values > 0, but column(s) {bad.tolist()} hold "
+                "values <= 0; use transform 'log_CT' (shifted log) instead"
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(spread, np.log(X), X)
+    elif name in ("log_CT", "log_CT_orig"):
+        shift = np.where(spread, -lo + (a if name == "log_CT" else 1.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(spread, np.log(X + shift), X)
+    elif name == "log_CT_plus":
+        positive = skewness(X) > 0
+        shift = np.where(spread, np.where(positive, -lo + a, hi + a), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            transformed = np.where(positive, np.log(X + shift), -np.log(shift - X))
+        out = np.where(spread, transformed, X)
+        names = [
+            ("log_CT" if p else "log_CT_neg") if s else "none"
+            for p, s in zip(positive, spread, strict=True)
+        ]
+    elif name == "boxcox":
+        out, shift, lambdas = _boxcox(X, spread, lo, lmbda=lmbda, makepos=makepos)
+    else:  # pragma: no cover - guarded by check_choice in every caller
+        raise ValueError(f"unknown transform {name!r}")
+    return out, shift, lambdas, names
+
+
+def _boxcox(
+    X: FloatArray,
+    spread: BoolArray,
+    lo: FloatArray,
+    *,
+    lmbda: float | None,
+    makepos: bool,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Box-Cox of each column with spread; λ by maximum likelihood unless fixed."""
+    from scipy import stats  # a heavy import, only needed here
+
+    n_cols = X.shape[1]
+    observed = ~np.isnan(X)
+    shift = np.where(spread & makepos, 1.0 - lo, 0.0)
+    Y = X + shift
+    bad = np.flatnonzero((np.where(observed, Y, 1.0) <= 0).any(axis=0) & spread)
+    if bad.size:
+        raise DataError(
+            f"treat transform 'boxcox' with makepos: false needs values > 0, but column(s) "
+            f"{bad.tolist()} hold values <= 0; set makepos: true"
+        )
+    lambdas = np.full(n_cols, np.nan)
+    if lmbda is not None:
+        lambdas[spread] = lmbda
+    else:
+        # λ is a one-dimensional likelihood maximisation per column (not per row)
+        for j in np.flatnonzero(spread):
+            lambdas[j] = float(stats.boxcox_normmax(Y[observed[:, j], j], method="mle"))
+    lam = np.where(np.isnan(lambdas), 1.0, lambdas)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe_lam = np.where(lam == 0, 1.0, lam)
+        power = (Y**safe_lam - 1.0) / safe_lam
+        out = np.where(lam == 0, np.log(Y), power)
+    return np.where(spread, out, X), shift, lambdas
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def _report(
+    before: FloatArray,
+    after: FloatArray,
+    skew_max: float,
+    kurt_max: float,
+    n_winsorised: Any,
+    names: list[str],
+    shift: FloatArray,
+    lambdas: FloatArray,
+    bounds: tuple[FloatArray, FloatArray] | None = None,
+) -> list[dict[str, Any]]:
+    """One record per column: statistics before/after and what was done."""
+    sk0, ku0 = skewness(before), kurtosis(before)
+    sk1, ku1 = skewness(after), kurtosis(after)
+    pass0 = ~fails_rule(sk0, ku0, skew_max, kurt_max)
+    pass1 = ~fails_rule(sk1, ku1, skew_max, kurt_max)
+    n_cols = before.shape[1]
+    lo, hi = bounds if bounds is not None else (np.full(n_cols, np.nan), np.full(n_cols, np.nan))
+    return [
+        {
+            "column": j,
+            "skew_before": float(sk0[j]),
+            "kurt_before": float(ku0[j]),
+            "pass_before": bool(pass0[j]),
+            "n_winsorised": int(n_winsorised[j]),
+            "winsorised_low": float(lo[j]),
+            "winsorised_high": float(hi[j]),
+            "transform": names[j],
+            "shift": float(shift[j]),
+            "lambda": float(lambdas[j]),
+            "skew_after": float(sk1[j]),
+            "kurt_after": float(ku1[j]),
+            "pass_after": bool(pass1[j]),
+        }
+        for j in range(n_cols)
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------
+
+
+@treaters.register("none", reference=HANDBOOK)
+def none(
+    X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
+) -> Treated:
+    """No treatment; the report still gives each column's skewness and kurtosis.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing.
+    skew_max, kurt_max : float
+        Thresholds of the outlier rule, used for ``pass_before``/``pass_after`` in the
+        report only.
+
+    Returns
+    -------
+    Treated
+        A copy of ``X``, nothing winsorised or transformed.
+
+    Examples
+    --------
+    >>> none(np.array([[1.0], [2.0], [3.0], [50.0]])).report[0]["transform"]
+    'none'
+    """
+    params.update(skew_max=skew_max, kurt_max=kurt_max)
+    skew_max, kurt_max = _rule(params, "none")
+    reject_unknown(params, "treat", "none", _RULE_PARAMS)
+    X = as_matrix(X, "treat", "none")
+    n_cols = X.shape[1]
+    nan = np.full(n_cols, np.nan)
+    report = _report(X, X, skew_max, kurt_max, np.zeros(n_cols), ["none"] * n_cols, nan, nan)
+    return Treated(values=X.copy(), winsorised=np.zeros(X.shape, dtype=bool), report=report)
+
+
+def _transform_method(
+    X: Any, params: dict[str, Any], method: str, name: str, lmbda: float | None, makepos: bool
+) -> Treated:
+    """Shared body of ``log`` and ``boxcox``: transform all (or only failing) columns."""
+    skew_max, kurt_max = _rule(params, method)
+    only_failing = check_bool(params.pop("only_failing", False), "only_failing", "treat", method)
+    X = as_matrix(X, "treat", method)
+    n_cols = X.shape[1]
+    selected = np.ones(n_cols, dtype=bool)
+    if only_failing:
+        selected = fails_rule(skewness(X), kurtosis(X), skew_max, kurt_max)
+    values = X.copy()
+    shift = np.full(n_cols, np.nan)
+    lambdas = np.full(n_cols, np.nan)
+    names = ["none"] * n_cols
+    if selected.any():
+        cols = np.flatnonzero(selected)
+        out, s, lam, applied = transform(X[:, cols], name, lmbda=lmbda, makepos=makepos)
+        values[:, cols] = out
+        shift[cols] = s
+        lambdas[cols] = lam
+        for k, j in enumerate(cols):
+            names[j] = applied[k]
+    transformed = {j: names[j] for j in range(n_cols) if names[j] != "none"}
+    report = _report(X, values, skew_max, kurt_max, np.zeros(n_cols), names, shift, lambdas)
+    return Treated(
+        values=values,
+        winsorised=np.zeros(X.shape, dtype=bool),
+        transformed=transformed,
+        report=report,
+    )
+
+
+@treaters.register("log", reference=COINR)
+def log(
+    X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
+) -> Treated:
+    """Log-transform every indicator (or only those failing the outlier rule).
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing.
+    skew_max : float, default 2.0
+        Absolute-skewness threshold of the outlier rule [unitless].
+    kurt_max : float, default 3.5
+        Excess-kurtosis threshold of the outlier rule [unitless].
+    transform : str, default "ln"
+        ``ln`` (values must be > 0), ``log_CT``, ``log_CT_plus`` or ``log_CT_orig``; see
+        :func:`transform`.
+    only_failing : bool, default False
+        Transform only the columns failing the rule, instead of all of them.
+
+    Returns
+    -------
+    Treated
+        Log-transformed values [log of the indicator unit], with each column's transform
+        and shift in ``transformed`` and ``report``. A column without spread is left as is.
+
+    Raises
+    ------
+    DataError
+        If ``ln`` meets a value <= 0.
+
+    References
+    ----------
+    .. [1] OECD/JRC (2008), Handbook, Part I, section 5. doi:10.1787/9789264043466-en
+    .. [2] Becker et al. (2022), COINr, ``log_CT``. doi:10.21105/joss.04567
+
+    Examples
+    --------
+    >>> r = log(np.array([[1.0], [np.e], [np.e**2]]))
+    >>> r.values.ravel().round(12).tolist(), r.transformed
+    ([0.0, 1.0, 2.0], {0: 'ln'})
+    """
+    params.update(skew_max=skew_max, kurt_max=kurt_max)
+    name = check_choice(params.pop("transform", "ln"), TRANSFORMS[:-1], "transform", "treat", "log")
+    allowed = [*_RULE_PARAMS, "transform", "only_failing"]
+    extra = {k: params.pop(k) for k in list(params) if k not in allowed}
+    reject_unknown(extra, "treat", "log", allowed)
+    return _transform_method(X, params, "log", name, None, True)
+
+
+def _boxcox_params(params: dict[str, Any], method: str) -> tuple[float | None, bool]:
+    raw = params.pop("lmbda", None)
+    lmbda = None if raw is None else check_float(raw, "lmbda", "treat", method)
+    makepos = check_bool(params.pop("makepos", True), "makepos", "treat", method)
+    return lmbda, makepos
+
+
+@treaters.register("boxcox", reference=BOXCOX)
+def boxcox(
+    X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
+) -> Treated:
+    """Box-Cox-transform every indicator (or only those failing the outlier rule).
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing.
+    skew_max, kurt_max : float, default 2.0 and 3.5
+        Thresholds of the outlier rule [unitless].
+    lmbda : float, optional
+        Fixed exponent λ [unitless]; by default each column's λ maximises the Box-Cox
+        log-likelihood (``scipy.stats.boxcox_normmax(method="mle")``).
+    makepos : bool, default True
+        Shift each column to start at 1 first, :math:`y = x - \\min x + 1` (COINr's
+        ``boxcox(makepos = TRUE)``), so any data can be transformed. With ``false`` the
+        values must be > 0 and are used as they are.
+    only_failing : bool, default False
+        Transform only the columns failing the rule.
+
+    Returns
+    -------
+    Treated
+        Transformed values [unitless]; λ and the shift of each column in ``report``.
+
+    Notes
+    -----
+    :math:`y^{(\\lambda)} = (y^\\lambda - 1)/\\lambda` for :math:`\\lambda \\ne 0`, and
+    :math:`\\ln y` for :math:`\\lambda = 0` (Box and Cox 1964). The transform is increasing
+    in :math:`y`, so it keeps the order of the entities.
+
+    References
+    ----------
+    .. [1] Box, G. E. P. and Cox, D. R. (1964). An analysis of transformations. JRSS B,
+       26(2), 211–252. doi:10.1111/j.2517-6161.1964.tb00553.x
+    .. [2] OECD/JRC (2008), Handbook, Part I, section 5. doi:10.1787/9789264043466-en
+
+    Examples
+    --------
+    >>> r = boxcox(np.array([[1.0], [2.0], [3.0]]), lmbda=1.0, makepos=False)
+    >>> r.values.ravel().tolist()
+    [0.0, 1.0, 2.0]
+    """
+    params.update(skew_max=skew_max, kurt_max=kurt_max)
+    lmbda, makepos = _boxcox_params(params, "boxcox")
+    allowed = [*_RULE_PARAMS, "lmbda", "makepos", "only_failing"]
+    extra = {k: params.pop(k) for k in list(params) if k not in allowed}
+    reject_unknown(extra, "treat", "boxcox", allowed)
+    return _transform_method(X, params, "boxcox", "boxcox", lmbda, makepos)
+
+
+@treaters.register("winsorise", reference=COINR)
+def winsorise(
+    X: FloatArray,
+    /,
+    *,
+    skew_max: float = 2.0,
+    kurt_max: float = 3.5,
+    winmax: int = 5,
+    fallback: str = "log_CT",
+    **params: Any,
+) -> Treated:
+    """Winsorise outliers one at a time until the skewness–kurtosis rule passes.
+
+    The JRC/COINr procedure (``COINr::Treat`` with its defaults). For each indicator
+    failing the rule:
+
+    1. If the skewness is >= 0, the highest value (all values tied at the highest) is set
+       to the highest of the remaining values; otherwise the lowest value is set to the
+       lowest remaining one.
+    2. The skewness and kurtosis are recomputed; steps 1–2 repeat while the indicator
+       fails and fewer than ``winmax`` points have been changed.
+    3. If it still fails, the winsorisation is discarded and the ``fallback`` transform is
+       applied to the *original* column (COINr's ``combine_treat = FALSE``). With
+       ``fallback: none`` the winsorised column is kept.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing and ignored.
+    skew_max : float, default 2.0
+        Absolute-skewness threshold [unitless].
+    kurt_max : float, default 3.5
+        Excess-kurtosis threshold [unitless].
+    winmax : int, default 5
+        Largest number of points to winsorise per indicator [count]. Tied extremes are
+        changed together, so the count can exceed ``winmax`` by the size of the last tie.
+    fallback : str, default "log_CT"
+        Transform for indicators that winsorisation cannot fix: ``log_CT`` (COINr's
+        default), ``log_CT_plus``, ``log_CT_orig``, ``boxcox`` or ``none``; see
+        :func:`transform`. ``lmbda`` and ``makepos`` are passed to ``boxcox``.
+
+    Returns
+    -------
+    Treated
+        Treated values [indicator units, or transformed units for fallback columns]; the
+        mask of winsorised cells; ``transformed`` for fallback columns; one report record
+        per column with ``n_winsorised`` and the final winsorisation bounds: the floor the
+        low tail was raised to (``winsorised_low``) and the cap the high tail was lowered to
+        (``winsorised_high``), NaN for an untouched tail.
+
+    Notes
+    -----
+    All columns are processed together: each pass computes the statistics of every column,
+    then moves the extreme of every column still failing. A pass changes at least one
+    point per failing column, so the loop runs at most ``winmax`` times. A column that
+    becomes constant has undefined moments and stops (passes).
+
+    References
+    ----------
+    .. [1] OECD/JRC (2008), Handbook, Part I, section 5 (outlier treatment).
+       doi:10.1787/9789264043466-en
+    .. [2] Becker et al. (2022), COINr: ``Treat``, ``winsorise``, ``check_SkewKurt``,
+       ``log_CT``. doi:10.21105/joss.04567
+
+    Examples
+    --------
+    >>> x = np.array([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0], [8.0], [100.0]])
+    >>> r = winsorise(x)
+    >>> r.values.ravel().tolist(), r.report[0]["n_winsorised"]
+    ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 8.0], 1)
+    """
+    params.update(skew_max=skew_max, kurt_max=kurt_max)
+    skew_max, kurt_max = _rule(params, "winsorise")
+    winmax = check_int(winmax, "winmax", "treat", "winsorise", minimum=0)
+    fallback = check_choice(fallback, FALLBACKS, "fallback", "treat", "winsorise")
+    lmbda, makepos = _boxcox_params(params, "winsorise")
+    reject_unknown(
+        params, "treat", "winsorise", [*_RULE_PARAMS, "winmax", "fallback", "lmbda", "makepos"]
+    )
+    X = as_matrix(X, "treat", "winsorise")
+    n_cols = X.shape[1]
+    observed = ~np.isnan(X)
+    values = X.copy()
+    n_changed = np.zeros(n_cols, dtype=np.int64)
+
+    # iterate: each pass moves the extreme of every column still failing
+    while True:
+        skew = skewness(values)
+        failing = fails_rule(skew, kurtosis(values), skew_max, kurt_max) & (n_changed < winmax)
+        if not failing.any():
+            break
+        high = failing & (skew >= 0)
+        low = failing & (skew < 0)
+        lo, hi = _col_min_max(values)
+        at_hi = (values == hi) & high
+        at_lo = (values == lo) & low
+        next_hi = np.where(observed & ~at_hi, values, -np.inf).max(axis=0, initial=-np.inf)
+        next_lo = np.where(observed & ~at_lo, values, np.inf).min(axis=0, initial=np.inf)
+        values = np.where(at_hi, next_hi, np.where(at_lo, next_lo, values))
+        n_changed = (observed & (values != X)).sum(axis=0)
+
+    changed: BoolArray = observed & (values != X)
+    still_failing = fails_rule(skewness(values), kurtosis(values), skew_max, kurt_max)
+    names = ["none"] * n_cols
+    shift = np.full(n_cols, np.nan)
+    lambdas = np.full(n_cols, np.nan)
+    if fallback != "none" and still_failing.any():
+        cols = np.flatnonzero(still_failing)
+        out, s, lam, applied = transform(X[:, cols], fallback, lmbda=lmbda, makepos=makepos)
+        values[:, cols] = out
+        changed[:, cols] = False
+        shift[cols] = s
+        lambdas[cols] = lam
+        for k, j in enumerate(cols):
+            names[j] = applied[k]
+
+    # the final winsorisation bounds, for the record
+    # (the high tail was pulled down to a cap, the low tail pushed up to a floor)
+    win_lo = np.where(changed & (values > X), values, np.inf).min(axis=0, initial=np.inf)
+    win_hi = np.where(changed & (values < X), values, -np.inf).max(axis=0, initial=-np.inf)
+    bounds = (
+        np.where(np.isfinite(win_lo), win_lo, np.nan),
+        np.where(np.isfinite(win_hi), win_hi, np.nan),
+    )
+    transformed = {j: names[j] for j in range(n_cols) if names[j] != "none"}
+    report = _report(
+        X, values, skew_max, kurt_max, changed.sum(axis=0), names, shift, lambdas, bounds
+    )
+    return Treated(values=values, winsorised=changed, transformed=transformed, report=report)

@@ -1,0 +1,445 @@
+"""The one unit registry of securindex, and the unit helpers built on it.
+
+Every physical unit in securindex goes through :func:`registry`: a single
+:class:`pint.UnitRegistry`, built on first use (nothing happens at import) from pint's
+default definitions plus the project units in ``units.txt`` (``inhabitant``, ``household``,
+``dwelling``, ``count`` and its aliases ``incident``/``offence``/``event``/``crime``,
+``score``, ``fraction`` and the currencies ``USD``/``EUR``/``GBP``). Quantities from two
+registries refuse to combine, so nobody else may call ``pint.UnitRegistry()``.
+
+A declared unit may carry one numeric scale factor, the way rates are published: "per
+100 000 inhabitants" is written ``count / (100000 inhabitant)`` and parsed to a
+:class:`ScaledUnit` with ``scale = 1e-5`` and ``unit = count / inhabitant``. A magnitude
+``m`` in a scaled unit stands for the quantity ``m * scale * unit``. The numeric code only
+ever sees float64 magnitudes; :func:`conversion_factor` is the number to multiply them by.
+
+References
+----------
+.. [1] H. E. Grecco et al., "Pint: makes units easy", https://pint.readthedocs.io
+.. [2] OECD/JRC (2008), Handbook on Constructing Composite Indicators: Methodology and User
+   Guide, OECD Publishing, Paris, section 1.4 (indicator definitions and units),
+   https://doi.org/10.1787/9789264043466-en
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import re
+import tokenize
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, cast
+
+import pint
+from pint.pint_eval import tokenizer as _pint_tokenizer
+from pint.util import string_preprocessor as _pint_preprocessor
+
+from securindex.errors import UnitError
+
+__all__ = [
+    "ScaledUnit",
+    "as_scaled_unit",
+    "conversion_factor",
+    "dimensionless",
+    "format_dimensionality",
+    "is_dimensionless",
+    "parse_unit",
+    "registry",
+]
+
+# Names users often reach for; offered first when a unit name is unknown.
+_COMMON_NAMES = (
+    "inhabitant",
+    "household",
+    "dwelling",
+    "count",
+    "incident",
+    "offence",
+    "event",
+    "crime",
+    "victim",
+    "score",
+    "fraction",
+    "percent",
+    "permille",
+    "dimensionless",
+    "km",
+    "m",
+    "ha",
+    "mile",
+    "ug",
+    "minute",
+    "hour",
+    "day",
+    "year",
+    "USD",
+    "EUR",
+    "GBP",
+)
+
+
+@functools.cache
+def registry() -> pint.UnitRegistry:
+    """The securindex unit registry (built once, on first call).
+
+    pint's default definitions plus the project units of ``securindex/units.txt``. Building
+    it reads two text files and takes a fraction of a second, which is why it happens on
+    first use rather than at import.
+
+    Returns
+    -------
+    pint.UnitRegistry
+        The same object on every call.
+    """
+    ureg: pint.UnitRegistry = pint.UnitRegistry()
+    with resources.as_file(resources.files("securindex").joinpath("units.txt")) as path:
+        ureg.load_definitions(path)
+    return ureg
+
+
+@dataclass(frozen=True)
+class ScaledUnit:
+    """A pint unit with a numeric scale factor: the unit a magnitude is expressed in.
+
+    A magnitude ``m`` in ``ScaledUnit(scale, unit)`` stands for the quantity
+    ``m * scale * unit``; ``count / (100000 inhabitant)`` is ``ScaledUnit(1e-5,
+    count / inhabitant)``. Scaled units multiply, divide and take powers like quantities,
+    which is how :mod:`securindex.formula` carries the scale through a formula.
+
+    Parameters
+    ----------
+    scale
+        Positive finite factor [unitless].
+    unit
+        A unit of :func:`registry`.
+    text
+        The text the unit was parsed from (for messages); not part of equality.
+    """
+
+    scale: float
+    unit: pint.Unit
+    text: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        scale = float(self.scale)
+        if not math.isfinite(scale) or scale <= 0:
+            raise UnitError(
+                f"the scale factor of a unit must be a positive finite number, got {self.scale!r}"
+                + (f" in '{self.text}'" if self.text else "")
+            )
+        object.__setattr__(self, "scale", scale)
+        if not self.text:
+            object.__setattr__(self, "text", _format(scale, self.unit))
+
+    def __str__(self) -> str:
+        """A readable, parseable form such as ``count / (100000 inhabitant)``."""
+        return _format(self.scale, self.unit)
+
+    @property
+    def label(self) -> str:
+        """The unit as the user wrote it, else its readable form (for messages)."""
+        return self.text or str(self)
+
+    @property
+    def dimensionality(self) -> str:
+        """The dimension, e.g. ``[population]^-1`` or ``dimensionless``."""
+        return format_dimensionality(self.unit)
+
+    @property
+    def dimensionless(self) -> bool:
+        """True when the unit has no dimension (count, percent, score, fraction …)."""
+        return bool(self.unit.dimensionless)
+
+    def is_compatible_with(self, other: ScaledUnit) -> bool:
+        """True when magnitudes in ``self`` can be converted to ``other``."""
+        return bool(self.unit.dimensionality == other.unit.dimensionality)
+
+    def __mul__(self, other: ScaledUnit) -> ScaledUnit:
+        return ScaledUnit(self.scale * other.scale, self.unit * other.unit)
+
+    def __truediv__(self, other: ScaledUnit) -> ScaledUnit:
+        return ScaledUnit(self.scale / other.scale, self.unit / other.unit)
+
+    def __pow__(self, exponent: float) -> ScaledUnit:
+        exponent = float(exponent)
+        if exponent.is_integer():
+            exponent = int(exponent)  # keeps unit exponents integral when they can be
+        return ScaledUnit(self.scale**exponent, cast(pint.Unit, self.unit**exponent))
+
+
+def dimensionless() -> ScaledUnit:
+    """The pure number unit: scale 1, no dimension (what ``log`` and ``exp`` return)."""
+    return ScaledUnit(1.0, registry().dimensionless, "dimensionless")
+
+
+def is_dimensionless(unit: ScaledUnit | pint.Unit | str) -> bool:
+    """True when ``unit`` has no dimension (``count``, ``%``, ``score``, ``km / m`` …).
+
+    A dimensionless unit may still have a scale: ``percent`` is dimensionless, and converts
+    to a pure number with the factor 0.01.
+    """
+    if isinstance(unit, str):
+        unit = parse_unit(unit)
+    if isinstance(unit, ScaledUnit):
+        return unit.dimensionless
+    return bool(unit.dimensionless)
+
+
+def as_scaled_unit(unit: ScaledUnit | str) -> ScaledUnit:
+    """Return ``unit`` parsed if it is text, unchanged if it is already a ScaledUnit."""
+    if isinstance(unit, ScaledUnit):
+        return unit
+    if isinstance(unit, str):
+        return parse_unit(unit)
+    raise UnitError(f"expected a unit text or a ScaledUnit, got {type(unit).__name__}: {unit!r}")
+
+
+def parse_unit(text: str) -> ScaledUnit:
+    """Parse a unit text, with an optional numeric scale, into a :class:`ScaledUnit`.
+
+    Parameters
+    ----------
+    text
+        A pint unit expression: ``inhabitant``, ``km**2``, ``ug/m**3`` (or ``µg/m³``),
+        ``%``, ``count / (100000 inhabitant)``, ``1 / (1e5 inhabitant)``, ``EUR / capita``.
+
+    Returns
+    -------
+    ScaledUnit
+        The scale (``1e-5`` for ``count / (100000 inhabitant)``) and the pint unit.
+
+    Raises
+    ------
+    UnitError
+        Unknown unit names (with the closest known names), syntax errors, sums of units,
+        non-positive scales, and the ambiguous ``count / 100000 inhabitant`` (which pint
+        reads as ``(count / 100000) * inhabitant``).
+
+    Examples
+    --------
+    >>> rate = parse_unit("count / (100000 inhabitant)")
+    >>> rate.scale, str(rate.unit)
+    (1e-05, 'count / inhabitant')
+    >>> str(rate)
+    'count / (100000 inhabitant)'
+    """
+    if not isinstance(text, str):
+        raise UnitError(f"a unit must be text, got {type(text).__name__}: {text!r}")
+    stripped = text.strip()
+    if not stripped:
+        raise UnitError(
+            "empty unit: write 'dimensionless' (or 'count', 'score' …) for a pure number"
+        )
+    preprocessed = _pint_preprocessor(stripped)
+    _check_tokens(stripped, preprocessed)
+    ureg = registry()
+    try:
+        parsed: Any = ureg.parse_expression(stripped)
+    except pint.UndefinedUnitError as exc:
+        names = exc.unit_names if isinstance(exc.unit_names, tuple) else (exc.unit_names,)
+        name = str(names[0]) if names else "?"
+        raise UnitError(f"unknown unit '{name}' in '{stripped}'{_suggest(name)}") from None
+    except pint.OffsetUnitCalculusError:
+        raise UnitError(
+            f"'{stripped}' combines an offset unit (such as degC) with other units; "
+            "use kelvin or delta_degC for temperatures inside compound units"
+        ) from None
+    except Exception as exc:  # pint raises many kinds on bad syntax; all are unit errors
+        raise UnitError(f"cannot read the unit '{stripped}': {exc}") from None
+    if isinstance(parsed, pint.Quantity):
+        scale, unit = parsed.magnitude, parsed.units
+    elif isinstance(parsed, (int, float)):
+        scale, unit = parsed, ureg.dimensionless
+    else:
+        raise UnitError(f"cannot read the unit '{stripped}': got {parsed!r}")
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise UnitError(f"cannot read the unit '{stripped}': scale {scale!r}") from None
+    return ScaledUnit(scale, cast(pint.Unit, unit), stripped)
+
+
+def conversion_factor(source: ScaledUnit, target: ScaledUnit) -> float:
+    """The factor that expresses a magnitude in ``source`` as a magnitude in ``target``.
+
+    ``magnitude_in_target = magnitude_in_source * conversion_factor(source, target)``.
+
+    Parameters
+    ----------
+    source, target
+        Scaled units of the same dimension.
+
+    Returns
+    -------
+    float
+        ``source.scale * (source.unit → target.unit) / target.scale``; e.g. 1e5 from
+        ``1 / inhabitant`` to ``1 / (100000 inhabitant)``, 100 from ``fraction`` to ``%``.
+
+    Raises
+    ------
+    UnitError
+        When the dimensions differ (the message shows both units and dimensions), or when
+        an offset unit (degC) would need more than a factor.
+
+    Examples
+    --------
+    >>> conversion_factor(parse_unit("km**2"), parse_unit("ha"))
+    100.0
+    """
+    source, target = as_scaled_unit(source), as_scaled_unit(target)
+    if source.unit == target.unit:
+        unit_factor = 1.0
+    elif not source.is_compatible_with(target):
+        raise UnitError(
+            f"cannot convert {source.label} ({source.dimensionality}) to "
+            f"{target.label} ({target.dimensionality}): the dimensions differ. "
+            "Check the formula against the declared unit (e.g. a rate per inhabitant "
+            "cannot be a count per km²)."
+        )
+    else:
+        ureg = registry()
+        try:
+            unit_factor = float(ureg.Quantity(1.0, source.unit).to(target.unit).magnitude)
+            offset = float(ureg.Quantity(0.0, source.unit).to(target.unit).magnitude)
+        except pint.PintError as exc:
+            raise UnitError(f"cannot convert {source.label} to {target.label}: {exc}") from None
+        if offset != 0.0:
+            raise UnitError(
+                f"cannot convert {source.label} to {target.label} with a factor: they differ "
+                "by an offset (e.g. degC and K); declare both in the same temperature unit"
+            )
+    return _snap(source.scale * unit_factor / target.scale)
+
+
+def format_dimensionality(unit: ScaledUnit | pint.Unit) -> str:
+    """Dimension of a unit as ``[length]^-2`` or ``[currency_EUR] [population]^-1``."""
+    if isinstance(unit, ScaledUnit):
+        unit = unit.unit
+    items = sorted(
+        ((str(name), float(cast(float, exp))) for name, exp in unit.dimensionality.items()),
+        key=lambda item: (item[1] < 0, item[0]),
+    )
+    if not items:
+        return "dimensionless"
+    return " ".join(name if exp == 1 else f"{name}^{_number(exp)}" for name, exp in items)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _number(value: float) -> str:
+    """Shortest text that reads back as ``value`` (integers without a decimal point)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def _snap(value: float) -> float:
+    """Undo float noise in a product of scales: 1 / 1e-5 gives 100000.0, not 99999.99999999999.
+
+    Only a value within 1e-13 (relative) of its 12-significant-digit rounding moves, so a
+    genuine factor such as 2.589988110336 (mile² → km²) is kept as it is.
+    """
+    rounded = float(f"{value:.12g}")
+    return rounded if abs(rounded - value) <= 1e-13 * abs(value) else value
+
+
+def _unit_items(unit: pint.Unit) -> list[tuple[str, float]]:
+    items = registry().Quantity(1.0, unit).unit_items()
+    return [(str(name), float(cast(float, exp))) for name, exp in items]
+
+
+def _product(items: Iterable[tuple[str, float]]) -> str:
+    return " * ".join(name if exp == 1 else f"{name} ** {_number(exp)}" for name, exp in items)
+
+
+def _format(scale: float, unit: pint.Unit) -> str:
+    """Readable text for ``scale * unit`` that :func:`parse_unit` reads back."""
+    items = list(_unit_items(unit))
+    numerator = _product((n, e) for n, e in items if e > 0)
+    denominator = _product((n, -e) for n, e in items if e < 0)
+    if not items:
+        return "dimensionless" if scale == 1.0 else _number(scale)
+    if scale == 1.0:
+        if not denominator:
+            return numerator
+        den = f"({denominator})" if " * " in denominator else denominator
+        return f"{numerator or '1'} / {den}"
+    inverse = 1.0 / scale
+    if denominator and inverse >= 1.0 and abs(inverse - round(inverse)) <= 1e-12 * inverse:
+        return f"{numerator or '1'} / ({_number(round(inverse))} {denominator})"
+    body = numerator or "1"
+    if denominator:
+        den = f"({denominator})" if " * " in denominator else denominator
+        body = f"{body} / {den}"
+    return f"{_number(scale)} {body}"
+
+
+def _check_tokens(text: str, preprocessed: str) -> None:
+    """Reject sums of units and the ambiguous ``a / 100000 b`` before pint reads them."""
+    try:
+        tokens = [
+            t
+            for t in _pint_tokenizer(preprocessed)
+            if t.type not in (tokenize.NEWLINE, tokenize.ENDMARKER, tokenize.NL)
+        ]
+    except Exception as exc:  # tokenize errors on unbalanced brackets etc.
+        raise UnitError(f"cannot read the unit '{text}': {exc}") from None
+    operand_end = {tokenize.NAME, tokenize.NUMBER}
+    for i, token in enumerate(tokens):
+        if token.string in {"+", "-"} and i > 0:
+            previous = tokens[i - 1]
+            if previous.type in operand_end or previous.string == ")":
+                raise UnitError(
+                    f"units cannot be added or subtracted in '{text}'; a unit is a product or "
+                    "quotient such as 'count / (100000 inhabitant)'"
+                )
+        if token.string == "/":
+            j = i + 1
+            if j < len(tokens) and tokens[j].type in operand_end:
+                j += 1
+                if j < len(tokens) and tokens[j].string == "**":
+                    j += 1
+                    while j < len(tokens) and tokens[j].string in {"-", "+", "("}:
+                        j += 1
+                    while j < len(tokens) and (
+                        tokens[j].type == tokenize.NUMBER or tokens[j].string == ")"
+                    ):
+                        j += 1
+                if j < len(tokens) and tokens[j].string == "*":
+                    raise UnitError(
+                        f"ambiguous unit '{text}': it reads as "
+                        f"({_join(tokens[:i])} / {tokens[i + 1].string}) * …, with only the first "
+                        "factor after '/' in the denominator. Put the denominator in "
+                        "parentheses, e.g. 'count / (100000 inhabitant)' for a rate per "
+                        "100 000 inhabitants"
+                    )
+
+
+def _join(tokens: list[tokenize.TokenInfo]) -> str:
+    return "".join(t.string for t in tokens)
+
+
+def _suggest(name: str) -> str:
+    """'; did you mean …?' with the closest known unit names, or ''."""
+    match = re.fullmatch(r"([A-Za-zµμ]+)([23])", name)
+    if match:
+        return f"; did you mean '{match.group(1)}**{match.group(2)}'?"
+    candidates = list(dict.fromkeys([*_COMMON_NAMES, *dir(registry())]))
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.75)
+    if not close:
+        close = difflib.get_close_matches(name.lower(), candidates, n=3, cutoff=0.75)
+    if not close:
+        return (
+            "; see docs/formulas-and-units.md for the units securindex knows "
+            "(inhabitant, household, dwelling, count, km**2, ha, %, ug/m**3, USD …)"
+        )
+    listed = ", ".join(f"'{c}'" for c in close)
+    return f"; did you mean {listed}?"
+
+
+def _units_mapping(units: Mapping[str, ScaledUnit | str]) -> dict[str, ScaledUnit]:
+    """Parse every unit text of a name → unit mapping (used by :mod:`securindex.formula`)."""
+    return {name: as_scaled_unit(unit) for name, unit in units.items()}
