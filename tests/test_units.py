@@ -6,7 +6,7 @@ import math
 
 import pint
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securindex.errors import UnitError
@@ -33,8 +33,7 @@ def test_import_builds_no_registry() -> None:
     import sys
 
     code = (
-        "import securindex.units as u, sys; "
-        "sys.exit(1 if u.registry.cache_info().currsize else 0)"
+        "import securindex.units as u, sys; sys.exit(1 if u.registry.cache_info().currsize else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
@@ -260,6 +259,7 @@ _pairs = st.sampled_from(_FAMILIES).flatmap(
 )
 
 
+@settings(deadline=None)  # the first example may build the unit registry
 @given(_pairs)
 def test_conversion_round_trip(pair: tuple[str, str]) -> None:
     a, b = (parse_unit(text) for text in pair)
@@ -267,6 +267,7 @@ def test_conversion_round_trip(pair: tuple[str, str]) -> None:
     assert there * back == pytest.approx(1.0, rel=1e-12)
 
 
+@settings(deadline=None)  # the first example may build the unit registry
 @given(_pairs, st.sampled_from([u for family in _FAMILIES for u in family]))
 def test_conversion_chains(pair: tuple[str, str], third: str) -> None:
     a, b = (parse_unit(text) for text in pair)
@@ -279,6 +280,7 @@ def test_conversion_chains(pair: tuple[str, str], third: str) -> None:
     assert conversion_factor(a, b) * conversion_factor(b, c) == pytest.approx(direct, rel=1e-12)
 
 
+@settings(deadline=None)  # the first example may build the unit registry
 @given(
     st.sampled_from([u for family in _FAMILIES for u in family] + ["EUR / capita", "USD"]),
     st.floats(min_value=1e-6, max_value=1e6, allow_nan=False),

@@ -614,7 +614,7 @@ class _Parser:
             end = start + 1
         else:
             start = min(self.shift + exc.offset - 1, len(self.text))
-            end_offset = getattr(exc, "end_offset", None)
+            end_offset = exc.end_offset
             end = (
                 self.shift + end_offset - 1
                 if end_offset and end_offset > exc.offset and (exc.end_lineno or 1) == 1
@@ -893,6 +893,14 @@ class _UnitPass:
         return self.parsed[node.name]
 
     def visit(self, node: Node) -> _Typed:
+        try:
+            return self._visit(node)
+        except FormulaUnitError:
+            raise
+        except UnitError as exc:  # e.g. a scale overflowing in (1000 m) ** 200
+            raise self.error(str(exc), node) from None
+
+    def _visit(self, node: Node) -> _Typed:
         if isinstance(node, Number):
             return _Typed(dimensionless(), literal=True)
         if isinstance(node, Name):

@@ -116,7 +116,8 @@ class ScaledUnit:
     unit
         A unit of :func:`registry`.
     text
-        The text the unit was parsed from (for messages); not part of equality.
+        The text the unit was parsed from (for messages; empty for derived units); not part
+        of equality.
     """
 
     scale: float
@@ -131,8 +132,6 @@ class ScaledUnit:
                 + (f" in '{self.text}'" if self.text else "")
             )
         object.__setattr__(self, "scale", scale)
-        if not self.text:
-            object.__setattr__(self, "text", _format(scale, self.unit))
 
     def __str__(self) -> str:
         """A readable, parseable form such as ``count / (100000 inhabitant)``."""
@@ -167,7 +166,11 @@ class ScaledUnit:
         exponent = float(exponent)
         if exponent.is_integer():
             exponent = int(exponent)  # keeps unit exponents integral when they can be
-        return ScaledUnit(self.scale**exponent, cast(pint.Unit, self.unit**exponent))
+        try:
+            scale = self.scale**exponent
+        except OverflowError:
+            scale = math.inf  # rejected with a UnitError below
+        return ScaledUnit(scale, cast(pint.Unit, self.unit**exponent))
 
 
 def dimensionless() -> ScaledUnit:

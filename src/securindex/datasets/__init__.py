@@ -71,10 +71,12 @@ def example_dir(name: str) -> Traversable:
         ``name`` is not a shipped example; the message lists the available names.
     """
     if name not in EXAMPLES:
-        close = difflib.get_close_matches(name, EXAMPLES, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = [e for e in EXAMPLES if name and name.lower() in e]
+        close += difflib.get_close_matches(name, EXAMPLES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(
-            f"no example dataset named '{name}'{hint} Available examples: {', '.join(EXAMPLES)}.",
+            f"no example dataset named '{name}'{hint}. Available examples: "
+            f"{', '.join(EXAMPLES)}.",
             source="securindex.datasets",
         )
     return resources.files(__name__).joinpath(name)

@@ -548,8 +548,8 @@ def mazziotta_pareto(
     The MPI corrects the (weighted) mean of the children by a term that grows with their
     horizontal variability, so that among rows with the same mean the balanced one scores
     best (MPI-, for composites where higher is better) or worst (MPI+, for composites
-    where higher is worse). It is the Italian statistical office's choice for the BES
-    well-being indices.
+    where higher is worse). An adjusted variant is what the Italian statistical office
+    (Istat) uses for its BES well-being composites.
 
     Parameters
     ----------
@@ -707,8 +707,8 @@ def copeland(
         it all rows are compared with each other.
     max_elements : int, default 2**22
         Memory limit: the pairwise comparisons are evaluated in chunks of at most this
-        many (replicate, row, row, child) elements (about ``24 * max_elements`` bytes of
-        temporaries; the default uses ~100 MB). Smaller values trade speed for memory.
+        many (replicate, row, row, child) elements, i.e. about ``8 * max_elements`` bytes
+        of temporaries (32 MB by default). Smaller values trade speed for memory.
 
     Returns
     -------
@@ -729,8 +729,10 @@ def copeland(
     :math:`\sum_{k \ne j} \mathrm{sign}(e_{jk} - e_{kj})` (wins minus losses; ties count 0).
     Since the ties cancel, :math:`e_{jk} - e_{kj} = \sum_i w_i\, \mathrm{sign}(x_{ij} -
     x_{ik})`, which is what is computed, over the children present in both rows (a child
-    missing in either row abstains). The cost is O(g² m) per period and replicate in time;
-    memory is bounded by ``max_elements``.
+    missing in either row abstains). The cost is O(g² m) per period and replicate in time
+    (roughly 20 ns per comparison on one core: 1000 replicates of one period of 200 rows
+    and 10 children take several seconds), while memory is bounded by ``max_elements``.
+    Splitting the rows by period (``groups``) divides the cost by the number of periods.
 
     Examples
     --------
@@ -780,11 +782,13 @@ def copeland(
             batch_step, row_step = 1, max(1, max_elements // (n_group * n_children))
         for b0 in range(0, n_batch, batch_step):
             xk = block[b0 : b0 + batch_step, None, :, :]
-            wv = weights[b0 : b0 + batch_step, None, None, :]
+            wv = weights[b0 : b0 + batch_step]
             for r0 in range(0, n_group, row_step):
                 xj = block[b0 : b0 + batch_step, r0 : r0 + row_step, None, :]
-                votes = np.sign(xj - xk)
-                margin = np.sum(np.where(np.isnan(votes), 0.0, votes) * wv, axis=-1)
+                votes = np.subtract(xj, xk)  # the one large temporary, (b, r, g, m)
+                np.sign(votes, out=votes)
+                np.nan_to_num(votes, copy=False)  # a child missing in either row abstains
+                margin = np.einsum("brkm,bm->brk", votes, wv)
                 margin = np.where(np.abs(margin) <= _TIE_RTOL, 0.0, margin)
                 scores[b0 : b0 + batch_step, rows[r0 : r0 + row_step]] = np.sign(margin).sum(-1)
     _, empty = _row_weights(X, w)

@@ -775,7 +775,7 @@ def pca_rotated(
     References
     ----------
     .. [1] OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part II,
-       section 6.1 (Tables 16-18). doi:10.1787/9789264043466-en
+       section 6.1 (Tables 16-17). doi:10.1787/9789264043466-en
     .. [2] Kaiser, H. F. (1958). The varimax criterion for analytic rotation in factor
        analysis. Psychometrika 23(3), 187-200. doi:10.1007/BF02289233
     """

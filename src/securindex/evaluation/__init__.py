@@ -1,0 +1,139 @@
+"""Evaluation of crime-prevention initiatives and monitoring against baselines and targets.
+
+Monitoring (:mod:`~securindex.evaluation.progress`)
+    :func:`change_from_baseline`, :func:`compound_annual_growth_rate`,
+    :func:`percent_of_target`, :func:`progress_to_target`, :func:`progress_to_targets`,
+    :func:`target_trajectory`.
+Place-based effects (:mod:`~securindex.evaluation.effects`)
+    :func:`relative_effect_size`, :func:`rate_ratio_test`,
+    :func:`weighted_displacement_quotient`, :func:`weighted_displacement_difference`,
+    :func:`pre_post_comparison`, :func:`harm_weighted_count`, and
+    :func:`evaluate_initiative` for a whole initiative from a tidy panel.
+Panel designs (:mod:`~securindex.evaluation.panel`, needs ``securindex[stats]``)
+    :func:`difference_in_differences`, :func:`pre_trend_test`, :func:`placebo_test`,
+    :func:`interrupted_time_series`.
+Is the change real? (:mod:`~securindex.evaluation.uncertainty`)
+    :func:`change_uncertainty`, :func:`bootstrap_replicates`, :func:`bootstrap_change`.
+Specification (:mod:`~securindex.evaluation.spec`)
+    :class:`EvaluationSpec` (the ``evaluation:`` YAML block), :func:`parse_evaluation`,
+    :func:`maryland_sms_level`.
+Plots (:mod:`~securindex.evaluation.plots`, needs ``securindex[report]``)
+    :func:`plot_trajectory`, :func:`plot_before_after`, :func:`plot_interrupted_time_series`.
+
+Importing this package does no I/O and imports neither statsmodels nor matplotlib.
+"""
+
+from securindex.evaluation._common import EvaluationResult, Polarity, WeightedCount, harm_weighted_count
+from securindex.evaluation.effects import (
+    InitiativeEvaluation,
+    PrePostComparison,
+    RateRatioTest,
+    RelativeEffectSize,
+    WeightedDisplacementDifference,
+    WeightedDisplacementQuotient,
+    evaluate_initiative,
+    evaluate_initiative_spec,
+    pre_post_comparison,
+    rate_ratio_test,
+    relative_effect_size,
+    weighted_displacement_difference,
+    weighted_displacement_quotient,
+)
+from securindex.evaluation.panel import (
+    Coefficient,
+    DifferenceInDifferences,
+    InterruptedTimeSeries,
+    PreTrendTest,
+    difference_in_differences,
+    interrupted_time_series,
+    placebo_test,
+    pre_trend_test,
+)
+from securindex.evaluation.plots import (
+    plot_before_after,
+    plot_interrupted_time_series,
+    plot_trajectory,
+)
+from securindex.evaluation.progress import (
+    TargetProgress,
+    change_from_baseline,
+    compound_annual_growth_rate,
+    percent_of_target,
+    progress_to_target,
+    progress_to_targets,
+    target_trajectory,
+)
+from securindex.evaluation.spec import (
+    BenchmarkBaseline,
+    DesignSpec,
+    EconomicCost,
+    EmmieEntry,
+    EmmieRecord,
+    EvaluationSpec,
+    InitiativeSpec,
+    PeriodBaseline,
+    ReferenceBaseline,
+    SMSLevel,
+    TargetSpec,
+    maryland_sms_level,
+    parse_evaluation,
+)
+from securindex.evaluation.uncertainty import (
+    bootstrap_change,
+    bootstrap_replicates,
+    change_uncertainty,
+)
+
+__all__ = [
+    "BenchmarkBaseline",
+    "Coefficient",
+    "DesignSpec",
+    "DifferenceInDifferences",
+    "EconomicCost",
+    "EmmieEntry",
+    "EmmieRecord",
+    "EvaluationResult",
+    "EvaluationSpec",
+    "InitiativeEvaluation",
+    "InitiativeSpec",
+    "InterruptedTimeSeries",
+    "PeriodBaseline",
+    "Polarity",
+    "PrePostComparison",
+    "PreTrendTest",
+    "RateRatioTest",
+    "ReferenceBaseline",
+    "RelativeEffectSize",
+    "SMSLevel",
+    "TargetProgress",
+    "TargetSpec",
+    "WeightedCount",
+    "WeightedDisplacementDifference",
+    "WeightedDisplacementQuotient",
+    "bootstrap_change",
+    "bootstrap_replicates",
+    "change_from_baseline",
+    "change_uncertainty",
+    "compound_annual_growth_rate",
+    "difference_in_differences",
+    "evaluate_initiative",
+    "evaluate_initiative_spec",
+    "harm_weighted_count",
+    "interrupted_time_series",
+    "maryland_sms_level",
+    "parse_evaluation",
+    "percent_of_target",
+    "placebo_test",
+    "plot_before_after",
+    "plot_interrupted_time_series",
+    "plot_trajectory",
+    "pre_post_comparison",
+    "pre_trend_test",
+    "progress_to_target",
+    "progress_to_targets",
+    "rate_ratio_test",
+    "relative_effect_size",
+    "target_trajectory",
+    "weighted_displacement_difference",
+    "weighted_displacement_quotient",
+]
