@@ -305,7 +305,7 @@ def _is_monotonic(x: np.ndarray, y: np.ndarray, sign: float) -> bool:
 
 
 @pytest.mark.parametrize("method", sorted(CONTRACT_PARAMS))
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     values=hnp.arrays(
         np.float64, (9, 3), elements=st.floats(0.01, 1000.0, allow_nan=False, allow_subnormal=False)

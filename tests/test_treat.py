@@ -221,7 +221,7 @@ def test_parameter_messages() -> None:
 
 
 @pytest.mark.parametrize("method", treaters.names())
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     values=hnp.arrays(np.float64, (14, 3), elements=st.floats(0.5, 1e4, allow_nan=False)),
     missing=hnp.arrays(np.bool_, (14, 3)),

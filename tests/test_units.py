@@ -124,8 +124,9 @@ def test_readable_form() -> None:
     assert str(parse_unit("count / (1e5 inhabitant)")) == "count / (100000 inhabitant)"
     assert str(parse_unit("1/(1000 inhabitant * year)")) == "1 / (1000 inhabitant * year)"
     assert str(parse_unit("inhabitant")) == "inhabitant"
-    assert str(parse_unit("km**2")) == "kilometer ** 2"
-    assert str(parse_unit("1000 m")) == "1000 meter"
+    assert str(parse_unit("km**2")) == "km**2"
+    assert str(parse_unit("ug/m**3")) == "µg / m**3"
+    assert str(parse_unit("1000 m")) == "1000 m"
     assert str(dimensionless()) == "dimensionless"
 
 

@@ -155,6 +155,7 @@ class Catalogue(Mapping[str, Indicator]):
             issues.extend(self._check_names(indicator, by_id))
         self._order = self._resolve_order(by_id, issues)
         self._factors: dict[str, float] = {}
+        self._units: dict[str, dict[str, ScaledUnit]] = {}
         issues.extend(self._check_units(by_id))
         if issues:
             raise SpecError(issues)
@@ -215,10 +216,8 @@ class Catalogue(Mapping[str, Indicator]):
             if indicator_id in self._broken:
                 continue
             indicator = by_id[indicator_id]
-            units: dict[str, ScaledUnit] = {}
-            units.update({k: parse_unit(v.unit) for k, v in indicator.inputs.items()})
-            units.update({k: parse_unit(v.unit) for k, v in indicator.constants.items()})
-            units.update({d: parse_unit(by_id[d].unit) for d in self._dependencies[indicator_id]})
+            units = self._name_units(indicator, by_id)
+            self._units[indicator_id] = units
             declared = parse_unit(indicator.unit)
             try:
                 inferred = self._formulas[indicator_id].infer_unit(units)
@@ -226,6 +225,16 @@ class Catalogue(Mapping[str, Indicator]):
             except UnitError as exc:
                 issues.append(self._where(indicator_id).issue(("unit",), str(exc)))
         return issues
+
+    def _name_units(
+        self, indicator: Indicator, by_id: Mapping[str, Indicator]
+    ) -> dict[str, ScaledUnit]:
+        """Unit of every name the formula may use: inputs, constants, dependencies."""
+        units: dict[str, ScaledUnit] = {}
+        units.update({k: parse_unit(v.unit) for k, v in indicator.inputs.items()})
+        units.update({k: parse_unit(v.unit) for k, v in indicator.constants.items()})
+        units.update({d: parse_unit(by_id[d].unit) for d in self._dependencies[indicator.id]})
+        return units
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -363,7 +372,9 @@ class Catalogue(Mapping[str, Indicator]):
                 missing_masks[f"indicator '{dependency}' not available"] = np.isnan(
                     computed[dependency]
                 )
-            evaluation = catalogue._formulas[indicator_id].evaluate(values, panel=layout)
+            evaluation = catalogue._formulas[indicator_id].evaluate(
+                values, units=catalogue._units[indicator_id], panel=layout
+            )
             result = evaluation.values * catalogue._factors[indicator_id]
             computed[indicator_id] = result
             undefined = np.isnan(result)

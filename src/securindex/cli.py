@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 
 from securindex.errors import SecurindexError, SpecError
+
+if TYPE_CHECKING:
+    from securindex.dataset import Panel
+    from securindex.result import IndexResult
 
 app = typer.Typer(
     name="securindex",
@@ -184,6 +189,89 @@ def compute(
     else:
         result.write(output)
     console.print(f"[green]wrote[/green] {output}: {result!r}")
+
+
+@app.command()
+def demo(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="results folder to write")
+    ] = Path("securindex-results"),
+    framework: Annotated[str, typer.Option(help="shipped framework to build")] = "iusi",
+    dataset: Annotated[str, typer.Option(help="shipped example dataset")] = "uci_communities",
+    report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
+) -> None:
+    """Build the Integrated Urban Security Index over the shipped real example data.
+
+    Prints a short summary and writes a results folder: scores and ranks, every stage,
+    weights, the audit and a self-contained HTML report.
+    """
+    from securindex.dataset import Panel
+    from securindex.framework import Framework
+    from securindex.shipped import framework_file
+
+    try:
+        fw = Framework.load(framework_file(framework))
+        panel = Panel.example(dataset)
+        result = fw.compute(panel)
+    except SecurindexError as exc:
+        raise _fail(exc) from None
+    written = result.write(output)
+    _print_summary(result, panel)
+    if report:
+        try:
+            from securindex.report import write_report
+        except ImportError as exc:
+            console.print(
+                f"[yellow]HTML report skipped[/yellow]: {exc}. "
+                "Install it with: pip install 'securindex\\[report]'"
+            )
+        else:
+            written["report"] = write_report(result, output / "report.html")
+    console.print(f"\n[green]Results written to[/green] {output}/:")
+    for name, path in written.items():
+        console.print(f"  {name:16} {path.name}", markup=False)
+
+
+def _print_summary(result: IndexResult, panel: Panel) -> None:
+    from rich.table import Table
+
+    fw = result.framework
+    latest = result.scores.index.unique("period").max()
+    table = result.period(latest)
+    pillars = list(fw.top_level)
+    console.print(
+        f"[bold]{fw.spec.name or fw.id}[/bold] over {panel.name}: "
+        f"{len(result.scores.index.unique('entity'))} entities, period {latest}, "
+        f"{len(fw.indicators)} indicators in {len(pillars)} pillars"
+    )
+    view = Table(title=f"Top and bottom 5 of {len(table)} ({fw.id}: higher = more secure)")
+    view.add_column("rank", justify="right")
+    view.add_column("entity")
+    view.add_column(fw.id, justify="right")
+    for pillar in pillars:
+        view.add_column(pillar, justify="right")
+    shown = table.head(5) if len(table) <= 10 else pd.concat([table.head(5), table.tail(5)])
+    for position, (_, row) in enumerate(shown.iterrows()):
+        if position == 5 and len(table) > 10:
+            view.add_row("…", "…", "", *["" for _ in pillars])
+        view.add_row(
+            f"{row[f'rank_{fw.id}']:.0f}",
+            str(row["entity"]),
+            f"{row[fw.id]:.1f}",
+            *[f"{row[p]:.1f}" for p in pillars],
+        )
+    console.print(view)
+    audit = result.audit
+    counts = audit.groupby(["stage", "action"]).size() if len(audit) else pd.Series(dtype=int)
+    excluded = int(counts.get(("screen", "excluded"), 0))
+    imputed = int(counts.get(("impute", "imputed"), 0))
+    winsorised = int(counts.get(("treat", "winsorised"), 0))
+    transformed = audit.loc[audit["action"] == "transformed", "item"].tolist() if len(audit) else []
+    console.print(
+        f"Audit: {excluded} row(s) screened out, {imputed} value(s) imputed, "
+        f"{winsorised} value(s) winsorised"
+        + (f", log-transformed: {', '.join(map(str, transformed))}" if transformed else "")
+    )
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ import functools
 import math
 import re
 import tokenize
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
@@ -354,8 +354,25 @@ def _unit_items(unit: pint.Unit) -> list[tuple[str, float]]:
     return [(str(name), float(cast(float, exp))) for name, exp in items]
 
 
+# Symbols too terse to read in a message; these units keep their names.
+_TERSE_SYMBOLS = frozenset({"a", "d", "h", "s", "mi", "yr"})
+
+
+def _short(name: str) -> str:
+    """The conventional symbol of a unit (``km``, ``ha``, ``µg``, ``USD``) or its name."""
+    try:
+        symbol = str(registry().get_symbol(name))
+    except pint.PintError:
+        return name
+    if symbol in _TERSE_SYMBOLS or not re.fullmatch(r"[A-Za-zµ]+", symbol):
+        return name
+    return symbol
+
+
 def _product(items: Iterable[tuple[str, float]]) -> str:
-    return " * ".join(name if exp == 1 else f"{name} ** {_number(exp)}" for name, exp in items)
+    return " * ".join(
+        _short(name) if exp == 1 else f"{_short(name)}**{_number(exp)}" for name, exp in items
+    )
 
 
 def _format(scale: float, unit: pint.Unit) -> str:
@@ -441,8 +458,3 @@ def _suggest(name: str) -> str:
         )
     listed = ", ".join(f"'{c}'" for c in close)
     return f"; did you mean {listed}?"
-
-
-def _units_mapping(units: Mapping[str, ScaledUnit | str]) -> dict[str, ScaledUnit]:
-    """Parse every unit text of a name → unit mapping (used by :mod:`securindex.formula`)."""
-    return {name: as_scaled_unit(unit) for name, unit in units.items()}

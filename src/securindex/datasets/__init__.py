@@ -75,8 +75,7 @@ def example_dir(name: str) -> Traversable:
         close += difflib.get_close_matches(name, EXAMPLES, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(
-            f"no example dataset named '{name}'{hint}. Available examples: "
-            f"{', '.join(EXAMPLES)}.",
+            f"no example dataset named '{name}'{hint}. Available examples: {', '.join(EXAMPLES)}.",
             source="securindex.datasets",
         )
     return resources.files(__name__).joinpath(name)

@@ -147,8 +147,8 @@ def change_uncertainty(
     ...                     "period": [2015, 2020] * 30,
     ...                     "score": np.ravel([[50, 55 + r % 3] for r in range(30)])})
     >>> out = change_uncertainty(rep, baseline_period=2015, current_period=2020)
-    >>> out.loc[0, ["exceeds_uncertainty", "verdict"]].tolist()
-    [True, 'improvement beyond methodological uncertainty']
+    >>> bool(out.loc[0, "exceeds_uncertainty"]), out.loc[0, "verdict"]
+    (True, 'improvement beyond methodological uncertainty')
     """
     check_confidence(confidence)
     check_polarity(polarity)

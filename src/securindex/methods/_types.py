@@ -87,10 +87,13 @@ class Treated:
         Column index → name of the transform applied to the whole column (``"log_CT"``,
         ``"boxcox"`` …). Columns absent from the dict were not transformed.
     report : list[dict[str, Any]]
-        One record per column: ``column``, ``skew_before``, ``kurt_before``,
-        ``n_winsorised``, ``transform``, ``skew_after``, ``kurt_after`` (plus
-        method-specific keys such as ``lambda`` or ``shift``). ``pandas.DataFrame(report)``
-        turns it into a table.
+        One record per column with the same keys for every treat method: ``column`` (index),
+        ``skew_before``/``kurt_before``/``pass_before`` (the outlier rule on the input),
+        ``n_winsorised`` [count], ``winsorised_low``/``winsorised_high`` (the floor and cap
+        the tails were moved to, NaN when untouched), ``transform`` (``"none"`` if none),
+        ``shift`` and ``lambda`` (the transform's parameters, NaN when not applicable) and
+        ``skew_after``/``kurt_after``/``pass_after``. ``pandas.DataFrame(report)`` turns
+        it into a table.
     """
 
     values: FloatArray
@@ -110,8 +113,10 @@ class Normalised:
         [unit of the method, e.g. score 0–100].
     learnt : dict[str, FloatArray]
         The per-column statistics learnt from the reference sample (e.g. ``min``,
-        ``max``), each of shape (n_indicators,). Passing them back as ``learnt=`` applies
-        the same transformation to other data (time-comparable scores, chunked runs).
+        ``max``), in the indicators' own units, each with last axis n_indicators (most are
+        of shape (n_indicators,); rank methods keep the sorted reference values, shape
+        (n_reference_rows, n_indicators)). Passing them back as ``learnt=`` applies the
+        same transformation to other data (time-comparable scores, chunked runs).
     flags : dict[str, BoolArray]
         Per-column flags raised while learning (e.g. ``constant``: the column had no
         spread in the reference sample), each of shape (n_indicators,).
