@@ -106,8 +106,8 @@ def test_load_file_with_a_list_of_indicators(fixtures_dir: Path) -> None:
     file = fixtures_dir / "catalogue" / "crime" / "property.yaml"
     catalogue = Catalogue.load(file)
     assert sorted(catalogue) == ["burglary_rate", "crime_density"]
-    # the second item of the list starts on line 13 ("- id: crime_density")
-    assert catalogue.location("crime_density") == (str(file), 13)
+    # line 1 is a comment; the first item takes lines 2-13, the second starts on line 14
+    assert catalogue.location("crime_density") == (str(file), 14)
     assert catalogue.location("burglary_rate") == (str(file), 2)
 
 
@@ -533,8 +533,9 @@ def test_audit_of_missing_input_and_unavailable_dependency() -> None:
             indicator("rate", "homicides / population", "count / (100000 inhabitant)",
                       RATE_INPUTS),
             indicator("double", "2 * rate", "count / (100000 inhabitant)"),
-            indicator("log_pop", "log(population)", "dimensionless",
-                      {"population": "inhabitant"}),
+            indicator("log_pop", "log(population / reference)", "dimensionless",
+                      {"population": "inhabitant"},
+                      {"reference": {"value": 1, "unit": "inhabitant"}}),
         ]
     )
     data = panel(

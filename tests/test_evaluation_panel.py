@@ -107,10 +107,12 @@ def test_did_nypd_precinct_split_matches_statsmodels_directly() -> None:
 
 @needs_data
 def test_poisson_did_nypd_matches_statsmodels_and_placebo_is_null() -> None:
+    # Queens and Staten Island precincts only (100-123), to keep the Poisson fits quick
     d = _nypd()
+    d = d.loc[d.precinct.astype(int) >= 100].reset_index(drop=True)
     kw = {"treated": ["120", "122"], "entity": "precinct", "period": "year",
           "value": "total_seven_major", "model": "poisson"}  # fmt: skip
-    r = difference_in_differences(d, intervention=2014, **kw)
+    r = difference_in_differences(d, intervention=2014, check_pre_trend=False, **kw)
     did = (d.precinct.isin(["120", "122"]) & (d.year >= 2014)).astype(float)
     X = pd.get_dummies(d[["precinct", "year"]].astype(str), drop_first=True, dtype=float)
     X.insert(0, "did", did)

@@ -68,12 +68,11 @@ def _build(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]
         for key_node, value_node in node.value:
             key = _constructor.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
-                raise SpecError(
-                    [Issue(f"mapping keys must be text, got {key!r}", line=key_node.start_mark.line + 1)]
-                )
+                mark = key_node.start_mark
+                raise _BadKey(f"mapping keys must be text, got {key!r}", mark.line + 1, mark.column + 1)
             if key in result:
                 mark = key_node.start_mark
-                raise _DuplicateKey(str(key), mark.line + 1, mark.column + 1)
+                raise _BadKey(f"key '{key}' appears twice", mark.line + 1, mark.column + 1)
             result[key] = _build(value_node, (*path, key), positions)
             # point the key itself at its own line, which is where a wrong value is typed
             positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -83,9 +82,11 @@ def _build(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]
     return _constructor.construct_object(node, deep=True)
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, line: int, column: int) -> None:
-        self.key, self.line, self.column = key, line, column
+class _BadKey(Exception):
+    """A mapping key that is repeated or not text; located by the caller with the file."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        self.message, self.line, self.column = message, line, column
 
 
 def read_yaml(path: str | Path, text: str | None = None) -> Located:
@@ -117,10 +118,8 @@ def read_yaml(path: str | Path, text: str | None = None) -> Located:
         return Located(None, file, positions)
     try:
         value = _build(node, (), positions)
-    except _DuplicateKey as dup:
-        raise SpecError(
-            [Issue(f"key '{dup.key}' appears twice", file=file, line=dup.line, column=dup.column)]
-        ) from None
+    except _BadKey as bad:
+        raise SpecError([Issue(bad.message, file=file, line=bad.line, column=bad.column)]) from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise SpecError(

@@ -137,13 +137,12 @@ class Catalogue(Mapping[str, Indicator]):
         issues: list[Issue] = []
         for indicator in indicators:
             if indicator.id in by_id:
-                first = locations.get(indicator.id, _Location())
+                first = locations.get(indicator.id)
+                where = ""
+                if first is not None and first.located is not None:
+                    where = f" (first defined at {first.located.file}:{first.located.position(())[0]})"
                 issues.append(
-                    Issue(
-                        f"duplicate indicator id '{indicator.id}' (first defined at "
-                        f"{first.file}:{first.line})",
-                        field="id",
-                    )
+                    Issue(f"duplicate indicator id '{indicator.id}'{where}", field="id")
                 )
                 continue
             by_id[indicator.id] = indicator
@@ -202,7 +201,8 @@ class Catalogue(Mapping[str, Indicator]):
         try:
             return list(sorter.static_order())
         except graphlib.CycleError as exc:
-            cycle = exc.args[1]
+            # graphlib lists the cycle as dependency -> dependant; read it as "uses"
+            cycle = list(reversed(exc.args[1]))
             self._broken.update(cycle)
             path = " -> ".join(cycle)
             issues.append(

@@ -21,7 +21,7 @@ switch imputation off.
 References
 ----------
 .. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
-   User Guide*, Part I, section 3 and Part II, section 1. OECD Publishing.
+   User Guide*, Part I, Step 3 and Part II, section 1. OECD Publishing.
    doi:10.1787/9789264043466-en
 .. [2] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. and Saisana, M.
    (2022). COINr: An R package for developing composite indicators. *Journal of Open Source
@@ -70,7 +70,7 @@ register_imputer = imputers.register
 """Decorator adding a user imputer (same signature as the built-ins, returns Imputed)."""
 
 HANDBOOK = (
-    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I section 3 and "
+    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I Step 3 and "
     "Part II section 1. doi:10.1787/9789264043466-en"
 )
 COINR = (
@@ -116,7 +116,7 @@ def _result(X: FloatArray, filled: FloatArray) -> Imputed:
 # --------------------------------------------------------------------------------------
 
 
-@imputers.register("none", reference=HANDBOOK)
+@imputers.register("none", reference=HANDBOOK, parameters=())
 def none(
     X: FloatArray,
     /,
@@ -240,7 +240,7 @@ def _statistic_impute(
     return _result(X, filled)
 
 
-@imputers.register("mean", reference=HANDBOOK, uses_groups=True)
+@imputers.register("mean", reference=HANDBOOK, uses_groups=True, parameters=("within_period",))
 def mean(
     X: FloatArray,
     /,
@@ -278,12 +278,12 @@ def mean(
     For a missing :math:`x_{ij}` in group :math:`g`,
     :math:`\\hat x_{ij} = \\frac{1}{n_{gj}} \\sum_{k \\in g,\\, x_{kj} \\text{ observed}} x_{kj}`.
     Mean substitution shrinks the variance and the correlations of the indicator
-    (Handbook, Part II, section 1.1); prefer group means over the overall mean when the
+    (Handbook, Part II, section 1); prefer group means over the overall mean when the
     groups are comparable units.
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1 ("Single imputation").
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1 (single imputation).
        doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``i_mean`` and ``i_mean_grp``.
        doi:10.21105/joss.04567
@@ -297,7 +297,7 @@ def mean(
     return _statistic_impute(X, groups, period, params, "mean", _group_means)
 
 
-@imputers.register("median", reference=HANDBOOK, uses_groups=True)
+@imputers.register("median", reference=HANDBOOK, uses_groups=True, parameters=("within_period",))
 def median(
     X: FloatArray,
     /,
@@ -336,7 +336,7 @@ def median(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1. doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``i_median`` and ``i_median_grp``.
        doi:10.21105/joss.04567
 
@@ -446,7 +446,7 @@ def _carry(X: Any, entity: Any, period: Any, params: dict[str, Any], method: str
     return _result(X, out)
 
 
-@imputers.register("locf", reference=COINR, panel=True)
+@imputers.register("locf", reference=COINR, panel=True, parameters=("max_time",))
 def locf(
     X: FloatArray,
     /,
@@ -494,7 +494,7 @@ def locf(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1. doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``impute_panel``. doi:10.21105/joss.04567
 
     Examples
@@ -507,7 +507,7 @@ def locf(
     return _carry(X, entity, period, params, "locf")
 
 
-@imputers.register("nocb", reference=COINR, panel=True)
+@imputers.register("nocb", reference=COINR, panel=True, parameters=("max_time",))
 def nocb(
     X: FloatArray,
     /,
@@ -549,7 +549,7 @@ def nocb(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1. doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``impute_panel``. doi:10.21105/joss.04567
 
     Examples
@@ -561,7 +561,7 @@ def nocb(
     return _carry(X, entity, period, params, "nocb")
 
 
-@imputers.register("locf_nocb", reference=COINR, panel=True)
+@imputers.register("locf_nocb", reference=COINR, panel=True, parameters=("max_time",))
 def locf_nocb(
     X: FloatArray,
     /,
@@ -604,7 +604,7 @@ def locf_nocb(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1. doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``impute_panel``. doi:10.21105/joss.04567
 
     Examples
@@ -617,7 +617,7 @@ def locf_nocb(
     return _carry(X, entity, period, params, "locf_nocb")
 
 
-@imputers.register("linear", reference=HANDBOOK, panel=True)
+@imputers.register("linear", reference=HANDBOOK, panel=True, parameters=("max_time",))
 def linear(
     X: FloatArray,
     /,
@@ -666,7 +666,7 @@ def linear(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 1.1. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part II, section 1. doi:10.1787/9789264043466-en
 
     Examples
     --------

@@ -28,7 +28,7 @@ values >= 0, and > 0 where ``direction`` is −1) and ``parameters``.
 References
 ----------
 .. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
-   User Guide*, Part I, section 5 and Part II, section 5 (Table 3 lists the methods).
+   User Guide*, Part I, Step 5 ("Normalisation of data", whose table of methods is on p. 30).
    OECD Publishing. doi:10.1787/9789264043466-en
 .. [2] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. and Saisana, M.
    (2022). COINr: An R package for developing composite indicators. *Journal of Open Source
@@ -94,8 +94,8 @@ MODES = ("per_period", "pooled", "base")
 """Reference modes of :func:`normalise_by_period`."""
 
 HANDBOOK = (
-    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I section 5 and "
-    "Part II section 5. doi:10.1787/9789264043466-en"
+    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I Step 5, "
+    "p. 30. doi:10.1787/9789264043466-en"
 )
 COINR = (
     "Becker et al. (2022). COINr: An R package for developing composite indicators. JOSS "
@@ -380,11 +380,11 @@ def minmax(
     :math:`y = lo + (hi - lo)\\,\\frac{x - \\min x}{\\max x - \\min x}` for direction +1, and
     :math:`y = lo + (hi - lo)\\,\\frac{\\max x - x}{\\max x - \\min x}` for −1, which equals
     COINr's ``n_minmax`` applied to :math:`-x`. Sensitive to outliers: treat them first
-    (Handbook, Part I, section 5).
+    (Handbook, Part I, Step 5).
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Min-Max").
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Min-Max").
        doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``n_minmax``. doi:10.21105/joss.04567
 
@@ -464,7 +464,7 @@ def zscore(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Standardisation").
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Standardisation").
        doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``n_zscore``. doi:10.21105/joss.04567
 
@@ -555,7 +555,7 @@ def goalposts(
     References
     ----------
     .. [1] UNDP (2020). Human Development Report 2020, Technical notes, Technical note 1.
-    .. [2] OECD/JRC (2008), Handbook, Part II, section 5 (Table 3). doi:10.1787/9789264043466-en
+    .. [2] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30. doi:10.1787/9789264043466-en
     .. [3] Becker et al. (2022), COINr, ``n_goalposts``. doi:10.21105/joss.04567
 
     Examples
@@ -703,11 +703,11 @@ def rank(
     -----
     Ranks are ascending on :math:`d \\cdot x`, so the best entity has the highest rank and
     ranks aggregate in the same direction as other scores. Ranks drop the distances between
-    entities and are robust to outliers (Handbook, Part II, section 5).
+    entities and are robust to outliers (Handbook, Part I, Step 5).
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Ranking").
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Ranking").
        doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``n_rank``. doi:10.21105/joss.04567
 
@@ -776,7 +776,7 @@ def percentile_rank(
     References
     ----------
     .. [1] Becker et al. (2022), COINr, ``n_prank``. doi:10.21105/joss.04567
-    .. [2] OECD/JRC (2008), Handbook, Part II, section 5 ("Percentiles").
+    .. [2] OECD/JRC (2008), Handbook, Part I, Step 5.
        doi:10.1787/9789264043466-en
 
     Examples
@@ -837,7 +837,8 @@ def borda(
     References
     ----------
     .. [1] Becker et al. (2022), COINr, ``n_borda``. doi:10.21105/joss.04567
-    .. [2] OECD/JRC (2008), Handbook, Part II, section 6.3 (Borda rule).
+    .. [2] OECD/JRC (2008), Handbook, Part II, non-compensatory aggregation (Borda and Condorcet
+       rules).
        doi:10.1787/9789264043466-en
 
     Examples
@@ -916,7 +917,7 @@ def distance_to_target(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Distance to a
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Distance to a
        reference"). doi:10.1787/9789264043466-en
 
     Examples
@@ -1008,7 +1009,7 @@ def distance_to_reference(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Distance to a
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Distance to a
        reference"). doi:10.1787/9789264043466-en
 
     Examples
@@ -1131,7 +1132,7 @@ def distance_to_leader(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Distance to a
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Distance to a
        reference": the reference can be the leading country). doi:10.1787/9789264043466-en
 
     Examples
@@ -1235,11 +1236,11 @@ def ratio_to_mean(
     Notes
     -----
     :math:`y = 100\\,x / \\bar x` for +1 and :math:`100\\,\\bar x / x` for −1 (Handbook,
-    Table 3, "distance to a reference": the reference is the average).
+    Step 5, "distance to a reference": the reference is the average).
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3.
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30.
        doi:10.1787/9789264043466-en
 
     Examples
@@ -1340,11 +1341,11 @@ def banding(
     in band :math:`b` (a value equal to a cut point goes to the upper band); direction −1
     maps band :math:`b` to :math:`k + 1 - b`. The Global Peace Index scores qualitative
     indicators on such 1–5 bands. Banding discards the differences within a band
-    (Handbook, Part II, section 5, "Categorical scales").
+    (Handbook, Part I, Step 5, "Categorical scales").
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part II, section 5, Table 3 ("Categorical scales").
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5, p. 30 ("Categorical scales").
        doi:10.1787/9789264043466-en
     .. [2] Institute for Economics and Peace (2023). Global Peace Index 2023, Annex
        (indicator bands 1–5).
@@ -1446,7 +1447,7 @@ def normalise_by_period(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part I, section 5 (normalisation and comparisons over
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5 (normalisation and comparisons over
        time). doi:10.1787/9789264043466-en
 
     Examples

@@ -22,7 +22,8 @@ Statistics are computed for all columns at once; the winsorisation loop runs at 
 References
 ----------
 .. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
-   User Guide*, Part I, section 5 and Part II, section 1. OECD Publishing.
+   User Guide*, Part I, Step 5 (normalisation, where skewed indicators and extreme values
+   are discussed). OECD Publishing.
    doi:10.1787/9789264043466-en
 .. [2] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. and Saisana, M.
    (2022). COINr: An R package for developing composite indicators. *Journal of Open Source
@@ -80,7 +81,7 @@ register_treater = treaters.register
 """Decorator adding a user treater (same signature as the built-ins, returns Treated)."""
 
 HANDBOOK = (
-    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I section 5. "
+    "OECD/JRC (2008). Handbook on Constructing Composite Indicators, Part I Step 5. "
     "doi:10.1787/9789264043466-en"
 )
 COINR = (
@@ -411,7 +412,7 @@ def _report(
 # --------------------------------------------------------------------------------------
 
 
-@treaters.register("none", reference=HANDBOOK)
+@treaters.register("none", reference=HANDBOOK, parameters=_RULE_PARAMS)
 def none(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
 ) -> Treated:
@@ -478,7 +479,7 @@ def _transform_method(
     )
 
 
-@treaters.register("log", reference=COINR)
+@treaters.register("log", reference=COINR, parameters=(*_RULE_PARAMS, "transform", "only_failing"))
 def log(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
 ) -> Treated:
@@ -511,7 +512,7 @@ def log(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part I, section 5. doi:10.1787/9789264043466-en
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5. doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr, ``log_CT``. doi:10.21105/joss.04567
 
     Examples
@@ -535,7 +536,9 @@ def _boxcox_params(params: dict[str, Any], method: str) -> tuple[float | None, b
     return lmbda, makepos
 
 
-@treaters.register("boxcox", reference=BOXCOX)
+@treaters.register(
+    "boxcox", reference=BOXCOX, parameters=(*_RULE_PARAMS, "lmbda", "makepos", "only_failing")
+)
 def boxcox(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
 ) -> Treated:
@@ -572,7 +575,7 @@ def boxcox(
     ----------
     .. [1] Box, G. E. P. and Cox, D. R. (1964). An analysis of transformations. JRSS B,
        26(2), 211–252. doi:10.1111/j.2517-6161.1964.tb00553.x
-    .. [2] OECD/JRC (2008), Handbook, Part I, section 5. doi:10.1787/9789264043466-en
+    .. [2] OECD/JRC (2008), Handbook, Part I, Step 5. doi:10.1787/9789264043466-en
 
     Examples
     --------
@@ -588,7 +591,11 @@ def boxcox(
     return _transform_method(X, params, "boxcox", "boxcox", lmbda, makepos)
 
 
-@treaters.register("winsorise", reference=COINR)
+@treaters.register(
+    "winsorise",
+    reference=COINR,
+    parameters=(*_RULE_PARAMS, "winmax", "fallback", "lmbda", "makepos"),
+)
 def winsorise(
     X: FloatArray,
     /,
@@ -647,7 +654,7 @@ def winsorise(
 
     References
     ----------
-    .. [1] OECD/JRC (2008), Handbook, Part I, section 5 (outlier treatment).
+    .. [1] OECD/JRC (2008), Handbook, Part I, Step 5 (extreme values and normalisation).
        doi:10.1787/9789264043466-en
     .. [2] Becker et al. (2022), COINr: ``Treat``, ``winsorise``, ``check_SkewKurt``,
        ``log_CT``. doi:10.21105/joss.04567
