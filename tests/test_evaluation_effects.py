@@ -325,7 +325,9 @@ def test_pre_post_hand_computed() -> None:
     assert r.treated_change_percent == pytest.approx(-40.0)
     assert r.control_change_percent == pytest.approx(-100 * 5 / 60)
     # the same relative change as RES: b / E - 1 = 1/RES - 1
-    assert r.percent_vs_expected == pytest.approx(relative_effect_size(50, 30, 60, 55).percent_change)
+    assert r.percent_vs_expected == pytest.approx(
+        relative_effect_size(50, 30, 60, 55).percent_change
+    )
     with pytest.raises(DataError, match="no trend"):
         pre_post_comparison(50, 30, 0, 55)
     with pytest.raises(DataError, match="nothing to prevent"):
@@ -355,18 +357,28 @@ def _toy_panel() -> pd.DataFrame:
 def test_evaluate_initiative_matches_the_small_functions() -> None:
     frame = _toy_panel()
     ev = evaluate_initiative(
-        frame, treated=["t1", "t2"], control=["c1", "c2"], buffer=["b1"], buffer_control=["bc1"],
-        before=[1, 2], after=[3, 4], entity="area", period="year", count="n", exposure="pop",
+        frame,
+        treated=["t1", "t2"],
+        control=["c1", "c2"],
+        buffer=["b1"],
+        buffer_control=["bc1"],
+        before=[1, 2],
+        after=[3, 4],
+        entity="area",
+        period="year",
+        count="n",
+        exposure="pop",
         name="toy",
-    )  # fmt: skip
+    )
     # a = 30+28+20+22 = 100, b = 15+16+12+10 = 53, c = 40+42+20+18 = 120, d = 41+39+20+21 = 121
     assert ev.relative_effect.estimate == pytest.approx(100 * 121 / (53 * 120))
     assert ev.pre_post.expected_after == pytest.approx(100 * 121 / 120)
     # buffer 49 -> 41, buffer control 61 -> 59
     wdq = weighted_displacement_quotient(100, 53, 49, 41, 120, 121)
     assert ev.displacement_quotient.estimate == pytest.approx(wdq.estimate)
-    wdd = weighted_displacement_difference(100, 53, 120, 121, 49, 41, 61, 59, before_length=2,
-                                           after_length=2)  # fmt: skip
+    wdd = weighted_displacement_difference(
+        100, 53, 120, 121, 49, 41, 61, 59, before_length=2, after_length=2
+    )
     assert ev.displacement_difference.estimate == pytest.approx(wdd.estimate)
     # exposure: 2 areas x 2 periods x 1000 inhabitants in each phase
     assert ev.treated_rate_ratio.e0 == 4000.0
@@ -374,12 +386,23 @@ def test_evaluate_initiative_matches_the_small_functions() -> None:
     assert ev.sms.level == 3
     table = ev.to_frame()
     assert set(table["result"]) == {
-        "pre_post", "relative_effect", "treated_rate_ratio", "control_rate_ratio",
-        "displacement_quotient", "displacement_difference",
-    }  # fmt: skip
+        "pre_post",
+        "relative_effect",
+        "treated_rate_ratio",
+        "control_rate_ratio",
+        "displacement_quotient",
+        "displacement_difference",
+    }
     assert list(table.columns[:8]) == [
-        "initiative", "result", "measure", "estimate", "ci_low", "ci_high", "z", "p_value",
-    ]  # fmt: skip
+        "initiative",
+        "result",
+        "measure",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "z",
+        "p_value",
+    ]
     text = ev.summary()
     assert text.startswith("Evaluation of toy")
     assert "Maryland SMS level 3" in text
@@ -390,9 +413,15 @@ def test_evaluate_initiative_matches_the_small_functions() -> None:
 
 def test_evaluate_initiative_exports(tmp_path: Path) -> None:
     ev = evaluate_initiative(
-        _toy_panel(), treated=["t1"], control=["c1"], before=[1, 2], after=[3, 4],
-        entity="area", period="year", count="n",
-    )  # fmt: skip
+        _toy_panel(),
+        treated=["t1"],
+        control=["c1"],
+        before=[1, 2],
+        after=[3, 4],
+        entity="area",
+        period="year",
+        count="n",
+    )
     ev.to_csv(tmp_path / "ev.csv")
     back = pd.read_csv(tmp_path / "ev.csv")
     assert len(back) == len(ev.to_frame())
@@ -404,9 +433,15 @@ def test_evaluate_initiative_exports(tmp_path: Path) -> None:
 
 def test_evaluate_initiative_unequal_periods_are_rates_and_said() -> None:
     ev = evaluate_initiative(
-        _toy_panel(), treated=["t1"], control=["c1"], before=[1, 2], after=[3],
-        entity="area", period="year", count="n",
-    )  # fmt: skip
+        _toy_panel(),
+        treated=["t1"],
+        control=["c1"],
+        before=[1, 2],
+        after=[3],
+        entity="area",
+        period="year",
+        count="n",
+    )
     # WDD per period: (15/1 - 58/2) - (41/1 - 82/2) = -14 - 0 = -14
     assert ev.displacement_difference.estimate == pytest.approx(-14)
     assert any("2 and 1 periods" in n for n in ev.notes)
@@ -415,9 +450,14 @@ def test_evaluate_initiative_unequal_periods_are_rates_and_said() -> None:
 
 def test_evaluate_initiative_without_control_is_level_2() -> None:
     ev = evaluate_initiative(
-        _toy_panel(), treated=["t1"], before=[1, 2], after=[3, 4], entity="area", period="year",
+        _toy_panel(),
+        treated=["t1"],
+        before=[1, 2],
+        after=[3, 4],
+        entity="area",
+        period="year",
         count="n",
-    )  # fmt: skip
+    )
     assert ev.relative_effect is None
     assert ev.sms.level == 2
     assert "No control area" in ev.summary()
@@ -433,25 +473,45 @@ def test_evaluate_initiative_harm_weights() -> None:
         }
     )
     ev = evaluate_initiative(
-        frame, treated=["t"], control=["c"], before=[1], after=[2], offence="offence",
+        frame,
+        treated=["t"],
+        control=["c"],
+        before=[1],
+        after=[2],
+        offence="offence",
         harm_weights={"burglary": 1.0, "robbery": 5.0},
-    )  # fmt: skip
+    )
     # treated: before 10 + 2*5 = 20 (var 10 + 2*25 = 60); after 8 + 5 = 13 (var 8 + 25 = 33)
     # control: before 20 + 20 = 40 (var 20 + 100 = 120); after the same
     expected = relative_effect_size(
-        WeightedCount(20, 60, 12), WeightedCount(13, 33, 9), WeightedCount(40, 120, 24),
+        WeightedCount(20, 60, 12),
+        WeightedCount(13, 33, 9),
         WeightedCount(40, 120, 24),
-    )  # fmt: skip
+        WeightedCount(40, 120, 24),
+    )
     assert ev.relative_effect.estimate == pytest.approx(expected.estimate)
     assert ev.relative_effect.se_log == pytest.approx(expected.se_log)
     assert ev.treated_rate_ratio.method.startswith("wald")
     assert any("harm-weighted" in n for n in ev.notes)
     with pytest.raises(DataError, match="no harm weight"):
-        evaluate_initiative(frame, treated=["t"], control=["c"], before=[1], after=[2],
-                            offence="offence", harm_weights={"burglary": 1.0})  # fmt: skip
+        evaluate_initiative(
+            frame,
+            treated=["t"],
+            control=["c"],
+            before=[1],
+            after=[2],
+            offence="offence",
+            harm_weights={"burglary": 1.0},
+        )
     with pytest.raises(SpecError, match="offence column"):
-        evaluate_initiative(frame, treated=["t"], control=["c"], before=[1], after=[2],
-                            harm_weights={"burglary": 1.0})  # fmt: skip
+        evaluate_initiative(
+            frame,
+            treated=["t"],
+            control=["c"],
+            before=[1],
+            after=[2],
+            harm_weights={"burglary": 1.0},
+        )
     with pytest.raises(DataError, match="several rows"):
         evaluate_initiative(frame, treated=["t"], control=["c"], before=[1], after=[2])
 
@@ -469,9 +529,14 @@ def test_evaluate_initiative_harm_weights() -> None:
 )
 def test_evaluate_initiative_bad_input(kwargs: dict, error: type, match: str) -> None:
     args = {
-        "treated": ["t1"], "control": ["c1"], "before": [1, 2], "after": [3, 4],
-        "entity": "area", "period": "year", "count": "n",
-    }  # fmt: skip
+        "treated": ["t1"],
+        "control": ["c1"],
+        "before": [1, 2],
+        "after": [3, 4],
+        "entity": "area",
+        "period": "year",
+        "count": "n",
+    }
     args.update(kwargs)
     with pytest.raises(error, match=match):
         evaluate_initiative(_toy_panel(), **args)
@@ -481,25 +546,48 @@ def test_evaluate_initiative_missing_row_and_negative_count() -> None:
     frame = _toy_panel()
     gap = frame.drop(index=frame.index[(frame.area == "c1") & (frame.year == 2)])
     with pytest.raises(DataError, match="a missing row is not a zero") as info:
-        evaluate_initiative(gap, treated=["t1"], control=["c1"], before=[1, 2], after=[3, 4],
-                            entity="area", period="year", count="n")  # fmt: skip
+        evaluate_initiative(
+            gap,
+            treated=["t1"],
+            control=["c1"],
+            before=[1, 2],
+            after=[3, 4],
+            entity="area",
+            period="year",
+            count="n",
+        )
     assert info.value.rows == ("c1 2",)
     bad = frame.copy()
     bad.loc[0, "n"] = -5
     with pytest.raises(DataError, match="finite and >= 0"):
-        evaluate_initiative(bad, treated=["t1"], control=["c1"], before=[1, 2], after=[3, 4],
-                            entity="area", period="year", count="n")  # fmt: skip
+        evaluate_initiative(
+            bad,
+            treated=["t1"],
+            control=["c1"],
+            before=[1, 2],
+            after=[3, 4],
+            entity="area",
+            period="year",
+            count="n",
+        )
 
 
 def test_evaluate_initiative_from_spec() -> None:
     spec = InitiativeSpec(
-        name="toy patrols", treated=["t1"], control=["c1"], before={"start": 1, "end": 2},
+        name="toy patrols",
+        treated=["t1"],
+        control=["c1"],
+        before={"start": 1, "end": 2},
         after=[3, 4],
-    )  # fmt: skip
+    )
     ev = evaluate_initiative_spec(
-        _toy_panel(), spec, DesignSpec(comparable_control=False), entity="area", period="year",
+        _toy_panel(),
+        spec,
+        DesignSpec(comparable_control=False),
+        entity="area",
+        period="year",
         count="n",
-    )  # fmt: skip
+    )
     assert ev.name == "toy patrols"
     assert ev.sms.level == 2  # control not shown comparable
 
@@ -517,9 +605,17 @@ def test_evaluate_initiative_on_berlin_crime_atlas() -> None:
     charl = berlin.loc[berlin["District"] == "Charlottenburg-Wilmersdorf", "Location"].unique()
     control = [x for x in charl if "nicht zuzuordnen" not in x][:3]
     ev = evaluate_initiative(
-        berlin, treated=treated, buffer=buffer, control=control, before=[2014, 2015],
-        after=[2016, 2017], entity="Location", period="Year", count="Robbery", name="Alex",
-    )  # fmt: skip
+        berlin,
+        treated=treated,
+        buffer=buffer,
+        control=control,
+        before=[2014, 2015],
+        after=[2016, 2017],
+        entity="Location",
+        period="Year",
+        count="Robbery",
+        name="Alex",
+    )
 
     def total(areas: list[str], years: list[int]) -> int:
         sel = berlin["Location"].isin(areas) & berlin["Year"].isin(years)

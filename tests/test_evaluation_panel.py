@@ -51,8 +51,9 @@ def test_did_two_by_two_hand_computed() -> None:
 def test_poisson_did_with_two_periods_equals_log_res() -> None:
     # With entity fixed effects and two periods the Poisson MLE of the treated x post term is
     # ln[(ΣT_after/ΣT_before)/(ΣC_after/ΣC_before)] = -ln RES: here ln((14/24)/(36/36)).
-    r = difference_in_differences(_two_by_two(), treated=["T1", "T2"], intervention=2,
-                                  model="poisson")  # fmt: skip
+    r = difference_in_differences(
+        _two_by_two(), treated=["T1", "T2"], intervention=2, model="poisson"
+    )
     assert r.estimate == pytest.approx(math.log(14 / 24), abs=1e-6)
     assert r.estimate == pytest.approx(-relative_effect_size(24, 14, 36, 36).log_estimate, abs=1e-6)
     assert r.rate_ratio == pytest.approx(14 / 24, rel=1e-5)
@@ -61,7 +62,9 @@ def test_poisson_did_with_two_periods_equals_log_res() -> None:
 
 def _nypd() -> pd.DataFrame:
     nypd = pd.read_csv(
-        DATA / "nypd_seven_major_felonies_by_precinct" / "nypd_seven_major_felonies_by_precinct_2000_2022.csv",
+        DATA
+        / "nypd_seven_major_felonies_by_precinct"
+        / "nypd_seven_major_felonies_by_precinct_2000_2022.csv",
         dtype={"precinct": str},
     )
     # One recording system (2006+), pre-COVID; drop precincts whose boundaries changed
@@ -75,8 +78,14 @@ def test_did_nypd_precinct_split_matches_statsmodels_directly() -> None:
     # Real "intervention": on 1 July 2013 precinct 121 was carved out of precincts 120 and 122
     # (NYPD notes, SOURCE.md), so from 2014 they cover less ground and record fewer felonies.
     d = _nypd()
-    r = difference_in_differences(d, treated=["120", "122"], intervention=2014, entity="precinct",
-                                  period="year", value="total_seven_major")  # fmt: skip
+    r = difference_in_differences(
+        d,
+        treated=["120", "122"],
+        intervention=2014,
+        entity="precinct",
+        period="year",
+        value="total_seven_major",
+    )
     # statsmodels directly: two-way dummies, cluster-robust by precinct
     did = (d.precinct.isin(["120", "122"]) & (d.year >= 2014)).astype(float)
     X = pd.get_dummies(d[["precinct", "year"]].astype(str), drop_first=True, dtype=float)
@@ -110,8 +119,13 @@ def test_poisson_did_nypd_matches_statsmodels_and_placebo_is_null() -> None:
     # Queens and Staten Island precincts only (100-123), to keep the Poisson fits quick
     d = _nypd()
     d = d.loc[d.precinct.astype(int) >= 100].reset_index(drop=True)
-    kw = {"treated": ["120", "122"], "entity": "precinct", "period": "year",
-          "value": "total_seven_major", "model": "poisson"}  # fmt: skip
+    kw = {
+        "treated": ["120", "122"],
+        "entity": "precinct",
+        "period": "year",
+        "value": "total_seven_major",
+        "model": "poisson",
+    }
     r = difference_in_differences(d, intervention=2014, check_pre_trend=False, **kw)
     did = (d.precinct.isin(["120", "122"]) & (d.year >= 2014)).astype(float)
     X = pd.get_dummies(d[["precinct", "year"]].astype(str), drop_first=True, dtype=float)
@@ -137,25 +151,46 @@ def test_poisson_did_nypd_matches_statsmodels_and_placebo_is_null() -> None:
 def test_pre_trend_check_can_fail_maryland() -> None:
     # Baltimore City murders per inhabitant were already rising faster than in the other
     # Maryland jurisdictions before 2015, so the parallel-trends check must flag it.
-    md = pd.read_csv(DATA / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz")
+    md = pd.read_csv(
+        DATA / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz"
+    )
     md = md.loc[md.YEAR.between(2008, 2019)]
     r = difference_in_differences(
-        md, treated=["Baltimore City"], intervention=2015, entity="JURISDICTION", period="YEAR",
-        value="MURDER", exposure="POPULATION", model="poisson",
-    )  # fmt: skip
+        md,
+        treated=["Baltimore City"],
+        intervention=2015,
+        entity="JURISDICTION",
+        period="YEAR",
+        value="MURDER",
+        exposure="POPULATION",
+        model="poisson",
+    )
     assert r.pre_trend is not None
     assert not r.pre_trend.passed
     assert "doubtful" in r.summary()
     assert r.sms.level == 3  # a single treated unit
-    direct = pre_trend_test(md, treated=["Baltimore City"], intervention=2015,
-                            entity="JURISDICTION", period="YEAR", value="MURDER",
-                            exposure="POPULATION", model="poisson")  # fmt: skip
+    direct = pre_trend_test(
+        md,
+        treated=["Baltimore City"],
+        intervention=2015,
+        entity="JURISDICTION",
+        period="YEAR",
+        value="MURDER",
+        exposure="POPULATION",
+        model="poisson",
+    )
     assert direct.estimate == pytest.approx(r.pre_trend.estimate)
     # OLS on the rate per 100 000 uses value / exposure * 100 000
     ols = difference_in_differences(
-        md, treated=["Baltimore City"], intervention=2015, entity="JURISDICTION", period="YEAR",
-        value="MURDER", exposure="POPULATION", check_pre_trend=False,
-    )  # fmt: skip
+        md,
+        treated=["Baltimore City"],
+        intervention=2015,
+        entity="JURISDICTION",
+        period="YEAR",
+        value="MURDER",
+        exposure="POPULATION",
+        check_pre_trend=False,
+    )
     assert any("rate per 100,000" in n for n in ols.notes)
 
 
@@ -212,30 +247,50 @@ def test_its_recovers_known_level_and_slope_change() -> None:
 @needs_data
 def test_its_nypd_precinct_matches_statsmodels_directly() -> None:
     d = _nypd()
-    r = interrupted_time_series(d, intervention=2014, entity="precinct", entities=["122"],
-                                period="year", value="total_seven_major")  # fmt: skip
+    r = interrupted_time_series(
+        d,
+        intervention=2014,
+        entity="precinct",
+        entities=["122"],
+        period="year",
+        value="total_seven_major",
+    )
     s = d.loc[d.precinct == "122"].sort_values("year")
     t = (s.year - s.year.iloc[0]).to_numpy(float)
     post = (s.year >= 2014).to_numpy(float)
-    X = pd.DataFrame({"const": 1.0, "time": t, "level_change": post,
-                      "slope_change": post * (t - 8)})  # fmt: skip
-    direct = sm.OLS(s.total_seven_major.to_numpy(float), X).fit(cov_type="HAC",
-                                                                 cov_kwds={"maxlags": 2})  # fmt: skip
+    X = pd.DataFrame(
+        {"const": 1.0, "time": t, "level_change": post, "slope_change": post * (t - 8)}
+    )
+    direct = sm.OLS(s.total_seven_major.to_numpy(float), X).fit(
+        cov_type="HAC", cov_kwds={"maxlags": 2}
+    )
     assert r.maxlags == 2  # floor(4 * (14/100)^(2/9)) = 2
     assert r.estimate == pytest.approx(direct.params["level_change"], rel=1e-9)
     assert r.se == pytest.approx(direct.bse["level_change"], rel=1e-9)
     assert r.slope_change.estimate == pytest.approx(direct.params["slope_change"], rel=1e-9)
     assert r.estimate < 0 and r.p_value < 0.01  # precinct 122 lost territory in mid-2013
-    pois = interrupted_time_series(d, intervention=2014, entity="precinct", entities=["122"],
-                                   period="year", value="total_seven_major", model="poisson")  # fmt: skip
+    pois = interrupted_time_series(
+        d,
+        intervention=2014,
+        entity="precinct",
+        entities=["122"],
+        period="year",
+        value="total_seven_major",
+        model="poisson",
+    )
     assert math.exp(pois.estimate) < 1
     assert "%" in pois.summary()
     # summing several precincts needs complete series
     gap = d.drop(index=d.index[(d.precinct == "120") & (d.year == 2010)])
     with pytest.raises(DataError, match="every entity in every period"):
-        interrupted_time_series(gap, intervention=2014, entity="precinct",
-                                entities=["120", "122"], period="year",
-                                value="total_seven_major")  # fmt: skip
+        interrupted_time_series(
+            gap,
+            intervention=2014,
+            entity="precinct",
+            entities=["120", "122"],
+            period="year",
+            value="total_seven_major",
+        )
 
 
 def test_its_bad_input() -> None:

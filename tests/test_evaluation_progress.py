@@ -167,9 +167,15 @@ def _panel() -> pd.DataFrame:
 def test_progress_to_target_tidy() -> None:
     frame = _panel().loc[lambda d: d.city != "b"]
     out = progress_to_target(
-        frame, 5.0, baseline_period=2015, target_year=2025, entity="city", period="year",
-        value="rate", polarity="negative",
-    )  # fmt: skip
+        frame,
+        5.0,
+        baseline_period=2015,
+        target_year=2025,
+        entity="city",
+        period="year",
+        value="rate",
+        polarity="negative",
+    )
     a = out.loc[out.city == "a"].set_index("year")
     # city a: 10 -> 7.5 in 3 of 10 years: 50 % achieved, 30 % expected -> on track
     assert a.loc[2018, "percent_of_target"] == pytest.approx(50.0)
@@ -181,8 +187,9 @@ def test_progress_to_target_tidy() -> None:
     n = out.loc[out.city == "n"].set_index("year")
     assert n.loc[2016, "status"] == "off_track"
     # each row agrees with the scalar function
-    p = percent_of_target(6.0, 5.0, 5.0, polarity="negative", baseline_year=2015,
-                          current_year=2017, target_year=2025)  # fmt: skip
+    p = percent_of_target(
+        6.0, 5.0, 5.0, polarity="negative", baseline_year=2015, current_year=2017, target_year=2025
+    )
     assert n.loc[2017, "percent_of_target"] == pytest.approx(p.estimate)
     assert n.loc[2017, "status"] == p.status == "achieved"
 
@@ -190,29 +197,59 @@ def test_progress_to_target_tidy() -> None:
 def test_progress_to_target_lists_entities_already_at_target() -> None:
     # city b starts at 4.0, below the target 5.0 of a negative indicator
     with pytest.raises(SpecError, match=r"already met at baseline for \['b'"):
-        progress_to_target(_panel(), 5.0, baseline_period=2015, target_year=2025,
-                           entity="city", period="year", value="rate", polarity="negative")  # fmt: skip
+        progress_to_target(
+            _panel(),
+            5.0,
+            baseline_period=2015,
+            target_year=2025,
+            entity="city",
+            period="year",
+            value="rate",
+            polarity="negative",
+        )
     # per-entity targets fix it
     out = progress_to_target(
-        _panel(), {"a": 5.0, "b": 2.0, "n": 3.0}, baseline_period=2015, target_year=2025,
-        entity="city", period="year", value="rate", polarity="negative",
-    )  # fmt: skip
+        _panel(),
+        {"a": 5.0, "b": 2.0, "n": 3.0},
+        baseline_period=2015,
+        target_year=2025,
+        entity="city",
+        period="year",
+        value="rate",
+        polarity="negative",
+    )
     assert set(out["target"]) == {5.0, 2.0, 3.0}
 
 
 def test_progress_to_target_with_spec_and_errors() -> None:
-    spec = TargetSpec(value=5.0, year=2025, baseline_year=2015, method="eurostat", polarity="negative")
+    spec = TargetSpec(
+        value=5.0, year=2025, baseline_year=2015, method="eurostat", polarity="negative"
+    )
     frame = _panel().loc[lambda d: d.city == "a"]
     out = progress_to_target(frame, spec, entity="city", period="year", value="rate")
     row = out.set_index("year").loc[2018]
     assert row["actual_growth_rate"] == pytest.approx((7.5 / 10) ** (1 / 3) - 1)
     assert row["eurostat_category"] == "significant progress"
     with pytest.raises(DataError, match="baseline period 2014 has no data"):
-        progress_to_target(frame, 5.0, baseline_period=2014, target_year=2025, entity="city",
-                           period="year", value="rate")  # fmt: skip
+        progress_to_target(
+            frame,
+            5.0,
+            baseline_period=2014,
+            target_year=2025,
+            entity="city",
+            period="year",
+            value="rate",
+        )
     with pytest.raises(DataError, match="numeric periods"):
-        progress_to_target(frame.assign(year=frame.year.astype(str)), 5.0, baseline_period=2015,
-                           target_year=2025, entity="city", period="year", value="rate")  # fmt: skip
+        progress_to_target(
+            frame.assign(year=frame.year.astype(str)),
+            5.0,
+            baseline_period=2015,
+            target_year=2025,
+            entity="city",
+            period="year",
+            value="rate",
+        )
 
 
 def test_progress_to_targets_per_indicator() -> None:
@@ -228,16 +265,25 @@ def test_progress_to_targets_per_indicator() -> None:
             "homicide_rate": TargetSpec(value=5.0, year=2025, polarity="negative"),
             "feel_safe": TargetSpec(value=75.0, year=2025, polarity="positive"),  # 100 - 5 * 5
         },
-        baseline_period=2015, entity="city", period="year", value="rate",
-    )  # fmt: skip
+        baseline_period=2015,
+        entity="city",
+        period="year",
+        value="rate",
+    )
     assert out.columns[0] == "indicator"
     # both are mirror images: same percent of target
     h = out.loc[out.indicator == "homicide_rate", "percent_of_target"].to_numpy()
     f = out.loc[out.indicator == "feel_safe", "percent_of_target"].to_numpy()
     np.testing.assert_allclose(h, f)
     with pytest.raises(DataError, match="not in the data"):
-        progress_to_targets(long, {"nope": TargetSpec(value=1.0, year=2025)}, baseline_period=2015,
-                            entity="city", period="year", value="rate")  # fmt: skip
+        progress_to_targets(
+            long,
+            {"nope": TargetSpec(value=1.0, year=2025)},
+            baseline_period=2015,
+            entity="city",
+            period="year",
+            value="rate",
+        )
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -246,9 +292,13 @@ def test_progress_to_targets_per_indicator() -> None:
 def test_change_from_period_baseline_mean_of_two() -> None:
     # city a: baseline = mean(10, 9) = 9.5; 2018: 7.5 -> -2.0 absolute, -21.05 %
     out = change_from_baseline(
-        _panel(), PeriodBaseline(periods=[2015, 2016]), entity="city", period="year",
-        value="rate", polarity="negative",
-    )  # fmt: skip
+        _panel(),
+        PeriodBaseline(periods=[2015, 2016]),
+        entity="city",
+        period="year",
+        value="rate",
+        polarity="negative",
+    )
     row = out.loc[(out.city == "a") & (out.year == 2018)].iloc[0]
     assert row["baseline"] == pytest.approx(9.5)
     assert row["absolute_change"] == pytest.approx(-2.0)
@@ -265,9 +315,13 @@ def test_change_from_period_baseline_mean_of_two() -> None:
 def test_change_from_reference_and_benchmark() -> None:
     # reference "n" (national value) in the same period: a in 2017 is 8.0 vs 5.0
     out = change_from_baseline(
-        _panel(), ReferenceBaseline(entities=["n"], label="national"), entity="city",
-        period="year", value="rate", polarity="negative",
-    )  # fmt: skip
+        _panel(),
+        ReferenceBaseline(entities=["n"], label="national"),
+        entity="city",
+        period="year",
+        value="rate",
+        polarity="negative",
+    )
     row = out.loc[(out.city == "a") & (out.year == 2017)].iloc[0]
     assert row["baseline"] == 5.0
     assert row["absolute_change"] == 3.0
@@ -275,15 +329,21 @@ def test_change_from_reference_and_benchmark() -> None:
     assert math.isnan(row["cagr"])
     # peer group mean over 2015-2016: a and b -> mean(mean(10, 9), mean(4, 4.4)) = 6.85
     peers = change_from_baseline(
-        _panel(), ReferenceBaseline(entities=["a", "b"], periods=[2015, 2016]), entity="city",
-        period="year", value="rate",
-    )  # fmt: skip
+        _panel(),
+        ReferenceBaseline(entities=["a", "b"], periods=[2015, 2016]),
+        entity="city",
+        period="year",
+        value="rate",
+    )
     assert peers["baseline"].unique().tolist() == [pytest.approx(6.85)]
     assert set(peers["direction"]) <= {"changed", "unchanged"}  # polarity none: no judgement
     bench = change_from_baseline(
-        _panel(), BenchmarkBaseline(value=0.0, source="zero"), entity="city", period="year",
+        _panel(),
+        BenchmarkBaseline(value=0.0, source="zero"),
+        entity="city",
+        period="year",
         value="rate",
-    )  # fmt: skip
+    )
     assert bench["relative_change"].isna().all()
     assert bench["note"].str.contains("relative change undefined").all()
 
@@ -293,55 +353,88 @@ def test_change_from_baseline_polarity_per_indicator() -> None:
         [_panel().assign(ind="crime"), _panel().assign(ind="safe", rate=lambda d: 100 - d.rate)]
     )
     out = change_from_baseline(
-        long, PeriodBaseline(periods=[2015]), entity="city", period="year", value="rate",
-        indicator="ind", polarity={"crime": "negative", "safe": "positive"},
-    )  # fmt: skip
+        long,
+        PeriodBaseline(periods=[2015]),
+        entity="city",
+        period="year",
+        value="rate",
+        indicator="ind",
+        polarity={"crime": "negative", "safe": "positive"},
+    )
     sel = (out.city == "a") & (out.year == 2018)
     assert set(out.loc[sel, "direction"]) == {"improved"}
     with pytest.raises(DataError, match="no polarity"):
-        change_from_baseline(long, PeriodBaseline(periods=[2015]), entity="city", period="year",
-                             value="rate", indicator="ind", polarity={"crime": "negative"})  # fmt: skip
+        change_from_baseline(
+            long,
+            PeriodBaseline(periods=[2015]),
+            entity="city",
+            period="year",
+            value="rate",
+            indicator="ind",
+            polarity={"crime": "negative"},
+        )
 
 
 def test_change_from_baseline_errors() -> None:
     with pytest.raises(DataError, match="have no data"):
-        change_from_baseline(_panel(), PeriodBaseline(periods=[2010]), entity="city",
-                             period="year", value="rate")  # fmt: skip
+        change_from_baseline(
+            _panel(), PeriodBaseline(periods=[2010]), entity="city", period="year", value="rate"
+        )
     gap = _panel().drop(index=0)  # city a has no 2015 value
     with pytest.raises(DataError, match="needs a value in every baseline period") as info:
-        change_from_baseline(gap, PeriodBaseline(periods=[2015]), entity="city", period="year",
-                             value="rate")  # fmt: skip
+        change_from_baseline(
+            gap, PeriodBaseline(periods=[2015]), entity="city", period="year", value="rate"
+        )
     assert info.value.rows == ("a",)
     with pytest.raises(DataError, match="do not appear"):
-        change_from_baseline(_panel(), ReferenceBaseline(entities=["zz"]), entity="city",
-                             period="year", value="rate")  # fmt: skip
+        change_from_baseline(
+            _panel(), ReferenceBaseline(entities=["zz"]), entity="city", period="year", value="rate"
+        )
     with pytest.raises(DataError, match="missing column"):
         change_from_baseline(_panel(), PeriodBaseline(periods=[2015]))
     with pytest.raises(SpecError, match="polarity"):
-        change_from_baseline(_panel(), PeriodBaseline(periods=[2015]), entity="city",
-                             period="year", value="rate", polarity="bad")  # type: ignore[arg-type]
+        change_from_baseline(
+            _panel(),
+            PeriodBaseline(periods=[2015]),
+            entity="city",
+            period="year",
+            value="rate",
+            polarity="bad",
+        )  # type: ignore[arg-type]
 
 
 @needs_data
 def test_maryland_homicide_rate_against_2015_and_a_target() -> None:
     # Real panel (Maryland Open Data, violent crime by county; see shared/data SOURCE.md):
     # murders per 100 000 inhabitants, baseline 2015, target: halve it by 2030.
-    md = pd.read_csv(DATA / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz")
+    md = pd.read_csv(
+        DATA / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz"
+    )
     md = md.loc[md.YEAR.between(2015, 2020)].assign(rate=lambda d: d.MURDER / d.POPULATION * 1e5)
     city = md.loc[md.JURISDICTION == "Baltimore City"]
     base = float(city.loc[city.YEAR == 2015, "rate"].iloc[0])
     out = progress_to_target(
-        city, base / 2, baseline_period=2015, target_year=2030, entity="JURISDICTION",
-        period="YEAR", value="rate", polarity="negative",
-    )  # fmt: skip
+        city,
+        base / 2,
+        baseline_period=2015,
+        target_year=2030,
+        entity="JURISDICTION",
+        period="YEAR",
+        value="rate",
+        polarity="negative",
+    )
     now = float(city.loc[city.YEAR == 2020, "rate"].iloc[0])
     row = out.set_index("YEAR").loc[2020]
     assert row["percent_of_target"] == pytest.approx((now - base) / (base / 2 - base) * 100)
     assert row["expected_percent"] == pytest.approx(5 / 15 * 100)
     assert row["status"] in {"on_track", "off_track", "moving_away"}
     changes = change_from_baseline(
-        md, PeriodBaseline(periods=[2015]), entity="JURISDICTION", period="YEAR", value="rate",
+        md,
+        PeriodBaseline(periods=[2015]),
+        entity="JURISDICTION",
+        period="YEAR",
+        value="rate",
         polarity="negative",
-    )  # fmt: skip
+    )
     assert len(changes) == len(md)
     assert changes.loc[changes.YEAR == 2015, "absolute_change"].abs().max() == 0

@@ -34,7 +34,6 @@ def test_change_uncertainty_hand_computed() -> None:
     out = change_uncertainty(_replicates(), baseline_period=2015, current_period=2020)
     out = out.set_index("entity")
     up_deltas = np.arange(1, 41, dtype=float)
-    flat_deltas = np.arange(40, dtype=float) - 20
     assert out.loc["up", "ci_low"] == pytest.approx(np.quantile(up_deltas, 0.025))
     assert out.loc["up", "ci_high"] == pytest.approx(np.quantile(up_deltas, 0.975))
     assert out.loc["up", "change"] == pytest.approx(np.median(50 + up_deltas) - 50)
@@ -49,21 +48,28 @@ def test_change_uncertainty_hand_computed() -> None:
 
 def test_change_uncertainty_polarity_and_nominal() -> None:
     nominal = pd.DataFrame(
-        {"entity": ["up", "up", "flat", "flat"], "period": [2015, 2020] * 2,
-         "score": [50.0, 80.0, 60.0, 61.0]}
-    )  # fmt: skip
+        {
+            "entity": ["up", "up", "flat", "flat"],
+            "period": [2015, 2020] * 2,
+            "score": [50.0, 80.0, 60.0, 61.0],
+        }
+    )
     out = change_uncertainty(
-        _replicates(), baseline_period=2015, current_period=2020, nominal=nominal,
+        _replicates(),
+        baseline_period=2015,
+        current_period=2020,
+        nominal=nominal,
         polarity="negative",
-    ).set_index("entity")  # fmt: skip
+    ).set_index("entity")
     # for a negative score a rise is a deterioration
     assert out.loc["up", "verdict"] == "deterioration beyond methodological uncertainty"
     assert out.loc["up", "change"] == 30.0
     assert out.loc["up", "share_improved"] == 0.0
     # a nominal change of 30 lies inside [1.975, 39.025]; flat's 1.0 too
     assert out["note"].eq("").all()
-    none = change_uncertainty(_replicates(), baseline_period=2015, current_period=2020,
-                              polarity="none").set_index("entity")  # fmt: skip
+    none = change_uncertainty(
+        _replicates(), baseline_period=2015, current_period=2020, polarity="none"
+    ).set_index("entity")
     assert none.loc["up", "verdict"] == "increase beyond methodological uncertainty"
 
 
@@ -74,13 +80,15 @@ def test_change_uncertainty_errors() -> None:
     with pytest.raises(DataError, match="fewer than 50 replicates"):
         change_uncertainty(reps, baseline_period=2015, current_period=2020, min_replicates=50)
     with pytest.raises(DataError, match="several scores"):
-        change_uncertainty(pd.concat([reps, reps.iloc[:1]]), baseline_period=2015,
-                           current_period=2020)  # fmt: skip
+        change_uncertainty(
+            pd.concat([reps, reps.iloc[:1]]), baseline_period=2015, current_period=2020
+        )
     with pytest.raises(SpecError, match="must differ"):
         change_uncertainty(reps, baseline_period=2015, current_period=2015)
     with pytest.raises(DataError, match="missing column"):
-        change_uncertainty(reps.rename(columns={"score": "value"}), baseline_period=2015,
-                           current_period=2020)  # fmt: skip
+        change_uncertainty(
+            reps.rename(columns={"score": "value"}), baseline_period=2015, current_period=2020
+        )
 
 
 def _toy_indicators() -> pd.DataFrame:
@@ -89,8 +97,14 @@ def _toy_indicators() -> pd.DataFrame:
     for e in range(8):
         for p in (2015, 2020):
             for i in ("robbery", "burglary", "assault"):
-                rows.append({"entity": f"e{e}", "period": p, "indicator": i,
-                             "value": float(rng.poisson(50 + 10 * e - (5 * e if p == 2020 else 0)))})  # fmt: skip
+                rows.append(
+                    {
+                        "entity": f"e{e}",
+                        "period": p,
+                        "indicator": i,
+                        "value": float(rng.poisson(50 + 10 * e - (5 * e if p == 2020 else 0))),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -132,9 +146,14 @@ def test_bootstrap_leave_indicators_out() -> None:
 
 def test_bootstrap_change_end_to_end() -> None:
     out = bootstrap_change(
-        _toy_indicators(), _index, baseline_period=2015, current_period=2020, n_replicates=40,
-        seed=3, min_replicates=10,
-    )  # fmt: skip
+        _toy_indicators(),
+        _index,
+        baseline_period=2015,
+        current_period=2020,
+        n_replicates=40,
+        seed=3,
+        min_replicates=10,
+    )
     assert len(out) == 8
     assert set(out["verdict"]) <= {
         "improvement beyond methodological uncertainty",
@@ -151,12 +170,23 @@ def test_bootstrap_change_berlin() -> None:
     # counts over the 138 regions, 2013 vs 2019, with entity bootstrap replicates.
     berlin = pd.read_csv(DATA / "berlin_crime_atlas_2012_2019" / "berlin_crimes_2012_2019.csv")
     berlin = berlin.loc[~berlin["Location"].str.contains("nicht zuzuordnen")]
-    long = berlin.melt(id_vars=["Year", "Location"], value_vars=["Robbery", "Burglary", "Bike", "Drugs"],
-                       var_name="indicator", value_name="value")  # fmt: skip
+    long = berlin.melt(
+        id_vars=["Year", "Location"],
+        value_vars=["Robbery", "Burglary", "Bike", "Drugs"],
+        var_name="indicator",
+        value_name="value",
+    )
     long = long.rename(columns={"Year": "period", "Location": "entity"})
     long = long.loc[long.period.isin([2013, 2019])]
-    out = bootstrap_change(long, _index, baseline_period=2013, current_period=2019,
-                           n_replicates=30, seed=11, min_replicates=5)  # fmt: skip
+    out = bootstrap_change(
+        long,
+        _index,
+        baseline_period=2013,
+        current_period=2019,
+        n_replicates=30,
+        seed=11,
+        min_replicates=5,
+    )
     assert len(out) == long["entity"].nunique()
     assert out["n_replicates"].between(5, 30).all()
     assert out["exceeds_uncertainty"].any()

@@ -256,7 +256,7 @@ def _print_summary(result: IndexResult, panel: Panel) -> None:
             view.add_row("…", "…", "", *["" for _ in pillars])
         view.add_row(
             f"{row[f'rank_{fw.id}']:.0f}",
-            str(row["entity"]),
+            panel.label(row["entity"]),
             f"{row[fw.id]:.1f}",
             *[f"{row[p]:.1f}" for p in pillars],
         )

@@ -27,6 +27,7 @@ __all__ = ["Panel", "read_dictionary"]
 
 ENTITY = "entity"
 PERIOD = "period"
+LABEL = "label"  # the group column holding each entity's display name, when the data have one
 
 # Quantities that are counted: a negative value is a data error, not a measurement.
 _COUNTED_UNITS = {"count", "inhabitant", "household", "dwelling"}
@@ -60,7 +61,8 @@ class Panel:
         Unit text of every column (``"inhabitant"``, ``"count"``, ``"km**2"`` …).
     groups
         Optional grouping columns (region, state, country group) on the same index, used by
-        grouped imputation and reports.
+        grouped imputation and reports; a ``label`` column holds display names when the data
+        dictionary names one.
 
     Use the constructors :meth:`from_frame`, :meth:`read`, :meth:`from_long` and
     :meth:`example`, which validate their input; the plain constructor trusts it.
@@ -190,9 +192,12 @@ class Panel:
             raise DataError(message, source=source)
 
         frame = pd.DataFrame(columns, index=index)
-        groups = pd.DataFrame(
-            {g: data[g].to_numpy() for g in spec.groups}, index=index
-        )
+        group_columns = {g: data[g].to_numpy() for g in spec.groups}
+        if spec.label:
+            if spec.label not in data.columns:
+                raise DataError(f"label column '{spec.label}' not found", source=source)
+            group_columns[LABEL] = data[spec.label].astype(str).to_numpy()
+        groups = pd.DataFrame(group_columns, index=index)
         unit_map = {name: v.unit for name, v in spec.variables.items()}
         return cls(frame, unit_map, groups=groups, name=spec.name, dictionary=spec)
 
@@ -315,6 +320,14 @@ class Panel:
             n_entities=len(entities),
             n_periods=len(periods),
         )
+
+    def label(self, entity: object) -> str:
+        """Display name of an entity (its id when the data have no label column)."""
+        if LABEL in self.groups.columns:
+            labels = self.groups[LABEL].droplevel(PERIOD)
+            if entity in labels.index:
+                return str(labels.loc[[entity]].iloc[0])
+        return str(entity)
 
     def unit_of(self, variable: str) -> str:
         return self.units[variable]

@@ -23,7 +23,12 @@ Plots (:mod:`~securindex.evaluation.plots`, needs ``securindex[report]``)
 Importing this package does no I/O and imports neither statsmodels nor matplotlib.
 """
 
-from securindex.evaluation._common import EvaluationResult, Polarity, WeightedCount, harm_weighted_count
+from securindex.evaluation._common import (
+    EvaluationResult,
+    Polarity,
+    WeightedCount,
+    harm_weighted_count,
+)
 from securindex.evaluation.effects import (
     InitiativeEvaluation,
     PrePostComparison,

@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ class WeightedCount:
         return bool(self.value == self.variance == self.n_events)
 
 
-CountLike = Union[float, int, WeightedCount]
+CountLike = float | int | WeightedCount
 
 
 def harm_weighted_count(
@@ -238,7 +238,7 @@ class EvaluationResult:
         return self.summary()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict of every exported field (JSON-ready), with ``measure`` and ``summary``."""
+        """Plain-Python dict of every exported field (JSON-ready), plus ``measure`` and ``summary``."""
         out: dict[str, Any] = {"measure": self.measure}
         for f in dataclasses.fields(self):
             if f.name in self._internal:
@@ -249,7 +249,7 @@ class EvaluationResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row: the common columns first, then this result's scalar fields."""
-        row: dict[str, Any] = {c: math.nan for c in COMMON_COLUMNS}
+        row: dict[str, Any] = dict.fromkeys(COMMON_COLUMNS, math.nan)
         row["measure"] = self.measure
         for f in dataclasses.fields(self):
             if f.name in self._internal:

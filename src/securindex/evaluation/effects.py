@@ -351,7 +351,9 @@ def relative_effect_size(
     check_confidence(confidence)
     check_polarity(polarity)
     if not (math.isfinite(overdispersion) and overdispersion > 0):
-        raise SpecError(f"overdispersion must be a positive number (1 = Poisson); got {overdispersion}")
+        raise SpecError(
+            f"overdispersion must be a positive number (1 = Poisson); got {overdispersion}"
+        )
     if zero_correction < 0:
         raise SpecError(f"zero_correction must be >= 0; got {zero_correction}")
     cells = [
@@ -376,7 +378,7 @@ def relative_effect_size(
     zero = values == 0
     corrected = bool(zero.any())
     if corrected:
-        names = [n for n, z in zip("abcd", zero) if z]
+        names = [n for n, z in zip("abcd", zero, strict=True) if z]
         if zero_correction == 0:
             raise DataError(
                 f"cell(s) {names} are zero, so RES and its variance are undefined; allow the "
@@ -552,7 +554,9 @@ def rate_ratio_test(
     check_confidence(confidence)
     check_polarity(polarity)
     if alternative not in ("two-sided", "greater", "less"):
-        raise SpecError(f"alternative must be 'two-sided', 'greater' or 'less'; got {alternative!r}")
+        raise SpecError(
+            f"alternative must be 'two-sided', 'greater' or 'less'; got {alternative!r}"
+        )
     if not (math.isfinite(null_ratio) and null_ratio > 0):
         raise SpecError(f"null_ratio must be > 0; got {null_ratio}")
     w0 = as_weighted(x0, "x0", f"events {labels[0]}")
@@ -581,9 +585,9 @@ def rate_ratio_test(
                 f"the exact test needs whole counts of events; got x0 = {k0}, x1 = {k1}. Pass "
                 "harm-weighted totals as WeightedCount to use the Wald test instead."
             )
-        n = int(round(k0 + k1))
+        n = round(k0 + k1)
         pi0 = null_ratio * exp1 / (exp0 + null_ratio * exp1)
-        test = stats.binomtest(int(round(k1)), n, pi0, alternative=alternative)
+        test = stats.binomtest(round(k1), n, pi0, alternative=alternative)
         ci = test.proportion_ci(confidence_level=confidence, method="exact")
         with np.errstate(divide="ignore"):
             lo = float(np.divide(ci.low, 1.0 - ci.low)) * exp0 / exp1
@@ -598,7 +602,10 @@ def rate_ratio_test(
             )
         zc = z_critical(confidence)
         if alternative == "two-sided":
-            lo, hi = math.exp(math.log(ratio) - zc * se_log), math.exp(math.log(ratio) + zc * se_log)
+            lo, hi = (
+                math.exp(math.log(ratio) - zc * se_log),
+                math.exp(math.log(ratio) + zc * se_log),
+            )
             p = two_sided_p(z)
         elif alternative == "greater":
             lo = math.exp(math.log(ratio) - float(stats.norm.ppf(confidence)) * se_log)
@@ -608,7 +615,9 @@ def rate_ratio_test(
             hi = math.exp(math.log(ratio) + float(stats.norm.ppf(confidence)) * se_log)
             p = float(stats.norm.cdf(z))
         method = "wald (log scale)"
-        notes.append("Counts are harm-weighted, so the exact test does not apply; a Wald test was used.")
+        notes.append(
+            "Counts are harm-weighted, so the exact test does not apply; a Wald test was used."
+        )
     return RateRatioTest(
         estimate=ratio,
         ci_low=lo,
@@ -1008,7 +1017,7 @@ class InitiativeEvaluation(EvaluationResult):
         return {k: v for k, v in named.items() if v is not None}
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per statistic, common columns first, ``initiative`` and ``result``."""
+        """Tidy table: one row per statistic, common columns first, then ``initiative``/``result``."""
         rows = []
         for key, result in self.results().items():
             frame = result.to_frame()
@@ -1035,7 +1044,7 @@ class InitiativeEvaluation(EvaluationResult):
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
-        """Before/after bars, treated vs control (see :func:`securindex.evaluation.plots.plot_before_after`)."""
+        """Before/after bars, treated vs control (:func:`~securindex.evaluation.plot_before_after`)."""
         from securindex.evaluation.plots import plot_before_after
 
         return plot_before_after(self, ax=ax)
@@ -1068,10 +1077,14 @@ def _check_disjoint(groups: Mapping[str, list[str]], what: str) -> None:
         for second in names[i + 1 :]:
             both = sorted(set(groups[first]) & set(groups[second]))
             if both:
+                why = (
+                    "an area cannot be its own comparison"
+                    if what == "area(s)"
+                    else "a period cannot be both before and after the initiative"
+                )
                 raise SpecError(
-                    f"{what} {both} listed both as {first} and as {second}; "
-                    f"{'an area cannot be its own comparison' if what == 'area(s)' else 'a period cannot be both before and after the initiative'}"
-                    f" — remove the overlap"
+                    f"{what} {both} listed both as {first} and as {second}; {why} — remove "
+                    "the overlap"
                 )
 
 
@@ -1201,9 +1214,13 @@ def evaluate_initiative(
     empty = {ph: [p for p in members if p not in present] for ph, members in phases.items()}
     for ph, periods in empty.items():
         if periods:
+            hint = (
+                "a baseline (before) period needs data"
+                if ph == "before"
+                else "drop them or extend the data"
+            )
             raise DataError(
-                f"{ph} period(s) {periods} have no data for the chosen areas; "
-                f"{'a baseline (before) period needs data' if ph == 'before' else 'drop them or extend the data'}",
+                f"{ph} period(s) {periods} have no data for the chosen areas; {hint}",
                 column=period,
             )
     sub = pd.DataFrame(
@@ -1304,7 +1321,9 @@ def evaluate_initiative(
     totals["rate_per_period"] = totals["value"] / totals["n_periods"]
     order = {"treated": 0, "control": 1, "buffer": 2, "buffer_control": 3}
     totals = (
-        totals.assign(_r=totals["role"].map(order), _p=totals["phase"].map({"before": 0, "after": 1}))
+        totals.assign(
+            _r=totals["role"].map(order), _p=totals["phase"].map({"before": 0, "after": 1})
+        )
         .sort_values(["_r", "_p"])
         .drop(columns=["_r", "_p"])
         .reset_index(drop=True)
@@ -1327,9 +1346,14 @@ def evaluate_initiative(
     labels = ("before", "after")
     t0, t1 = cell("treated", "before"), cell("treated", "after")
     treated_rr = rate_ratio_test(
-        t0, expo("treated", "before"), t1, expo("treated", "after"),
-        confidence=confidence, polarity=polarity, labels=labels,
-    )  # fmt: skip
+        t0,
+        expo("treated", "before"),
+        t1,
+        expo("treated", "after"),
+        confidence=confidence,
+        polarity=polarity,
+        labels=labels,
+    )
     has_control = bool(groups["control"])
     has_buffer = bool(groups["buffer"])
     pre_post = res = control_rr = wdq = wdd = None
@@ -1340,9 +1364,14 @@ def evaluate_initiative(
             t0, t1, c0, c1, overdispersion=overdispersion, confidence=confidence, polarity=polarity
         )
         control_rr = rate_ratio_test(
-            c0, expo("control", "before"), c1, expo("control", "after"),
-            confidence=confidence, polarity=polarity, labels=labels,
-        )  # fmt: skip
+            c0,
+            expo("control", "before"),
+            c1,
+            expo("control", "after"),
+            confidence=confidence,
+            polarity=polarity,
+            labels=labels,
+        )
         b0 = cell("buffer", "before") if has_buffer else 0
         b1 = cell("buffer", "after") if has_buffer else 0
         if has_buffer:
@@ -1354,19 +1383,28 @@ def evaluate_initiative(
                 "displacement part needs buffer_control); the WDQ uses the main control."
             )
         wdd = weighted_displacement_difference(
-            t0, t1, c0, c1,
-            b0 if has_bc else 0, b1 if has_bc else 0,
+            t0,
+            t1,
+            c0,
+            c1,
+            b0 if has_bc else 0,
+            b1 if has_bc else 0,
             cell("buffer_control", "before") if has_bc else 0,
             cell("buffer_control", "after") if has_bc else 0,
-            before_length=n_periods["before"], after_length=n_periods["after"],
+            before_length=n_periods["before"],
+            after_length=n_periods["after"],
             confidence=confidence,
-        )  # fmt: skip
+        )
     else:
         notes.append(
             "No control area: only the treated area's before/after change can be measured, "
             "which cannot separate the initiative from the general trend."
         )
-    kind = "randomised" if randomised else ("controlled_before_after" if has_control else "before_after")
+    kind = (
+        "randomised"
+        if randomised
+        else ("controlled_before_after" if has_control else "before_after")
+    )
     sms = maryland_sms_level(
         kind,
         has_control=has_control,

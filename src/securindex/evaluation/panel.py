@@ -102,11 +102,7 @@ def _coefficient(fit: Any, name: str, confidence: float) -> Coefficient:
 
 
 def _significance(p: float, confidence: float) -> str:
-    return (
-        "statistically significant"
-        if p < 1.0 - confidence
-        else "not statistically significant"
-    )
+    return "statistically significant" if p < 1.0 - confidence else "not statistically significant"
 
 
 # --------------------------------------------------------------------------------------
@@ -333,9 +329,14 @@ def _did_frame(
     caller: str,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     data = _prepare(
-        frame, entity=entity, period=period, value=value, exposure=exposure, model=model,
+        frame,
+        entity=entity,
+        period=period,
+        value=value,
+        exposure=exposure,
+        model=model,
         caller=caller,
-    )  # fmt: skip
+    )
     wanted = _label_set(treated)
     labels = data[entity].astype(str)
     unknown = sorted(wanted - set(labels.unique()))
@@ -415,8 +416,9 @@ def pre_trend_test(
         axis=1,
     )
     groups = pd.factorize(labels)[0]
-    fit = _fit(sm, y, X, model=model, offset=offset, cov_type="cluster",
-               cov_kwds={"groups": groups})  # fmt: skip
+    fit = _fit(
+        sm, y, X, model=model, offset=offset, cov_type="cluster", cov_kwds={"groups": groups}
+    )
     c = _coefficient(fit, "treated_trend", confidence)
     return PreTrendTest(
         estimate=c.estimate,
@@ -506,9 +508,16 @@ def difference_in_differences(
     check_confidence(confidence)
     check_polarity(polarity)
     data, is_treated, post, labels = _did_frame(
-        frame, treated, intervention, entity, period, value, exposure, model,
+        frame,
+        treated,
+        intervention,
+        entity,
+        period,
+        value,
+        exposure,
+        model,
         "difference_in_differences",
-    )  # fmt: skip
+    )
     y, offset, notes = _outcome(data, value, exposure, model, rate_scale)
     X = pd.concat(
         [
@@ -520,8 +529,9 @@ def difference_in_differences(
         axis=1,
     )
     groups = pd.factorize(labels)[0]
-    fit = _fit(sm, y, X, model=model, offset=offset, cov_type="cluster",
-               cov_kwds={"groups": groups})  # fmt: skip
+    fit = _fit(
+        sm, y, X, model=model, offset=offset, cov_type="cluster", cov_kwds={"groups": groups}
+    )
     c = _coefficient(fit, "did", confidence)
     n_treated = len(set(labels[is_treated]))
     n_entities = len(set(labels))
@@ -540,10 +550,17 @@ def difference_in_differences(
     if check_pre_trend:
         if n_pre >= 2:
             pre_trend = pre_trend_test(
-                frame, treated=treated, intervention=intervention, entity=entity, period=period,
-                value=value, exposure=exposure, model=model, rate_scale=rate_scale,
+                frame,
+                treated=treated,
+                intervention=intervention,
+                entity=entity,
+                period=period,
+                value=value,
+                exposure=exposure,
+                model=model,
+                rate_scale=rate_scale,
                 confidence=confidence,
-            )  # fmt: skip
+            )
         else:
             notes.append("Only one pre-intervention period: parallel pre-trends cannot be checked.")
     if model == "poisson":
@@ -673,11 +690,15 @@ class InterruptedTimeSeries(EvaluationResult):
         """Tidy rows for the level change, the slope change and the pre-intervention slope."""
         rows = []
         for term, c in (
-            ("level_change", Coefficient(self.estimate, self.se, self.ci_low, self.ci_high,
-                                         self.z, self.p_value)),
+            (
+                "level_change",
+                Coefficient(
+                    self.estimate, self.se, self.ci_low, self.ci_high, self.z, self.p_value
+                ),
+            ),
             ("slope_change", self.slope_change),
             ("pre_slope", self.pre_slope),
-        ):  # fmt: skip
+        ):
             rows.append(
                 {
                     "measure": self.measure,
@@ -830,10 +851,19 @@ def interrupted_time_series(
             notes.append(f"Series = sum over {n_ent} entities.")
         agg_cols = [value] + ([exposure] if exposure else [])
         data = data.groupby(period, sort=True)[agg_cols].sum(min_count=1).reset_index()
-    data = _prepare(
-        data.assign(_e="series"), entity="_e", period=period, value=value, exposure=exposure,
-        model=model, caller="interrupted_time_series",
-    ).sort_values(period).reset_index(drop=True)  # fmt: skip
+    data = (
+        _prepare(
+            data.assign(_e="series"),
+            entity="_e",
+            period=period,
+            value=value,
+            exposure=exposure,
+            model=model,
+            caller="interrupted_time_series",
+        )
+        .sort_values(period)
+        .reset_index(drop=True)
+    )
     try:
         post = (data[period] >= intervention).to_numpy()
     except TypeError:
@@ -864,9 +894,8 @@ def interrupted_time_series(
         }
     )
     n = len(data)
-    lags = maxlags if maxlags is not None else max(1, int(math.floor(4 * (n / 100) ** (2 / 9))))
-    fit = _fit(sm, y, X, model=model, offset=offset, cov_type="HAC",
-               cov_kwds={"maxlags": lags})  # fmt: skip
+    lags = maxlags if maxlags is not None else max(1, math.floor(4 * (n / 100) ** (2 / 9)))
+    fit = _fit(sm, y, X, model=model, offset=offset, cov_type="HAC", cov_kwds={"maxlags": lags})
     level = _coefficient(fit, "level_change", confidence)
     slope = _coefficient(fit, "slope_change", confidence)
     pre_slope = _coefficient(fit, "time", confidence)

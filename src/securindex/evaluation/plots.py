@@ -73,9 +73,7 @@ def plot_trajectory(
     if entity_column in frame.columns:
         entities = frame[entity_column].unique()
         if entity is None and len(entities) > 1:
-            raise DataError(
-                f"the frame holds {len(entities)} entities; say which one with entity="
-            )
+            raise DataError(f"the frame holds {len(entities)} entities; say which one with entity=")
         if entity is not None:
             frame = frame.loc[frame[entity_column] == entity]
             if frame.empty:
@@ -95,14 +93,23 @@ def plot_trajectory(
     if target_year is not None:
         traj_t.append(float(target_year))
         traj_v.append(target)
-        ax.plot([target_year], [target], marker="*", markersize=14, color="tab:green",
-                linestyle="none", label=f"target ({target:g} by {target_year:g})")  # fmt: skip
+        ax.plot(
+            [target_year],
+            [target],
+            marker="*",
+            markersize=14,
+            color="tab:green",
+            linestyle="none",
+            label=f"target ({target:g} by {target_year:g})",
+        )
     else:
         ax.axhline(target, color="tab:green", linestyle="--", label=f"target ({target:g})")
     ax.plot(traj_t, traj_v, color="tab:orange", linestyle="--", label="linear trajectory")
     ax.set_xlabel(period)
     ax.set_ylabel(value)
-    ax.set_title(title or (f"{entity}: progress to target" if entity is not None else "Progress to target"))
+    ax.set_title(
+        title or (f"{entity}: progress to target" if entity is not None else "Progress to target")
+    )
     ax.legend(frameon=False, fontsize="small")
     return ax
 
@@ -133,7 +140,9 @@ def plot_before_after(
     ax.bar_label(b1, fmt="%.0f", fontsize="small")
     ax.bar_label(b2, fmt="%.0f", fontsize="small")
     ax.set_xticks(list(x), [r.replace("_", " ") for r in roles])
-    ax.set_ylabel("crimes per period" if "harm" not in " ".join(evaluation.notes) else "harm per period")
+    ax.set_ylabel(
+        "crimes per period" if "harm" not in " ".join(evaluation.notes) else "harm per period"
+    )
     ax.set_title(title or f"{evaluation.name}: before and after")
     ax.legend(frameon=False)
     return ax
@@ -151,12 +160,23 @@ def plot_interrupted_time_series(
     _pyplot()
     frame = result.series_frame()
     ax = _axes(ax)
-    ax.plot(frame["period"], frame["observed"], marker="o", linestyle="none", color="black",
-            label="observed")  # fmt: skip
+    ax.plot(
+        frame["period"],
+        frame["observed"],
+        marker="o",
+        linestyle="none",
+        color="black",
+        label="observed",
+    )
     ax.plot(frame["period"], frame["fitted"], color="tab:blue", label="segmented fit")
     post = frame.index >= result.n_pre
-    ax.plot(frame.loc[post, "period"], frame.loc[post, "counterfactual"], color="tab:red",
-            linestyle="--", label="without the intervention (pre-trend continued)")  # fmt: skip
+    ax.plot(
+        frame.loc[post, "period"],
+        frame.loc[post, "counterfactual"],
+        color="tab:red",
+        linestyle="--",
+        label="without the intervention (pre-trend continued)",
+    )
     ax.axvline(frame.loc[result.n_pre, "period"], color="grey", linestyle=":")
     ax.set_xlabel("period")
     ax.set_ylabel("value")

@@ -160,8 +160,9 @@ def _period_baseline(
         shown = sorted(frame[period].unique().tolist())
         raise DataError(
             f"baseline period(s) {list(spec.periods)} have no data; periods present: "
-            f"{shown[:3]} … {shown[-3:]}" if len(shown) > 6 else
-            f"baseline period(s) {list(spec.periods)} have no data; periods present: {shown}",
+            f"{shown[:3]} … {shown[-3:]}"
+            if len(shown) > 6
+            else f"baseline period(s) {list(spec.periods)} have no data; periods present: {shown}",
             column=period,
         )
     base = frame.loc[in_base, [*keys, period, value]]
@@ -205,7 +206,9 @@ def _reference_baseline(
         )
     ref = frame.loc[is_ref]
     name = spec.label or (
-        spec.entities[0] if len(spec.entities) == 1 else f"{spec.statistic} of {len(spec.entities)} peers"
+        spec.entities[0]
+        if len(spec.entities) == 1
+        else f"{spec.statistic} of {len(spec.entities)} peers"
     )
     notes = [f"baseline = {name}"]
     if spec.periods is None:
@@ -242,7 +245,9 @@ def _reference_baseline(
             rows=sorted({str(k) for k in per_entity.index[short]} | absent_entities),
         )
     if keys_no_entity:
-        out = per_entity["mean"].groupby(level=keys_no_entity).agg(spec.statistic).rename("baseline")
+        out = (
+            per_entity["mean"].groupby(level=keys_no_entity).agg(spec.statistic).rename("baseline")
+        )
         return out.reset_index(), notes, keys_no_entity
     value_ = float(per_entity["mean"].agg(spec.statistic))
     return pd.DataFrame({"baseline": [value_]}), notes, []
@@ -528,13 +533,18 @@ def _target_core(
     n = len(baseline)
     nan = np.full(n, np.nan)
     out.update(
-        expected=nan, trajectory=nan, ratio=nan, status=np.full(n, None, dtype=object),
-        category=np.full(n, None, dtype=object), actual_growth=nan, required_growth=nan,
-    )  # fmt: skip
+        expected=nan,
+        trajectory=nan,
+        ratio=nan,
+        status=np.full(n, None, dtype=object),
+        category=np.full(n, None, dtype=object),
+        actual_growth=nan,
+        required_growth=nan,
+    )
     if t0 is None or t is None or T is None:
         out["status"] = np.where(met, "achieved", None)
         return out
-    if (T <= t0).any():
+    if (t0 >= T).any():
         raise SpecError("the target year must be after the baseline year")
     elapsed = t - t0
     if (elapsed <= 0).any():
@@ -676,10 +686,19 @@ def percent_of_target(
         return None if x is None else np.array([float(x)])
 
     core = _target_core(
-        values[:1], values[1:2], values[2:], np.array([_SIGN[polarity]]),
-        arr(baseline_year), arr(current_year), arr(target_year),
-        method, on_track, moderate, moving_away, ["the value"],
-    )  # fmt: skip
+        values[:1],
+        values[1:2],
+        values[2:],
+        np.array([_SIGN[polarity]]),
+        arr(baseline_year),
+        arr(current_year),
+        arr(target_year),
+        method,
+        on_track,
+        moderate,
+        moving_away,
+        ["the value"],
+    )
     if current_year is not None and target_year is not None and current_year > target_year:
         notes.append(f"The target year {target_year:g} has passed.")
     return TargetProgress(
@@ -788,9 +807,7 @@ def progress_to_target(
         raise SpecError("progress_to_target needs baseline_period and target_year")
     _require_columns(frame, [entity, period, value], "progress_to_target")
     if not pd.api.types.is_numeric_dtype(frame[period]):
-        raise DataError(
-            "targets need numeric periods (years) to draw a trajectory", column=period
-        )
+        raise DataError("targets need numeric periods (years) to draw a trajectory", column=period)
     data = frame[[entity, period, value]].copy()
     data[value] = pd.to_numeric(data[value], errors="coerce").astype("float64")
     base = data.loc[data[period] == baseline_period].set_index(entity)[value]
@@ -825,11 +842,19 @@ def progress_to_target(
     )
     later = ~is_base
     core = _target_core(
-        b[later], x[later], tgt[later], sign[later],
-        np.full(int(later.sum()), float(baseline_period)), t[later],
+        b[later],
+        x[later],
+        tgt[later],
+        sign[later],
+        np.full(int(later.sum()), float(baseline_period)),
+        t[later],
         np.full(int(later.sum()), float(target_year)),
-        method, on_track, moderate, moving_away, [labels[i] for i in np.flatnonzero(later)],
-    )  # fmt: skip
+        method,
+        on_track,
+        moderate,
+        moving_away,
+        [labels[i] for i in np.flatnonzero(later)],
+    )
     out = rows.assign(baseline=b, target=tgt)
     traj = target_trajectory(0.0, float(baseline_period), 1.0, float(target_year), t)
     out["trajectory"] = b + (tgt - b) * traj
@@ -874,7 +899,9 @@ def progress_to_targets(
     ids = frame[indicator].astype(str)
     unknown = sorted(set(targets) - set(ids.unique()))
     if unknown:
-        raise DataError(f"targets given for indicator(s) {unknown} not in the data", column=indicator)
+        raise DataError(
+            f"targets given for indicator(s) {unknown} not in the data", column=indicator
+        )
     parts = []
     for key, spec in targets.items():  # one pass per indicator: few, and each is vectorised
         pol = spec.polarity or (polarity or {}).get(key, "none")

@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 Polarity = Literal["positive", "negative", "none"]
-PeriodLabel = Union[int, str]
+PeriodLabel = int | str
 DesignKind = Literal[
     "cross_sectional",
     "before_after",
@@ -202,7 +202,7 @@ def _infer_baseline_kind(value: Any) -> Any:
 
 
 Baseline = Annotated[
-    Union[PeriodBaseline, ReferenceBaseline, BenchmarkBaseline],
+    PeriodBaseline | ReferenceBaseline | BenchmarkBaseline,
     Field(discriminator="kind"),
 ]
 _BaselineField = Annotated[Baseline, BeforeValidator(_infer_baseline_kind)]
@@ -522,7 +522,11 @@ class EvaluationSpec(_Spec):
         kind = self.design.kind if self.design is not None else None
         if kind is not None and kind != "cross_sectional" and self.initiative is None:
             problems.append(f"design kind '{kind}' needs an initiative block (areas and periods)")
-        if self.initiative is not None and kind in {"controlled_before_after", "panel", "randomised"}:
+        if self.initiative is not None and kind in {
+            "controlled_before_after",
+            "panel",
+            "randomised",
+        }:
             if not self.initiative.control:
                 problems.append(f"design kind '{kind}' needs control areas in the initiative")
             if kind == "panel" and (

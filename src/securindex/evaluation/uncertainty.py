@@ -51,9 +51,7 @@ def _rng(seed: Seed) -> np.random.Generator:
 def _need(frame: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"{what}: missing column(s) {missing}; the frame has {list(frame.columns)}"
-        )
+        raise DataError(f"{what}: missing column(s) {missing}; the frame has {list(frame.columns)}")
 
 
 def _scores_by_period(
@@ -200,10 +198,13 @@ def change_uncertainty(
     better = up if polarity != "negative" else ~up
     verdict = np.where(
         exceeds,
-        np.where(better, f"{good} beyond methodological uncertainty",
-                 f"{bad} beyond methodological uncertainty"),
+        np.where(
+            better,
+            f"{good} beyond methodological uncertainty",
+            f"{bad} beyond methodological uncertainty",
+        ),
         "change within methodological uncertainty",
-    )  # fmt: skip
+    )
     outside = ~((change >= lo) & (change <= hi))
     out = pd.DataFrame(
         {
@@ -231,8 +232,11 @@ def _copy_labels(labels: np.ndarray, draws: np.ndarray) -> tuple[np.ndarray, np.
     """Labels for a resample: the first copy keeps its label, later copies get ``~k``."""
     drawn = pd.Series(labels[draws])
     copy = drawn.groupby(drawn.astype(str)).cumcount().to_numpy()
-    new = np.where(copy == 0, drawn.to_numpy(dtype=object),
-                   drawn.astype(str).to_numpy(dtype=object) + "~" + copy.astype(str))  # fmt: skip
+    new = np.where(
+        copy == 0,
+        drawn.to_numpy(dtype=object),
+        drawn.astype(str).to_numpy(dtype=object) + "~" + copy.astype(str),
+    )
     return new, copy
 
 
@@ -360,11 +364,27 @@ def bootstrap_change(
     """
     nominal = _check_scores(recompute(data), entity, period, score)
     reps = bootstrap_replicates(
-        data, recompute, over=over, n_replicates=n_replicates, seed=seed, entity=entity,
-        period=period, indicator=indicator, score=score, drop=drop,
-    )  # fmt: skip
+        data,
+        recompute,
+        over=over,
+        n_replicates=n_replicates,
+        seed=seed,
+        entity=entity,
+        period=period,
+        indicator=indicator,
+        score=score,
+        drop=drop,
+    )
     return change_uncertainty(
-        reps, baseline_period=baseline_period, current_period=current_period, nominal=nominal,
-        entity=entity, period=period, score=score, replicate="replicate",
-        confidence=confidence, polarity=polarity, min_replicates=min_replicates,
-    )  # fmt: skip
+        reps,
+        baseline_period=baseline_period,
+        current_period=current_period,
+        nominal=nominal,
+        entity=entity,
+        period=period,
+        score=score,
+        replicate="replicate",
+        confidence=confidence,
+        polarity=polarity,
+        min_replicates=min_replicates,
+    )

@@ -120,7 +120,7 @@ def _number(value: Any) -> str:
     return repr(x) if math.isfinite(x) else ""
 
 
-def _shorten(text: str, length: int = 26) -> str:
+def _shorten(text: str, length: int = 24) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
@@ -408,7 +408,7 @@ def _dot_rows(
     block = latest[columns]
     lo, hi = float(np.nanmin(block.to_numpy())), float(np.nanmax(block.to_numpy()))
     ticks = _nice_ticks(lo, hi)
-    x0, x1 = 170.0, 470.0
+    x0, x1 = 200.0, 480.0
     start, stop = float(ticks[0]), float(ticks[-1])
 
     def x_of(value: float) -> float:

@@ -46,6 +46,9 @@ class DataDictionary(_Spec):
     description: str = ""
     source: Source | None = None
     entity: str = "entity"
+    label: str | None = Field(
+        default=None, description="column with a human-readable name of each entity, for reports"
+    )
     period: str | None = "period"
     period_value: int | str | None = None
     groups: list[str] = Field(default_factory=list)
