@@ -149,7 +149,8 @@ def test_rate_ratio_gu_et_al_example() -> None:
     r = rate_ratio_test(30, 54308.7, 60, 51477.5)
     # ratio (60/51477.5)/(30/54308.7) = 2.10999757 (R exactci::poisson.exact estimate)
     assert r.estimate == pytest.approx(2.10999757175465, rel=1e-12)
-    # two-sided exact conditional p, R exactci poisson.exact(tsmethod="minlike"): 0.000675182658686321
+    # two-sided exact conditional p from R exactci::poisson.exact(tsmethod="minlike"):
+    # 0.000675182658686321
     assert r.p_value == pytest.approx(0.000675182658686321, rel=1e-9)
     # one-sided exact conditional p reported by Gu et al. (2008): 0.000428
     greater = rate_ratio_test(30, 54308.7, 60, 51477.5, alternative="greater")

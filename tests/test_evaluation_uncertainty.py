@@ -119,16 +119,16 @@ def _index(data: pd.DataFrame) -> pd.DataFrame:
 
 def test_bootstrap_replicates_seeded_and_labelled() -> None:
     data = _toy_indicators()
-    a = bootstrap_replicates(data, _index, n_replicates=15, seed=42)
-    b = bootstrap_replicates(data, _index, n_replicates=15, seed=42)
-    c = bootstrap_replicates(data, _index, n_replicates=15, seed=7)
+    a = bootstrap_replicates(data, _index, n_replicates=8, seed=42)
+    b = bootstrap_replicates(data, _index, n_replicates=8, seed=42)
+    c = bootstrap_replicates(data, _index, n_replicates=8, seed=7)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(c)
     assert list(a.columns) == ["replicate", "entity", "period", "score"]
     assert set(a["entity"]) <= set(data["entity"])  # copies ("e1~1") are never reported
     assert a.groupby("replicate")["entity"].nunique().lt(8).any()  # some entities not drawn
     gen = np.random.default_rng(42)
-    pd.testing.assert_frame_equal(a, bootstrap_replicates(data, _index, n_replicates=15, seed=gen))
+    pd.testing.assert_frame_equal(a, bootstrap_replicates(data, _index, n_replicates=8, seed=gen))
 
 
 def test_bootstrap_leave_indicators_out() -> None:

@@ -2,36 +2,64 @@
 
 :class:`Framework` joins a :class:`~securindex.spec.framework.FrameworkSpec` with the
 catalogue its leaves come from and checks, before any data is read, everything that needs
-both: unknown ids, context indicators (polarity ``none``) placed in the tree, unknown
-methods, and a geometric or harmonic mean fed by a normaliser whose range includes 0.
+both, reporting every problem at once as ``file:line:column field: message``:
+
+* the tree: unknown ids (with a "did you mean"), an indicator or node under two parents,
+  node ids used twice or equal to the framework id, node cycles;
+* the leaves: context indicators (polarity ``none``) placed in the tree, overrides of
+  indicators that are not in the tree, ``columns`` that clash with catalogue ids;
+* the pipeline: unknown methods, the options the pipeline itself reads
+  (:data:`PIPELINE_OPTIONS`), and every method's parameters, by calling the method once on
+  a tiny dummy matrix (a parameter error is a :class:`~securindex.errors.SpecError`; errors
+  that depend on real data are left for compute time);
+* a geometric, harmonic or other mean that needs strictly positive values fed by a
+  normaliser whose output range includes 0, with the fix in the message.
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*, Part I, steps 1–6, and Part II, section 6. OECD Publishing.
+   doi:10.1787/9789264043466-en
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import inspect
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from securindex._yaml import Located, read_yaml
 from securindex.catalogue import Catalogue
 from securindex.errors import Issue, SpecError
-from securindex.methods.aggregate import aggregators
+from securindex.methods._registry import Registry
+from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
-from securindex.methods.normalise import normalisers, output_range
+from securindex.methods.normalise import MODES, normalisers, output_range
 from securindex.methods.screen import screeners
 from securindex.methods.treat import treaters
 from securindex.methods.weight import weighters
 from securindex.spec._validate import validate_located
-from securindex.spec.framework import ColumnIndicator, FrameworkSpec, MissingPolicy, Step
+from securindex.spec.framework import (
+    ColumnIndicator,
+    FrameworkSpec,
+    MissingPolicy,
+    Node,
+    Step,
+)
 from securindex.spec.indicator import Indicator, Input
 
 if TYPE_CHECKING:
     from securindex.dataset import Panel
     from securindex.result import IndexResult
 
-__all__ = ["Framework"]
+__all__ = ["FAMILIES", "PIPELINE_OPTIONS", "Framework", "column_indicator", "split_options"]
 
-_REGISTRIES = {
+FAMILIES: dict[str, Registry[Any]] = {
     "screen": screeners,
     "impute": imputers,
     "treat": treaters,
@@ -39,9 +67,46 @@ _REGISTRIES = {
     "weight": weighters,
     "aggregate": aggregators,
 }
+"""The pipeline's step families, in the order they run, with their method registries."""
 
-# Reference-sample options of the normalise step, read by the pipeline, not by a method.
-NORMALISE_REFERENCE_KEYS = ("reference", "base_period")
+PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
+    "screen": {
+        "on": "'raw' (default): availability of the indicator values as computed; "
+        "'imputed': availability after imputation (COINr's build_example_coin screens the "
+        "imputed data)",
+    },
+    "impute": {
+        "group": "a group column of the data (declared under 'groups' in the data "
+        "dictionary); statistics are taken within each group",
+    },
+    "normalise": {
+        "reference": "'pooled' (default): learn from all periods together, comparable over "
+        "time; 'per_period': learn within each period; 'base': learn from base_period",
+        "base_period": "the period whose rows are the reference sample (reference: base)",
+        "reference_entity": "the entity whose value is the reference of "
+        "distance_to_reference (its row in the reference sample)",
+    },
+    "aggregate": {
+        "allow_zero": "true: accept children whose output range reaches 0 at a fixed "
+        "lower goalpost that the data never reach (a value of 0 then stops compute "
+        "with an error instead of being accepted silently)",
+    },
+}
+"""Step keys read by the pipeline, not passed to the method: family → key → meaning."""
+
+
+def split_options(family: str, step: Step) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a step's keys into the pipeline's options and the method's parameters.
+
+    Examples
+    --------
+    >>> split_options("normalise", Step(method="minmax", lo=1, reference="pooled"))
+    ({'reference': 'pooled'}, {'lo': 1})
+    """
+    reserved = PIPELINE_OPTIONS.get(family, {})
+    params = step.params
+    options = {k: params.pop(k) for k in list(params) if k in reserved}
+    return options, params
 
 
 def column_indicator(code: str, spec: ColumnIndicator) -> Indicator:
@@ -66,71 +131,68 @@ def column_indicator(code: str, spec: ColumnIndicator) -> Indicator:
     )
 
 
+_Path = tuple[str | int, ...]
+
+
 class Framework:
     """A validated composite-index framework.
 
-    Build it with :meth:`load` (a framework YAML file) or :meth:`from_spec`. Its
-    :meth:`compute` runs the pipeline over a :class:`~securindex.dataset.Panel`.
+    Build it with :meth:`load` (a framework YAML file) or :meth:`from_spec`; both raise one
+    :class:`~securindex.errors.SpecError` listing every problem. :meth:`compute` runs the
+    pipeline over a :class:`~securindex.dataset.Panel`.
+
+    Attributes
+    ----------
+    spec : FrameworkSpec
+        The validated specification.
+    catalogue : Catalogue
+        The indicators of the tree's leaves (and the indicators they depend on).
+    children : dict[str, tuple[str, ...]]
+        Each inner node's children (node and indicator ids); the root's key is :attr:`id`.
+    parent : dict[str, str]
+        Each node and indicator's parent.
+    indicators : tuple[str, ...]
+        The leaves, in depth-first order from the root.
+    nodes : tuple[str, ...]
+        Every inner node, the root first, then breadth-first (the order of the score
+        columns of a result).
     """
 
     def __init__(
-        self, spec: FrameworkSpec, catalogue: Catalogue, *, located: Located | None = None
+        self,
+        spec: FrameworkSpec,
+        catalogue: Catalogue,
+        *,
+        located: Located | None = None,
+        base_dir: str | Path | None = None,
     ) -> None:
         self.spec = spec
         self.catalogue = catalogue
-        self._located = located
-        issues: list[Issue] = []
-        node_ids = {node.id for node in spec.structure}
-        referenced = {child for node in spec.structure for child in node.children}
-        self.top_level: tuple[str, ...] = tuple(n.id for n in spec.structure if n.id not in referenced)
-        self.children: dict[str, tuple[str, ...]] = {n.id: tuple(n.children) for n in spec.structure}
-        self.children[spec.id] = self.top_level
-        self.parent: dict[str, str] = {c: p for p, cs in self.children.items() for c in cs}
-        self.nodes = {n.id: n for n in spec.structure}
-
-        leaves: list[str] = []
-        for index, node in enumerate(spec.structure):
-            for position, child in enumerate(node.children):
-                if child in node_ids:
-                    continue
-                if child not in catalogue:
-                    issues.append(
-                        self._issue(
-                            ("structure", index, "children", position),
-                            f"unknown id '{child}': not a node, not an indicator of the "
-                            f"catalogue ({len(catalogue)} indicators) nor a declared column",
-                        )
-                    )
-                    continue
-                leaves.append(child)
-        self.indicators: tuple[str, ...] = tuple(leaves)
-        if not self.top_level:
-            issues.append(self._issue(("structure",), "the structure has no top-level node (cycle)"))
-        issues.extend(self._check_cycles())
-        for indicator_id in leaves:
-            if self.polarity(indicator_id) == "none":
-                issues.append(
-                    self._issue(
-                        ("overrides", indicator_id),
-                        f"indicator '{indicator_id}' has polarity 'none' (a context indicator) "
-                        "and cannot be aggregated; remove it from the structure or set "
-                        f"overrides: {{{indicator_id}: {{polarity: positive|negative}}}}",
-                    )
-                )
-        for unknown in sorted(set(spec.overrides) - set(leaves)):
-            issues.append(
-                self._issue(("overrides", unknown), f"override for '{unknown}', which is not in the structure")
-            )
-        issues.extend(self._check_methods())
+        self.located = located
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self._node_specs: dict[str, Node] = {}
+        self._node_index: dict[str, int] = {}
+        issues = self._build_tree()
+        issues += self._check_leaves()
+        issues += self._check_methods()
         if not issues:
-            issues.extend(self._check_positive_inputs())
+            issues += self._check_options()
+        if not issues:
+            issues += self._check_parameters()
+            issues += self._check_positive_inputs()
         if issues:
             raise SpecError(issues)
 
-    # -- construction ---------------------------------------------------------------------
+    # -- construction -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Framework:
-        """Read a framework YAML file; catalogue paths are relative to the file."""
+        """Read a framework YAML file; catalogue paths are relative to the file.
+
+        Raises
+        ------
+        SpecError
+            Every problem of the file, located at ``file:line:column``.
+        """
         located = read_yaml(path)
         spec = validate_located(FrameworkSpec, located)
         return cls.from_spec(spec, base_dir=Path(path).parent, located=located)
@@ -144,130 +206,374 @@ class Framework:
         catalogue: Catalogue | None = None,
         located: Located | None = None,
     ) -> Framework:
-        """Build from a spec (or a plain dict), loading the catalogue it names."""
+        """Build from a spec (or a plain dict), loading the catalogue it names.
+
+        Parameters
+        ----------
+        spec
+            A :class:`FrameworkSpec` or a mapping with the same keys as the YAML file.
+        base_dir
+            Folder that ``indicators`` and ``dictionary`` paths are relative to.
+        catalogue
+            Indicators to use instead of loading ``spec.indicators``.
+        located
+            Positions of the YAML nodes, for ``file:line`` in messages.
+        """
         if not isinstance(spec, FrameworkSpec):
             spec = FrameworkSpec.model_validate(dict(spec))
+        if catalogue is None and spec.indicators:
+            catalogue = Catalogue.load(*(Path(base_dir) / p for p in spec.indicators))
         indicators: list[Indicator] = []
         locations: dict[str, Any] = {}
-        if catalogue is None and spec.indicators:
-            loaded = Catalogue.load(*(Path(base_dir) / p for p in spec.indicators))
+        if catalogue is not None:
             node_ids = {n.id for n in spec.structure}
             wanted = [
-                c for n in spec.structure for c in n.children if c not in node_ids and c in loaded
+                c for n in spec.structure for c in n.children if c not in node_ids and c in catalogue
             ]
-            loaded = loaded.select(wanted)
-            indicators.extend(loaded.values())
-            locations.update({k: loaded._where(k) for k in loaded})
-        elif catalogue is not None:
-            indicators.extend(catalogue.values())
-            locations.update({k: catalogue._where(k) for k in catalogue})
-        indicators.extend(column_indicator(code, c) for code, c in spec.columns.items())
-        return cls(spec, Catalogue(indicators, locations=locations), located=located)
+            selected = catalogue.select(dict.fromkeys(wanted))
+            indicators.extend(selected.values())
+            locations.update({k: selected._where(k) for k in selected})
+        issues: list[Issue] = []
+        for code, column in spec.columns.items():
+            if code in locations:
+                file, line = catalogue.location(code) if catalogue is not None else (None, None)
+                issues.append(
+                    _issue(
+                        located,
+                        ("columns", code),
+                        f"column '{code}' has the id of a catalogue indicator (defined at "
+                        f"{file}:{line}); rename the column code or drop the catalogue entry",
+                    )
+                )
+                continue
+            indicators.append(column_indicator(code, column))
+        if issues:
+            raise SpecError(issues)
+        return cls(
+            spec, Catalogue(indicators, locations=locations), located=located, base_dir=base_dir
+        )
 
-    def _issue(self, path: tuple[str | int, ...], message: str) -> Issue:
-        if self._located is not None:
-            return self._located.issue(path, message)
-        return Issue(message, field=".".join(map(str, path)))
+    def _issue(self, path: _Path, message: str) -> Issue:
+        return _issue(self.located, path, message)
+
+    def _line(self, path: _Path) -> str:
+        if self.located is None:
+            return ""
+        line, _ = self.located.position(path)
+        return f" (line {line})" if line is not None else ""
+
+    # -- checks ---------------------------------------------------------------------------
+    def _build_tree(self) -> list[Issue]:
+        spec, issues = self.spec, []
+        for i, node in enumerate(spec.structure):
+            where = ("structure", i, "id")
+            if node.id == spec.id:
+                issues.append(
+                    self._issue(
+                        where,
+                        f"node id '{node.id}' is the framework id, which names the root; "
+                        "give the node another id",
+                    )
+                )
+            elif node.id in self._node_index:
+                first = self._node_index[node.id]
+                issues.append(
+                    self._issue(
+                        where,
+                        f"node id '{node.id}' is used twice (first at structure[{first}]"
+                        f"{self._line(('structure', first, 'id'))}); node ids must be unique",
+                    )
+                )
+            else:
+                self._node_index[node.id] = i
+                self._node_specs[node.id] = node
+                if node.id in self.catalogue:
+                    issues.append(
+                        self._issue(
+                            where,
+                            f"node id '{node.id}' is also an indicator id; rename the node",
+                        )
+                    )
+        owner: dict[str, tuple[int, int]] = {}
+        known = set(self._node_index) | set(self.catalogue)
+        for i, node in enumerate(spec.structure):
+            for j, child in enumerate(node.children):
+                where = ("structure", i, "children", j)
+                if child in owner:
+                    k, m = owner[child]
+                    issues.append(
+                        self._issue(
+                            where,
+                            f"'{child}' is used twice: it is already a child of "
+                            f"'{spec.structure[k].id}'"
+                            f"{self._line(('structure', k, 'children', m))}; each indicator and "
+                            "node belongs to one parent",
+                        )
+                    )
+                    continue
+                owner[child] = (i, j)
+                if child not in known:
+                    close = difflib.get_close_matches(child, sorted(known), n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    issues.append(
+                        self._issue(
+                            where,
+                            f"unknown id '{child}' in the children of '{node.id}': not a node, "
+                            f"not an indicator of the catalogue ({len(self.catalogue)} "
+                            f"indicators) nor a declared column{hint}",
+                        )
+                    )
+        self._owner = owner
+        self.children: dict[str, tuple[str, ...]] = {
+            n: tuple(self._node_specs[n].children) for n in self._node_index
+        }
+        top = tuple(n for n in self._node_index if n not in owner)
+        self.children[spec.id] = top
+        self.parent: dict[str, str] = {c: p for p, cs in self.children.items() for c in cs}
+        issues += self._check_cycles()
+        if not top and not issues:
+            issues.append(
+                self._issue(("structure",), "no top-level node: every node is another's child")
+            )
+        # depth-first leaves and breadth-first nodes, from the root
+        leaves: list[str] = []
+        order: list[str] = [spec.id]
+        seen: set[str] = {spec.id}
+
+        def visit(node: str) -> None:
+            for child in self.children.get(node, ()):
+                if child in self.children:
+                    if child not in seen:
+                        seen.add(child)
+                        visit(child)
+                elif child in self.catalogue:
+                    leaves.append(child)
+
+        visit(spec.id)
+        queue = [spec.id]
+        while queue:
+            current = queue.pop(0)
+            for child in self.children.get(current, ()):
+                if child in self.children and child not in order:
+                    order.append(child)
+                    queue.append(child)
+        self.indicators: tuple[str, ...] = tuple(leaves)
+        self.nodes: tuple[str, ...] = tuple(order)
+        return issues
 
     def _check_cycles(self) -> list[Issue]:
         state: dict[str, int] = {}
         issues: list[Issue] = []
 
         def visit(node: str, trail: tuple[str, ...]) -> None:
-            if state.get(node) == 1:
-                cycle = " -> ".join((*trail[trail.index(node) :], node))
-                issues.append(self._issue(("structure",), f"node cycle: {cycle}"))
-                return
-            if state.get(node) == 2 or node not in self.children:
-                return
             state[node] = 1
-            for child in self.children[node]:
-                visit(child, (*trail, node))
+            for child in self.children.get(node, ()):
+                if child not in self.children:
+                    continue
+                if state.get(child) == 1:
+                    cycle = " -> ".join((*trail[trail.index(child) :], node, child))
+                    i = self._node_index[node]
+                    j = self.children[node].index(child)
+                    issues.append(
+                        self._issue(
+                            ("structure", i, "children", j),
+                            f"node cycle: {cycle}; a node cannot contain itself",
+                        )
+                    )
+                elif state.get(child) is None:
+                    visit(child, (*trail, node))
             state[node] = 2
 
-        for node in self.children:
-            visit(node, ())
+        for node in self._node_index:
+            if state.get(node) is None:
+                visit(node, ())
         return issues
 
-    def _steps(self) -> list[tuple[tuple[str | int, ...], str, Step]]:
-        """Every step of the framework with its location and family."""
+    def _check_leaves(self) -> list[Issue]:
+        issues = []
+        for indicator_id in self.indicators:
+            if self.polarity(indicator_id) == "none":
+                i, j = self._owner[indicator_id]
+                issues.append(
+                    self._issue(
+                        ("structure", i, "children", j),
+                        f"indicator '{indicator_id}' has polarity 'none' (a context indicator, "
+                        "whose direction is unknown) and cannot be aggregated; remove it from "
+                        f"the structure or set overrides: {{{indicator_id}: {{polarity: "
+                        "positive}}}} (or negative)",
+                    )
+                )
+        in_tree = set(self.indicators)
+        for code in self.spec.overrides:
+            if code not in in_tree:
+                issues.append(
+                    self._issue(
+                        ("overrides", code),
+                        f"override for '{code}', which is not an indicator of the structure",
+                    )
+                )
+        return issues
+
+    def _steps(self) -> Iterator[tuple[_Path, str, Step]]:
+        """Every step written in the framework, with its location and family."""
         spec = self.spec
-        steps: list[tuple[tuple[str | int, ...], str, Step]] = [
-            (("pipeline", family), family, getattr(spec.pipeline, family)) for family in _REGISTRIES
-        ]
+        for family in FAMILIES:
+            yield ("pipeline", family), family, getattr(spec.pipeline, family)
         for index, node in enumerate(spec.structure):
             if node.aggregate is not None:
-                steps.append((("structure", index, "aggregate"), "aggregate", node.aggregate))
+                yield ("structure", index, "aggregate"), "aggregate", node.aggregate
             if node.weighting is not None:
-                steps.append((("structure", index, "weighting"), "weight", node.weighting))
+                yield ("structure", index, "weighting"), "weight", node.weighting
         if spec.root.aggregate is not None:
-            steps.append((("root", "aggregate"), "aggregate", spec.root.aggregate))
+            yield ("root", "aggregate"), "aggregate", spec.root.aggregate
         if spec.root.weighting is not None:
-            steps.append((("root", "weighting"), "weight", spec.root.weighting))
+            yield ("root", "weighting"), "weight", spec.root.weighting
         for code, override in spec.overrides.items():
             if override.treat is not None:
-                steps.append((("overrides", code, "treat"), "treat", override.treat))
+                yield ("overrides", code, "treat"), "treat", override.treat
             if override.normalise is not None:
-                steps.append((("overrides", code, "normalise"), "normalise", override.normalise))
-        return steps
+                yield ("overrides", code, "normalise"), "normalise", override.normalise
 
     def _check_methods(self) -> list[Issue]:
         issues = []
         for path, family, step in self._steps():
-            if step.method not in _REGISTRIES[family]:
-                choices = ", ".join(_REGISTRIES[family].names())
+            if step.method not in FAMILIES[family]:
+                names = FAMILIES[family].names()
+                close = difflib.get_close_matches(step.method, names, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
                 issues.append(
                     self._issue(
                         (*path, "method"),
-                        f"unknown {family} method '{step.method}'; available: {choices}",
+                        f"unknown {family} method '{step.method}'; {hint}available: "
+                        f"{', '.join(names)}",
                     )
                 )
         return issues
 
+    def _check_options(self) -> list[Issue]:
+        issues = []
+        for path, family, step in self._steps():
+            options, _ = split_options(family, step)
+            for key, problem in _option_problems(family, step.method, options):
+                issues.append(self._issue((*path, key), problem))
+        return issues
+
+    def _step_uses(self) -> Iterator[tuple[_Path, str, Step, int, tuple[str, ...]]]:
+        """Each distinct (step, number of columns) the pipeline will run, with labels."""
+        spec = self.spec
+        n = len(self.indicators)
+        yield ("pipeline", "screen"), "screen", spec.pipeline.screen, n, self.indicators
+        yield ("pipeline", "impute"), "impute", spec.pipeline.impute, n, self.indicators
+        for family, getter in (("treat", self.treat_step), ("normalise", self.normalise_step)):
+            groups: dict[_Path, list[str]] = {}
+            for indicator_id in self.indicators:
+                override = spec.overrides.get(indicator_id)
+                own = override is not None and getattr(override, family) is not None
+                path: _Path = ("overrides", indicator_id, family) if own else ("pipeline", family)
+                groups.setdefault(path, []).append(indicator_id)
+            for path, ids in groups.items():
+                yield path, family, getter(ids[0]), len(ids), tuple(ids)
+        seen: set[tuple[_Path, int]] = set()
+        for node in self.nodes:
+            children = self.children[node]
+            for family, path in (
+                ("weight", self._weight_path(node)),
+                ("aggregate", self._aggregate_path(node)),
+            ):
+                if (path, len(children)) in seen:
+                    continue
+                seen.add((path, len(children)))
+                step = self.weight_step(node) if family == "weight" else self.aggregate_step(node)
+                yield path, family, step, len(children), children
+
+    def _check_parameters(self) -> list[Issue]:
+        """Call each method once on a tiny dummy matrix; parameter errors become issues."""
+        issues: list[Issue] = []
+        reported: set[_Path] = set()
+        for path, family, step, n_columns, labels in self._step_uses():
+            if path in reported or n_columns == 0:
+                continue
+            options, params = split_options(family, step)
+            problem = _dry_run(family, step.method, params, options, n_columns, labels)
+            if problem is not None:
+                reported.add(path)
+                issues.append(self._issue(path, problem))
+        return issues
+
     def _check_positive_inputs(self) -> list[Issue]:
-        """A geometric/harmonic mean needs strictly positive inputs: check the ranges."""
+        """A mean that needs strictly positive values must not get scores that can be 0."""
         ranges: dict[str, tuple[float, float] | None] = {}
+        sources: dict[str, str] = {}
         for indicator_id in self.indicators:
             step = self.normalise_step(indicator_id)
-            params = {k: v for k, v in step.params.items() if k not in NORMALISE_REFERENCE_KEYS}
-            ranges[indicator_id] = output_range(step.method, params)
+            _, params = split_options("normalise", step)
+            try:
+                ranges[indicator_id] = output_range(step.method, params)
+            except SpecError:
+                ranges[indicator_id] = None
+            override = self.spec.overrides.get(indicator_id)
+            own = override is not None and override.normalise is not None
+            where = f"overrides.{indicator_id}.normalise" if own else "pipeline.normalise"
+            sources[indicator_id] = f"{step.method} at {where}"
         issues = []
-        for node_id in self.postorder():
-            step = self.aggregate_step(node_id)
-            child_ranges = [ranges.get(c) for c in self.children[node_id]]
-            known = [r for r in child_ranges if r is not None]
-            ranges[node_id] = (
-                (min(r[0] for r in known), max(r[1] for r in known)) if len(known) == len(child_ranges) else None
-            )
+        for node in self.postorder():
+            step = self.aggregate_step(node)
+            options, params = split_options("aggregate", step)
+            children = self.children[node]
+            child_ranges = [ranges.get(c) for c in children]
             method = aggregators.get(step.method)
-            needs_positive = bool(method.extra.get("requires_positive", False))
-            if step.method == "generalised":
-                needs_positive = float(step.params.get("p", 1.0)) <= 0
-            if not needs_positive:
+            known = [r for r in child_ranges if r is not None]
+            ranges[node] = (
+                (min(r[0] for r in known), max(r[1] for r in known))
+                if known and len(known) == len(child_ranges) and method.extra.get("preserves_range")
+                else None
+            )
+            sources[node] = f"node '{node}'"
+            if not requires_positive(step.method, params):
                 continue
+            floor_ok = bool(options.get("allow_zero", False))
             bad = [
-                c for c, r in zip(self.children[node_id], child_ranges, strict=True)
-                if r is not None and r[0] <= 0
+                (c, r)
+                for c, r in zip(children, child_ranges, strict=True)
+                if r is not None and (r[0] < 0 or (r[0] == 0 and not floor_ok))
             ]
-            if bad:
-                path: tuple[str | int, ...] = ("pipeline", "aggregate")
-                if node_id in self.nodes and self.nodes[node_id].aggregate is not None:
-                    path = ("structure", [n.id for n in self.spec.structure].index(node_id), "aggregate")
-                issues.append(
-                    self._issue(
-                        path,
-                        f"node '{node_id}' aggregates with '{step.method}', which needs strictly "
-                        f"positive values, but {bad[:5]} can be 0 or less after normalisation "
-                        f"(range {ranges.get(bad[0])}); normalise to a positive range, e.g. "
-                        "normalise: {method: minmax, lo: 1, hi: 100}",
-                    )
+            if not bad:
+                continue
+            listed = "; ".join(
+                f"'{c}' in [{r[0]:g}, {r[1]:g}] ({sources[c]})" for c, r in bad[:5]
+            )
+            advice = (
+                "normalise to a positive range, e.g. normalise: {method: minmax, lo: 1, "
+                "hi: 100}, or aggregate with method: arithmetic"
+            )
+            if all(r[0] == 0 for _, r in bad):
+                advice += (
+                    "; with fixed goalposts whose lower end the data never reach, add "
+                    "allow_zero: true to this aggregate step (a value of 0 then stops "
+                    "compute with an error)"
                 )
+            issues.append(
+                self._issue(
+                    self._aggregate_path(node),
+                    f"node '{node}' aggregates with '{step.method}', which needs strictly "
+                    f"positive values, but children can be 0 or less after normalisation: "
+                    f"{listed}. Fix: {advice}",
+                )
+            )
         return issues
 
     # -- the tree ---------------------------------------------------------------------------
     @property
     def id(self) -> str:
+        """The framework id, which is also the root node's id."""
         return self.spec.id
+
+    @property
+    def dictionary_path(self) -> Path | None:
+        """The data dictionary named by the framework, resolved against its folder."""
+        if self.spec.dictionary is None:
+            return None
+        return (self.base_dir or Path(".")) / self.spec.dictionary
 
     def postorder(self) -> list[str]:
         """Inner nodes, children before parents, the root last."""
@@ -282,7 +588,14 @@ class Framework:
         visit(self.spec.id)
         return order
 
+    def node_name(self, node: str) -> str:
+        """The display name of a node (its id when it has none)."""
+        if node == self.id:
+            return self.spec.root.name or self.spec.name or node
+        return self._node_specs[node].name or node
+
     def polarity(self, indicator_id: str) -> str:
+        """``positive`` or ``negative`` (``none`` only for context indicators)."""
         override = self.spec.overrides.get(indicator_id)
         if override is not None and override.polarity is not None:
             return override.polarity
@@ -290,8 +603,8 @@ class Framework:
 
     def nominal_weight(self, child: str) -> float:
         """The weight a child (node or indicator) has in its parent, before any method."""
-        if child in self.nodes:
-            return self.nodes[child].weight
+        if child in self._node_specs:
+            return self._node_specs[child].weight
         override = self.spec.overrides.get(child)
         if override is not None and override.weight is not None:
             return override.weight
@@ -300,64 +613,288 @@ class Framework:
         return 1.0
 
     def treat_step(self, indicator_id: str) -> Step:
+        """The outlier-treatment step of one indicator (its override, or the default)."""
         override = self.spec.overrides.get(indicator_id)
         return override.treat if override and override.treat else self.spec.pipeline.treat
 
     def normalise_step(self, indicator_id: str) -> Step:
+        """The normalisation step of one indicator (its override, or the default)."""
         override = self.spec.overrides.get(indicator_id)
-        return override.normalise if override and override.normalise else self.spec.pipeline.normalise
+        if override and override.normalise:
+            return override.normalise
+        return self.spec.pipeline.normalise
 
-    def aggregate_step(self, node_id: str) -> Step:
-        node = self.nodes.get(node_id)
-        if node is not None and node.aggregate is not None:
-            return node.aggregate
-        if node_id == self.spec.id and self.spec.root.aggregate is not None:
+    def aggregate_step(self, node: str) -> Step:
+        """How a node aggregates its children (its own setting, or the default)."""
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.aggregate is not None:
+            return spec.aggregate
+        if node == self.id and self.spec.root.aggregate is not None:
             return self.spec.root.aggregate
         return self.spec.pipeline.aggregate
 
-    def weight_step(self, node_id: str) -> Step:
-        node = self.nodes.get(node_id)
-        if node is not None and node.weighting is not None:
-            return node.weighting
-        if node_id == self.spec.id and self.spec.root.weighting is not None:
+    def weight_step(self, node: str) -> Step:
+        """How a node's children are weighted (its own setting, or the default)."""
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.weighting is not None:
+            return spec.weighting
+        if node == self.id and self.spec.root.weighting is not None:
             return self.spec.root.weighting
         return self.spec.pipeline.weight
 
-    def missing_policy(self, node_id: str) -> MissingPolicy:
-        node = self.nodes.get(node_id)
-        if node is not None and node.missing is not None:
-            return node.missing
-        if node_id == self.spec.id and self.spec.root.missing is not None:
+    def missing_policy(self, node: str) -> MissingPolicy:
+        """A node's missing-data policy (its own, the root's, or the pipeline's default)."""
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.missing is not None:
+            return spec.missing
+        if node == self.id and self.spec.root.missing is not None:
             return self.spec.root.missing
-        return MissingPolicy()
+        return self.spec.pipeline.missing
+
+    def _aggregate_path(self, node: str) -> _Path:
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.aggregate is not None:
+            return ("structure", self._node_index[node], "aggregate")
+        if node == self.id and self.spec.root.aggregate is not None:
+            return ("root", "aggregate")
+        return ("pipeline", "aggregate")
+
+    def _weight_path(self, node: str) -> _Path:
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.weighting is not None:
+            return ("structure", self._node_index[node], "weighting")
+        if node == self.id and self.spec.root.weighting is not None:
+            return ("root", "weighting")
+        return ("pipeline", "weight")
+
+    def settings(self) -> dict[str, tuple[str, ...]]:
+        """A text fingerprint of each stage's settings, in pipeline order.
+
+        Two frameworks with equal fingerprints up to a stage produce the same data up to
+        that stage, which lets :meth:`IndexResult.rerun` reuse the stages before the first
+        step that changed.
+        """
+        spec = self.spec
+        return {
+            "screen": (spec.pipeline.screen.key(),),
+            "impute": (spec.pipeline.impute.key(),),
+            "treat": tuple(f"{i}={self.treat_step(i).key()}" for i in self.indicators),
+            "normalise": tuple(
+                f"{i}={self.normalise_step(i).key()}|{self.polarity(i)}" for i in self.indicators
+            ),
+        }
 
     def __repr__(self) -> str:
         return (
             f"Framework({self.id}: {len(self.indicators)} indicators, "
-            f"{len(self.nodes)} nodes)"
+            f"{len(self.nodes) - 1} nodes)"
         )
 
-    def with_steps(self, **steps: Step | Mapping[str, Any]) -> Framework:
-        """A copy whose pipeline defaults are replaced by ``steps`` (validated again).
+    def with_steps(
+        self, *, keep_overrides: bool = False, **steps: Step | Mapping[str, Any]
+    ) -> Framework:
+        """A copy with some pipeline steps replaced, validated again.
 
-        Per-node and per-indicator overrides still apply over the new defaults.
+        Parameters
+        ----------
+        keep_overrides
+            False (default): a replaced step applies to every indicator and node, so
+            per-indicator and per-node settings of that family are dropped (``rerun(
+            normalise=...)`` really re-normalises everything). True: only the pipeline
+            default changes; overrides keep winning.
+        **steps
+            ``family={"method": ..., <parameters>}`` for any of ``screen``, ``impute``,
+            ``treat``, ``normalise``, ``weight``, ``aggregate``, and ``missing={"policy":
+            ...}`` for the default missing-data policy.
+
+        Raises
+        ------
+        SpecError
+            An unknown family, or a framework that no longer validates (e.g. a geometric
+            mean over min-max scores in [0, 100]).
         """
         if not steps:
             return self
-        unknown = sorted(set(steps) - set(_REGISTRIES))
+        allowed = [*FAMILIES, "missing"]
+        unknown = sorted(set(steps) - set(allowed))
         if unknown:
-            raise SpecError(f"unknown pipeline step(s) {unknown}; steps are {list(_REGISTRIES)}")
-        update = {
-            name: step if isinstance(step, Step) else Step.model_validate(dict(step))
-            for name, step in steps.items()
-        }
-        pipeline = self.spec.pipeline.model_copy(update=update)
-        return Framework(self.spec.model_copy(update={"pipeline": pipeline}), self.catalogue)
+            raise SpecError(f"unknown pipeline step(s) {unknown}; steps are {allowed}")
+        update: dict[str, Any] = {}
+        for name, step in steps.items():
+            value = step.model_dump() if hasattr(step, "model_dump") else dict(step)
+            update[name] = value
+        data = self.spec.model_dump(exclude_unset=False)
+        data["pipeline"] = {**data["pipeline"], **update}
+        if not keep_overrides:
+            own = {"treat": "treat", "normalise": "normalise"}
+            for code, override in data["overrides"].items():
+                for family in steps:
+                    if family in own:
+                        override[own[family]] = None
+                data["overrides"][code] = override
+            node_keys = {"aggregate": "aggregate", "weight": "weighting", "missing": "missing"}
+            for family in steps:
+                if family in node_keys:
+                    key = node_keys[family]
+                    for node in data["structure"]:
+                        node[key] = None
+                    data["root"][key] = None
+        spec = FrameworkSpec.model_validate(_drop_none_steps(data))
+        return Framework(spec, self.catalogue, base_dir=self.base_dir)
 
     # -- computing ----------------------------------------------------------------------------
     def compute(self, data: Panel, **steps: Step | Mapping[str, Any]) -> IndexResult:
-        """Build the index over ``data``; ``steps`` replace pipeline defaults (e.g.
-        ``normalise={"method": "zscore"}``) for this run only."""
+        """Build the index over ``data``.
+
+        Parameters
+        ----------
+        data
+            The panel holding the variables the indicators read.
+        **steps
+            Steps replacing the pipeline's for this run only (see :meth:`with_steps`),
+            e.g. ``normalise={"method": "zscore"}``.
+
+        Returns
+        -------
+        IndexResult
+            Every stage, the scores and ranks of every node, weights and the audit.
+        """
         from securindex.pipeline import build_index
 
         return build_index(self, data, **steps)
+
+
+def _issue(located: Located | None, path: _Path, message: str) -> Issue:
+    if located is not None:
+        return located.issue(path, message)
+    return Issue(message, field=".".join(map(str, path)) or None)
+
+
+def _drop_none_steps(data: dict[str, Any]) -> dict[str, Any]:
+    """Remove keys set to None by :meth:`Framework.with_steps` (so defaults apply)."""
+    for override in data["overrides"].values():
+        for key in [k for k, v in override.items() if v is None]:
+            del override[key]
+    for node in data["structure"]:
+        for key in [k for k, v in node.items() if v is None]:
+            del node[key]
+    data["root"] = {k: v for k, v in data["root"].items() if v is not None}
+    data["columns"] = {
+        k: {f: v for f, v in c.items() if v is not None} for k, c in data["columns"].items()
+    }
+    return data
+
+
+def _option_problems(family: str, method: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems with the options the pipeline reads from one step: (key, message)."""
+    problems = []
+    if family == "screen" and options.get("on", "raw") not in ("raw", "imputed"):
+        problems.append(("on", f"'on' must be 'raw' or 'imputed'; got {options['on']!r}"))
+    if family == "impute" and "group" in options and not isinstance(options["group"], str):
+        problems.append(
+            ("group", f"'group' must be the name of a group column; got {options['group']!r}")
+        )
+    if family == "normalise":
+        mode = options.get("reference", "pooled")
+        if mode not in MODES:
+            problems.append(
+                ("reference", f"'reference' must be one of {list(MODES)}; got {mode!r}")
+            )
+        if mode == "base" and "base_period" not in options:
+            problems.append(
+                ("reference", "reference: base needs base_period (the period to learn from)")
+            )
+        if mode != "base" and "base_period" in options:
+            problems.append(
+                ("base_period", f"base_period is only read with reference: base (got {mode!r})")
+            )
+        if "reference_entity" in options:
+            parameters = normalisers.get(method).extra.get("parameters", ())
+            if "reference_row" not in parameters:
+                problems.append(
+                    (
+                        "reference_entity",
+                        f"reference_entity is only read by normalisers with a reference row "
+                        f"(distance_to_reference), not by '{method}'",
+                    )
+                )
+    if family == "aggregate" and not isinstance(options.get("allow_zero", False), bool):
+        problems.append(
+            ("allow_zero", f"'allow_zero' must be true or false; got {options['allow_zero']!r}")
+        )
+    return problems
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` takes a keyword argument ``name`` (or any keyword)."""
+    parameters = inspect.signature(func).parameters
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _dry_run(
+    family: str,
+    method: str,
+    params: dict[str, Any],
+    options: Mapping[str, Any],
+    n_columns: int,
+    labels: tuple[str, ...],
+) -> str | None:
+    """Run ``method`` on a tiny dummy matrix; the message of a parameter error, else None.
+
+    Only :class:`SpecError` (a parameter is invalid whatever the data) and ``TypeError``
+    (an unknown keyword) count; errors that depend on the values (a constant column, a
+    singular correlation matrix) are left for compute time.
+    """
+    func = FAMILIES[family].get(method).func
+    column = np.arange(1.0, 7.0)
+    dummy = np.repeat(column[:, None], n_columns, axis=1) + np.arange(n_columns)[None, :]
+    kwargs = dict(params)
+    args: tuple[Any, ...]
+    if family == "screen":
+        args = (dummy,)
+    elif family == "impute":
+        gappy = dummy.copy()
+        gappy[0] = np.nan
+        rows = dummy.shape[0]
+        codes = np.zeros(rows, dtype=np.int64)
+        args = (gappy,)
+        kwargs.update(groups=codes, entity=codes, period=np.arange(rows, dtype=np.int64))
+    elif family == "treat":
+        args = (dummy,)
+    elif family == "normalise":
+        args = (dummy,)
+        kwargs["direction"] = np.ones(n_columns)
+        if "reference_entity" in options:
+            kwargs["reference_row"] = 0
+    elif family == "weight":
+        args = (dummy,)
+        kwargs.setdefault("nominal", np.ones(n_columns))
+        if "labels" in inspect.signature(func).parameters:
+            kwargs.setdefault("labels", list(labels))
+    else:
+        args = (np.full((3, n_columns), 2.0), np.ones(n_columns))
+    if family in ("weight", "aggregate") and "groups" in inspect.signature(func).parameters:
+        kwargs.setdefault("groups", np.zeros(args[0].shape[0], dtype=np.int64))
+    if not all(_accepts(func, k) for k in kwargs):
+        unknown = sorted(k for k in params if not _accepts(func, k))
+        if unknown:
+            accepted = [
+                p.name
+                for p in inspect.signature(func).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name not in ("groups", "nominal", "direction")
+            ]
+            return (
+                f"{family} method '{method}' got unknown parameter(s) {unknown}; it accepts "
+                f"{accepted or 'none'}"
+            )
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            func(*args, **kwargs)
+    except SpecError as exc:
+        return f"{family} method '{method}': {exc}"
+    except TypeError as exc:
+        return f"{family} method '{method}': invalid parameters ({exc})"
+    except Exception:  # noqa: BLE001 - data-dependent errors are checked at compute time
+        return None
+    return None

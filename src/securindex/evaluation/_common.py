@@ -219,6 +219,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, str, bool, np.floating, np.integer))
+
+
 @dataclasses.dataclass(frozen=True)
 class EvaluationResult:
     """Base of every evaluation result: export verbs shared by all.
@@ -238,7 +242,7 @@ class EvaluationResult:
         return self.summary()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict of every exported field (JSON-ready), plus ``measure`` and ``summary``."""
+        """Plain-Python dict of every exported field (JSON-ready), with the summary."""
         out: dict[str, Any] = {"measure": self.measure}
         for f in dataclasses.fields(self):
             if f.name in self._internal:
@@ -255,10 +259,16 @@ class EvaluationResult:
             if f.name in self._internal:
                 continue
             value = getattr(self, f.name)
-            if isinstance(value, (int, float, str, bool, np.floating, np.integer)) or value is None:
+            if _is_scalar(value):
                 row[f.name] = value
             elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
                 row[f.name] = "; ".join(value)
+            elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+                # one level of nesting (an SMS level, a pre-trend test): prefixed scalar fields
+                for sub in dataclasses.fields(value):
+                    inner = getattr(value, sub.name)
+                    if _is_scalar(inner) and sub.name not in getattr(value, "_internal", ()):
+                        row[f"{f.name}_{sub.name}"] = inner
         return pd.DataFrame([row])
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:

@@ -1017,7 +1017,7 @@ class InitiativeEvaluation(EvaluationResult):
         return {k: v for k, v in named.items() if v is not None}
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per statistic, common columns first, then ``initiative``/``result``."""
+        """Tidy table: one row per statistic, with ``initiative`` and ``result`` columns."""
         rows = []
         for key, result in self.results().items():
             frame = result.to_frame()
@@ -1044,7 +1044,7 @@ class InitiativeEvaluation(EvaluationResult):
         return "\n".join(lines)
 
     def plot(self, ax: Any = None) -> Any:
-        """Before/after bars, treated vs control (:func:`~securindex.evaluation.plot_before_after`)."""
+        """Before/after bars, treated vs control (see ``plot_before_after``)."""
         from securindex.evaluation.plots import plot_before_after
 
         return plot_before_after(self, ax=ax)

@@ -536,7 +536,7 @@ def difference_in_differences(
     n_treated = len(set(labels[is_treated]))
     n_entities = len(set(labels))
     periods = _sorted_periods(data[period])
-    n_pre = int(np.sum(periods < intervention))  # type: ignore[operator]
+    n_pre = int(np.sum(periods < intervention))
     if n_treated < 10:
         notes.append(
             f"Only {n_treated} treated entit{'y' if n_treated == 1 else 'ies'}: cluster-robust "
@@ -625,7 +625,7 @@ def placebo_test(
     """
     pre = frame.loc[frame[period] < intervention]
     periods = np.sort(pre[period].unique())
-    if len(periods) < 2 or not periods[0] < placebo_intervention <= periods[-1]:  # type: ignore[operator]
+    if len(periods) < 2 or not periods[0] < placebo_intervention <= periods[-1]:
         raise SpecError(
             f"placebo_intervention ({placebo_intervention!r}) must fall strictly inside the "
             f"pre-intervention periods ({periods[0] if len(periods) else '–'} to "

@@ -542,7 +542,9 @@ def _target_core(
         required_growth=nan,
     )
     if t0 is None or t is None or T is None:
-        out["status"] = np.where(met, "achieved", None)
+        status = np.full(len(met), None, dtype=object)
+        status[met] = "achieved"
+        out["status"] = status
         return out
     if (t0 >= T).any():
         raise SpecError("the target year must be after the baseline year")

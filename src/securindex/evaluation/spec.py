@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -299,17 +299,19 @@ class InitiativeSpec(_Spec):
         overlap = sorted({str(p) for p in self.before} & {str(p) for p in self.after})
         if overlap:
             problems.append(f"period(s) {overlap} are both before and after the initiative")
-        ints = all(isinstance(p, int) for p in [*self.before, *self.after])
-        if ints and not overlap and max(self.before) >= min(self.after):  # type: ignore[type-var]
+        before = [p for p in self.before if isinstance(p, int)]
+        after = [p for p in self.after if isinstance(p, int)]
+        ints = len(before) == len(self.before) and len(after) == len(self.after)
+        if ints and not overlap and max(before) >= min(after):
             problems.append(
                 f"the after periods must follow the before periods; before ends "
-                f"{max(self.before)}, after starts {min(self.after)}"  # type: ignore[type-var]
+                f"{max(before)}, after starts {min(after)}"
             )
         if (
             ints
             and isinstance(self.start, int)
             and not overlap
-            and not max(self.before) < self.start <= min(self.after)  # type: ignore[operator]
+            and not max(before) < self.start <= min(after)
         ):
             problems.append(
                 f"start ({self.start}) must fall after the before periods and no later than "

@@ -301,7 +301,7 @@ def bootstrap_replicates(
     rng = _rng(seed)
     parts = []
     if over == "entities":
-        labels = pd.unique(data[entity])
+        labels = np.asarray(pd.unique(data[entity]))
         for r in range(n_replicates):  # one recompute per replicate: the callable is opaque
             draws = rng.integers(0, len(labels), size=len(labels))
             new, copy = _copy_labels(labels, draws)

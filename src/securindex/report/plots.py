@@ -73,7 +73,11 @@ def report_style() -> dict[str, Any]:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    """A figure on an Agg canvas [inches]."""
+    """A figure on an Agg canvas [inches].
+
+    Margins are set by the callers from the label lengths rather than by a layout engine:
+    constrained layout measures every text's extent and would double the drawing time.
+    """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -81,13 +85,19 @@ def _new_figure(width: float, height: float) -> Figure:
         raise ImportError(
             "the report's charts need matplotlib: pip install 'securindex[report]'"
         ) from exc
-    figure = Figure(figsize=(width, height), layout="constrained")
+    figure = Figure(figsize=(width, height))
     FigureCanvasAgg(figure)
     return figure
 
 
 def _shorten(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _text_width(texts: Sequence[str], size: float = 8.0) -> float:
+    """Rough width of the longest text [inches] (0.55 em per character)."""
+    longest = max((len(t) for t in texts), default=0)
+    return longest * 0.55 * size / 72.0
 
 
 def figure_to_data_uri(figure: Figure, *, dpi: float = 96) -> str:

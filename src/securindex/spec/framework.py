@@ -6,13 +6,25 @@ indicators (``columns``), gives the default ``pipeline`` (screen → impute → 
 normalise → weight → aggregate), per-indicator ``overrides`` and the ``structure``: a list
 of nodes whose children are node ids or indicator ids. Nodes nobody refers to are the
 children of the root, whose id is the framework's ``id``.
+
+These models check what one field or one node can check alone (types, id syntax, signs of
+weights, a node's own children). Checks that need the whole tree or the catalogue — unknown
+ids, an indicator under two parents, cycles, unknown methods, a geometric mean over scores
+that can be 0 — live in :class:`securindex.framework.Framework`, which locates each problem
+at its ``file:line`` in the YAML.
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*, Part I, steps 1–6. OECD Publishing. doi:10.1787/9789264043466-en
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from securindex.spec.indicator import Category, Polarity
 
@@ -34,16 +46,30 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+def _non_negative_weight(value: float | None) -> float | None:
+    if value is not None and not value >= 0:
+        raise ValueError(
+            f"weight must be >= 0 (a share of the parent, renormalised among siblings); got "
+            f"{value:g}. To reverse an indicator use polarity: negative, not a negative weight"
+        )
+    return value
+
+
 class Step(BaseModel):
-    """One pipeline step: a registered ``method`` and its keyword parameters."""
+    """One pipeline step: a registered ``method`` and its keyword parameters.
+
+    Every key but ``method`` is a parameter. Most go to the method itself; a few are read by
+    the pipeline (see :data:`securindex.framework.PIPELINE_OPTIONS`), e.g. ``reference`` of
+    the normalise step.
+    """
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    method: str
+    method: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
 
     @property
     def params(self) -> dict[str, Any]:
-        """The method's parameters (every key but ``method``)."""
+        """The parameters (every key but ``method``), as a new dict."""
         return dict(self.model_extra or {})
 
     def key(self) -> str:
@@ -55,8 +81,25 @@ def _step(method: str, **params: Any) -> Step:
     return Step(method=method, **params)
 
 
+class MissingPolicy(_Spec):
+    """What a node does with rows where some children are missing.
+
+    ``renormalise``: use the present children, their weights rescaled to sum to one;
+    ``coverage``: as renormalise, but the node is not scored (NaN) when the present
+    children's share of the weight is below ``min_coverage``; ``fail``: any missing child
+    is an error.
+    """
+
+    policy: Literal["renormalise", "coverage", "fail"] = "renormalise"
+    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
 class Pipeline(_Spec):
-    """Default steps of the construction pipeline (OECD/JRC Handbook steps 3–6)."""
+    """Default steps of the construction pipeline (OECD/JRC Handbook steps 3–6).
+
+    ``missing`` is the default missing-data policy of every node (nodes and the root may
+    override it).
+    """
 
     screen: Step = Field(default_factory=lambda: _step("none"))
     impute: Step = Field(default_factory=lambda: _step("none"))
@@ -64,18 +107,7 @@ class Pipeline(_Spec):
     normalise: Step = Field(default_factory=lambda: _step("minmax", lo=0.0, hi=100.0))
     weight: Step = Field(default_factory=lambda: _step("explicit"))
     aggregate: Step = Field(default_factory=lambda: _step("arithmetic"))
-
-
-class MissingPolicy(_Spec):
-    """What a node does with rows where some children are missing.
-
-    ``renormalise``: use the present children, their weights rescaled to sum to one;
-    ``coverage``: as renormalise, but NaN when the present children's share of the nominal
-    weight is below ``min_coverage``; ``fail``: any missing child is an error.
-    """
-
-    policy: Literal["renormalise", "coverage", "fail"] = "renormalise"
-    min_coverage: float = Field(default=0.5, ge=0.0, le=1.0)
+    missing: MissingPolicy = Field(default_factory=lambda: MissingPolicy())
 
 
 class Node(_Spec):
@@ -84,13 +116,19 @@ class Node(_Spec):
     id: str = Field(pattern=_IDENTIFIER)
     name: str = ""
     description: str = ""
-    weight: float = Field(default=1.0, ge=0.0, description="nominal weight within its parent")
+    weight: float = Field(default=1.0, description="nominal weight within its parent, >= 0")
     children: list[str] = Field(min_length=1)
     aggregate: Step | None = None
     weighting: Step | None = Field(
         default=None, description="how this node's children are weighted (overrides pipeline.weight)"
     )
     missing: MissingPolicy | None = None
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_not_negative(cls, value: float) -> float:
+        _non_negative_weight(value)
+        return value
 
     @field_validator("children")
     @classmethod
@@ -113,17 +151,23 @@ class RootSettings(_Spec):
 class IndicatorOverride(_Spec):
     """Per-indicator settings that differ from the pipeline defaults."""
 
-    weight: float | None = Field(default=None, ge=0.0)
+    weight: float | None = None
     treat: Step | None = None
     normalise: Step | None = None
     polarity: Polarity | None = None
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_not_negative(cls, value: float | None) -> float | None:
+        return _non_negative_weight(value)
 
 
 class ColumnIndicator(_Spec):
     """A dataset column that already is an indicator (no YAML file of its own needed).
 
     With ``denominator``, the indicator is the column divided by that (other) column, as
-    COINr's ``Denominate`` does.
+    COINr's ``Denominate`` does. In YAML, ``code: positive`` is short for
+    ``code: {polarity: positive}``.
     """
 
     name: str = ""
@@ -132,9 +176,17 @@ class ColumnIndicator(_Spec):
     denominator: str | None = None
     denominator_unit: str = "dimensionless"
     category: Category = "context"
-    weight: float = Field(default=1.0, ge=0.0)
-    column: str | None = None
+    weight: float = 1.0
+    column: str | None = Field(
+        default=None, description="the panel variable holding the values (default: the code)"
+    )
     description: str = ""
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_not_negative(cls, value: float) -> float:
+        _non_negative_weight(value)
+        return value
 
 
 class FrameworkSpec(_Spec):
@@ -146,6 +198,10 @@ class FrameworkSpec(_Spec):
     description: str = ""
     indicators: list[str] = Field(default_factory=list)
     columns: dict[str, ColumnIndicator] = Field(default_factory=dict)
+    dictionary: str | None = Field(
+        default=None,
+        description="data dictionary of the framework's usual dataset, relative to the file",
+    )
     pipeline: Pipeline = Field(default_factory=Pipeline)
     overrides: dict[str, IndicatorOverride] = Field(default_factory=dict)
     root: RootSettings = Field(default_factory=lambda: RootSettings())
@@ -158,21 +214,20 @@ class FrameworkSpec(_Spec):
     def _version_text(cls, value: object) -> object:
         return str(value) if isinstance(value, (int, float)) else value
 
-    @model_validator(mode="after")
-    def _tree_shape(self) -> FrameworkSpec:
-        ids = [node.id for node in self.structure]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"node ids used more than once: {repeated}")
-        if self.id in ids:
-            raise ValueError(f"the framework id '{self.id}' is the root; no node may use it")
-        seen: dict[str, str] = {}
-        for node in self.structure:
-            for child in node.children:
-                if child in seen:
-                    raise ValueError(
-                        f"'{child}' is a child of both '{seen[child]}' and '{node.id}'; "
-                        "each indicator and node belongs to one parent"
-                    )
-                seen[child] = node.id
-        return self
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _polarity_shorthand(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: {"polarity": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _column_codes(cls, value: dict[str, ColumnIndicator]) -> dict[str, ColumnIndicator]:
+        bad = [code for code in value if not re.match(_IDENTIFIER, code)]
+        if bad:
+            raise ValueError(
+                f"column codes must be identifiers (letters, digits, _, starting with a "
+                f"letter): {bad}; map other column names to variables in the data dictionary"
+            )
+        return value

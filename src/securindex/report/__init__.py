@@ -1,0 +1,161 @@
+"""A self-contained HTML report of a composite-index result.
+
+:func:`write_report` turns an :class:`~securindex.result.IndexResult` (or a folder written
+by :meth:`IndexResult.write`) into one HTML file with inline CSS, inline SVG and PNG charts
+embedded as base64: it opens offline, can be mailed or archived, and loads nothing from the
+network (a Content-Security-Policy forbids it). :func:`render_report` returns the same HTML
+as a string.
+
+The report shows the framework tree with effective weights, the ranking with each pillar's
+contribution, every indicator's distribution before and after treatment, the correlations
+between indicators, pillars and the index, per-entity profiles (strengths, weaknesses,
+pillar scores against the median) and the audit. ``docs/report.md`` explains each section.
+
+Needs the ``report`` extra (matplotlib and jinja2): ``pip install 'securindex[report]'``.
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*. OECD Publishing, Paris. Step 8, "Back to the data" (decomposing the
+   index into its components), and step 10, "Visualisation of the results".
+   https://doi.org/10.1787/9789264043466-en
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from securindex.report._build import ReportOptions, build_context
+from securindex.report._data import ReportData, load
+
+if TYPE_CHECKING:
+    from securindex.result import IndexResult
+
+__all__ = ["render_report", "write_report"]
+
+TEMPLATE = "report.html.j2"
+
+
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError as exc:  # pragma: no cover - the test environment has jinja2
+        raise ImportError("the report needs jinja2: pip install 'securindex[report]'") from exc
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("securindex.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _draw(charts: dict[str, Any]) -> dict[str, Any]:
+    """Draw the charts described by :func:`build_context` as PNG data URIs."""
+    import matplotlib
+
+    from securindex.report import plots
+
+    images: dict[str, Any] = {}
+    with matplotlib.rc_context(plots.report_style()):
+        images["ranking"] = plots.figure_to_data_uri(plots.plot_contributions(**charts["ranking"]))
+        images["distributions"] = [
+            plots.figure_to_data_uri(plots.plot_distributions(**chunk))
+            for chunk in charts["distributions"]
+        ]
+        images["correlation"] = plots.figure_to_data_uri(
+            plots.plot_correlation(**charts["correlation"])
+        )
+    return images
+
+
+def render_report(
+    result_or_folder: IndexResult | ReportData | str | Path,
+    *,
+    entities: Iterable[object] = (),
+    data_name: str | None = None,
+    title: str | None = None,
+    date: str | None = None,
+    n_top: int = 10,
+    n_chart: int = 25,
+    all_profiles_max: int = 30,
+    max_rows: int = 50,
+) -> str:
+    """The HTML report of a result, as a string.
+
+    Parameters
+    ----------
+    result_or_folder
+        An :class:`~securindex.result.IndexResult`, or the folder written by
+        :meth:`IndexResult.write` (``securindex compute ... -o FOLDER``).
+    entities
+        Entities that get a profile in addition to the top and bottom ``n_top`` (when there
+        are more than ``all_profiles_max`` entities). Unknown names raise
+        :class:`~securindex.errors.DataError`.
+    data_name
+        Name of the dataset for the header (default: the name stored with the result, if any).
+    title
+        Title of the page (default: "<framework name> — composite index report").
+    date
+        Date printed in the header (default: today, ISO 8601).
+    n_top
+        Number of best and worst entities given a profile when not every entity gets one.
+    n_chart
+        Number of best and worst entities drawn in the ranking chart when there are more
+        than ``2 * n_chart`` (the ranking table always lists every entity).
+    all_profiles_max
+        Every entity gets a profile when there are at most this many.
+    max_rows
+        Rows listed in each audit table (counts are always complete).
+
+    Returns
+    -------
+    str
+        A complete HTML document with inline CSS, SVG and base64 PNG images.
+
+    Raises
+    ------
+    DataError
+        The folder lacks a required file, the result has no scores, or an entity of
+        ``entities`` is not in the result.
+    ImportError
+        matplotlib or jinja2 is not installed (``pip install 'securindex[report]'``).
+    """
+    for name, value in (("n_top", n_top), ("n_chart", n_chart), ("max_rows", max_rows)):
+        if int(value) < 1:
+            raise ValueError(f"The '{name}' parameter of render_report must be >= 1. Got {value!r}.")
+    data = load(result_or_folder, data_name=data_name)
+    options = ReportOptions(
+        entities=tuple(str(e) for e in entities),
+        n_top=int(n_top),
+        n_chart=int(n_chart),
+        all_profiles_max=int(all_profiles_max),
+        max_rows=int(max_rows),
+        title=title,
+        date=date,
+    )
+    context = build_context(data, options)
+    environment = _environment()
+    images = _draw(context.pop("charts"))
+    return str(environment.get_template(TEMPLATE).render(images=images, **context))
+
+
+def write_report(
+    result_or_folder: IndexResult | ReportData | str | Path,
+    path: str | Path,
+    **options: Any,
+) -> Path:
+    """Write the HTML report of a result to ``path``; see :func:`render_report` for ``options``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written (UTF-8). Parent folders are created.
+    """
+    html = render_report(result_or_folder, **options)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
