@@ -31,7 +31,7 @@ References
 .. [4] Guerette, R. T. (2009). *Analyzing crime displacement and diffusion*. Problem-Oriented
    Guides for Police, Problem-Solving Tools Series No. 10. Washington, DC: COPS Office.
 .. [5] Gu, K., Ng, H. K. T., Tang, M. L., & Schucany, W. R. (2008). Testing the ratio of
-   two Poisson rates. *Biometrical Journal*, 50(2), 283–298. doi:10.1002/bimj.200710403
+   two Poisson rates. *Biometrical Journal*, 50(2), 283–298.
 """
 
 from __future__ import annotations
@@ -543,7 +543,7 @@ def rate_ratio_test(
     References
     ----------
     .. [1] Gu, K., Ng, H. K. T., Tang, M. L., & Schucany, W. R. (2008). Testing the ratio of
-       two Poisson rates. *Biometrical Journal*, 50(2), 283–298. doi:10.1002/bimj.200710403
+       two Poisson rates. *Biometrical Journal*, 50(2), 283–298.
 
     Examples
     --------
