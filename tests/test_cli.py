@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from securindex.cli import app
 
@@ -20,7 +20,7 @@ MakeIndicator = Callable[..., str]
 runner = CliRunner()
 
 
-def invoke(*args: str | Path):  # type: ignore[no-untyped-def]
+def invoke(*args: str | Path) -> Result:
     return runner.invoke(app, [str(a) for a in args])
 
 

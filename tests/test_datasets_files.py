@@ -47,6 +47,7 @@ FUNCTIONS = {
 }
 DICTIONARY_KEYS = {
     "name",
+    "label",
     "title",
     "description",
     "source",
@@ -138,6 +139,8 @@ def test_dictionary_describes_existing_columns(name: str) -> None:
     assert spec["source"]["name"] and spec["source"]["licence"]
     for key in ("entity", "period"):
         assert spec[key] in frame.columns, f"{key} column '{spec[key]}' not in the data"
+    if "label" in spec:
+        assert spec["label"] in frame.columns, f"label column '{spec['label']}' not in the data"
     for group in spec.get("groups") or []:
         assert group in frame.columns, f"group column '{group}' not in the data"
     assert spec["variables"], "a dictionary without variables"

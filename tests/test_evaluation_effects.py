@@ -40,7 +40,7 @@ counts = st.integers(min_value=1, max_value=5000)
 
 def test_res_hand_computed_and_wilson_example() -> None:
     # Published worked example (Wheeler 2021, "Comparing the WDD vs the Wilson log IRR
-    # estimator", andrewpwheeler.com, after Wilson 2021 JQC doi:10.1007/s10940-021-09494-w):
+    # estimator", andrewpwheeler.com/2021/03/18/, after D. B. Wilson 2021, J. Quant. Criminol.):
     # treated 50 -> 30, control 60 -> 55: IRR = (30/50)/(55/60) = 0.6545455, so
     # RES = 1/IRR = (50*55)/(30*60) = 2750/1800 = 1.527778.
     r = relative_effect_size(50, 30, 60, 55)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -112,6 +113,9 @@ def test_did_nypd_precinct_split_matches_statsmodels_directly() -> None:
     assert r.pre_trend is not None and r.pre_trend.passed
     assert r.sms.level == 4
     assert any("Only 2 treated" in n for n in r.notes)
+    row = r.to_frame().iloc[0]
+    assert row["sms_level"] == 4 and bool(row["pre_trend_passed"])
+    assert json.loads(r.to_json())["pre_trend"]["passed"] is True
 
 
 @needs_data

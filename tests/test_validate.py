@@ -95,7 +95,7 @@ def test_bad_framework_is_reported(fixture_catalogue: Path) -> None:
     issues, _ = validate_paths([fixture_catalogue])
     (issue,) = issues
     # "    children: [homicide_rate, burglary_rat]" is line 6
-    assert (Path(issue.file).name, issue.line) == ("framework.yaml", 6)
+    assert (issue.file, issue.line) == (str(fixture_catalogue / "framework.yaml"), 6)
     assert "burglary_rat" in issue.message
 
 

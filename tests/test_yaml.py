@@ -167,8 +167,8 @@ def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
 def test_iter_yaml_files_recursive_sorted_and_once(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "deep").mkdir(parents=True)
-    for relative in ["b/z.yaml", "a/deep/y.yml", "a/x.yaml", "a/notes.txt", "top.yaml"]:
-        (tmp_path / relative).write_text("x: 1\n", encoding="utf-8")
+    for name in ["b/z.yaml", "a/deep/y.yml", "a/x.yaml", "a/notes.txt", "top.yaml"]:
+        (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
     found = list(iter_yaml_files([tmp_path, tmp_path / "a" / "x.yaml"]))
     relative = [p.relative_to(tmp_path).as_posix() for p in found]
     # sorted paths, .txt ignored, a/x.yaml listed once although given twice

@@ -73,9 +73,10 @@ def _build(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]
             if key in result:
                 mark = key_node.start_mark
                 raise _BadKey(f"key '{key}' appears twice", mark.line + 1, mark.column + 1)
-            result[key] = _build(value_node, (*path, key), positions)
+            child: Path_ = (*path, key)
+            result[key] = _build(value_node, child, positions)
             # point the key itself at its own line, which is where a wrong value is typed
-            positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, (*path, i), positions) for i, child in enumerate(node.value)]

@@ -316,7 +316,10 @@ class Catalogue(Mapping[str, Indicator]):
         stack = list(ids)
         while stack:
             current = stack.pop()
-            self[current]  # noqa: B018 - raises a helpful KeyError for unknown ids
+            if current not in self._indicators:
+                close = difflib.get_close_matches(current, list(self._indicators), n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise SpecError(f"no indicator '{current}' in the catalogue{hint}")
             if current not in wanted:
                 wanted.add(current)
                 stack.extend(self._dependencies[current])

@@ -67,11 +67,17 @@ def schema(
     ] = "indicator",
 ) -> None:
     """Print the JSON Schema of a YAML file kind (for editor autocompletion)."""
+    from pydantic import BaseModel
+
     from securindex.spec.dictionary import DataDictionary
     from securindex.spec.framework import FrameworkSpec
     from securindex.spec.indicator import Indicator
 
-    models = {"indicator": Indicator, "framework": FrameworkSpec, "dictionary": DataDictionary}
+    models: dict[str, type[BaseModel]] = {
+        "indicator": Indicator,
+        "framework": FrameworkSpec,
+        "dictionary": DataDictionary,
+    }
     if kind not in models:
         errors.print(f"error: unknown kind '{kind}'; choose one of {list(models)}")
         raise typer.Exit(code=2)

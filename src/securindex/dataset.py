@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic
 
-from securindex._yaml import read_yaml
+from securindex._yaml import Located, read_yaml
 from securindex.errors import DataError, UnitError
 from securindex.formula import PanelLayout
 from securindex.spec._validate import validate_located
@@ -39,8 +40,8 @@ def read_dictionary(path: str | Path) -> DataDictionary:
 
 
 def _is_counted(unit_text: str) -> bool:
-    unit = parse_unit(unit_text)
-    return unit.scale == 1 and str(unit.unit) in _COUNTED_UNITS | {
+    unit = parse_unit(unit_text)  # any positive scale: "1000 inhabitant" is still counted
+    return str(unit.unit) in _COUNTED_UNITS | {
         "incident",
         "offence",
         "event",
@@ -364,17 +365,20 @@ def _as_dictionary(
     elif isinstance(dictionary, (str, Path)):
         spec = read_dictionary(dictionary)
     elif isinstance(dictionary, Mapping):
-        spec = DataDictionary.model_validate(dict(dictionary))
+        spec = validate_located(DataDictionary, Located(dict(dictionary), "data dictionary"))
     else:
         if entity is None or units is None:
             raise DataError(
                 "give a data dictionary, or entity= (and period=) and units= "
                 "(a mapping of column name to unit)"
             )
-        try:
-            variables = {name: Variable(unit=unit) for name, unit in units.items()}
-        except ValueError as exc:
-            raise UnitError(str(exc)) from None
+        variables = {}
+        for name, unit in units.items():
+            try:
+                variables[name] = Variable(unit=unit)
+            except pydantic.ValidationError as exc:
+                message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+                raise UnitError(f"variable '{name}': {message}") from None
         spec = DataDictionary(entity=entity, period=period, variables=variables)
     overrides: dict[str, Any] = {}
     if entity is not None:

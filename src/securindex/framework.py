@@ -153,9 +153,13 @@ class Framework:
         Each node and indicator's parent.
     indicators : tuple[str, ...]
         The leaves, in depth-first order from the root.
-    nodes : tuple[str, ...]
+    nodes : dict[str, Node]
+        The inner nodes of the structure (not the root), by id.
+    node_order : tuple[str, ...]
         Every inner node, the root first, then breadth-first (the order of the score
         columns of a result).
+    top_level : tuple[str, ...]
+        The root's children.
     """
 
     def __init__(
@@ -358,7 +362,9 @@ class Framework:
                     order.append(child)
                     queue.append(child)
         self.indicators: tuple[str, ...] = tuple(leaves)
-        self.nodes: tuple[str, ...] = tuple(order)
+        self.node_order: tuple[str, ...] = tuple(order)
+        self.nodes: dict[str, Node] = {n: self._node_specs[n] for n in order[1:]}
+        self.top_level: tuple[str, ...] = top
         return issues
 
     def _check_cycles(self) -> list[Issue]:
@@ -474,17 +480,14 @@ class Framework:
             for path, ids in groups.items():
                 yield path, family, getter(ids[0]), len(ids), tuple(ids)
         seen: set[tuple[_Path, int]] = set()
-        for node in self.nodes:
+        for node in self.node_order:
             children = self.children[node]
-            for family, path in (
-                ("weight", self._weight_path(node)),
-                ("aggregate", self._aggregate_path(node)),
-            ):
-                if (path, len(children)) in seen:
-                    continue
+            # weights are checked for every node: the nominal weights differ per node
+            yield self._weight_path(node), "weight", self.weight_step(node), len(children), children
+            path = self._aggregate_path(node)
+            if (path, len(children)) not in seen:
                 seen.add((path, len(children)))
-                step = self.weight_step(node) if family == "weight" else self.aggregate_step(node)
-                yield path, family, step, len(children), children
+                yield path, "aggregate", self.aggregate_step(node), len(children), children
 
     def _check_parameters(self) -> list[Issue]:
         """Call each method once on a tiny dummy matrix; parameter errors become issues."""
@@ -494,7 +497,10 @@ class Framework:
             if path in reported or n_columns == 0:
                 continue
             options, params = split_options(family, step)
-            problem = _dry_run(family, step.method, params, options, n_columns, labels)
+            nominal = (
+                np.array([self.nominal_weight(c) for c in labels]) if family == "weight" else None
+            )
+            problem = _dry_run(family, step.method, params, options, n_columns, labels, nominal)
             if problem is not None:
                 reported.add(path)
                 issues.append(self._issue(path, problem))
@@ -687,7 +693,7 @@ class Framework:
     def __repr__(self) -> str:
         return (
             f"Framework({self.id}: {len(self.indicators)} indicators, "
-            f"{len(self.nodes) - 1} nodes)"
+            f"{len(self.nodes)} nodes)"
         )
 
     def with_steps(
@@ -838,6 +844,7 @@ def _dry_run(
     options: Mapping[str, Any],
     n_columns: int,
     labels: tuple[str, ...],
+    nominal: np.ndarray | None = None,
 ) -> str | None:
     """Run ``method`` on a tiny dummy matrix; the message of a parameter error, else None.
 
@@ -868,7 +875,7 @@ def _dry_run(
             kwargs["reference_row"] = 0
     elif family == "weight":
         args = (dummy,)
-        kwargs.setdefault("nominal", np.ones(n_columns))
+        kwargs.setdefault("nominal", np.ones(n_columns) if nominal is None else nominal)
         if "labels" in inspect.signature(func).parameters:
             kwargs.setdefault("labels", list(labels))
     else:

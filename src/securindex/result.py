@@ -1,8 +1,18 @@
-"""IndexResult: every stage of a composite-index build, its scores, ranks and audit."""
+"""IndexResult: every stage of a composite-index build, its scores, ranks and audit.
+
+A result is immutable. It keeps the indicator values it was built from, so
+:meth:`IndexResult.rerun` rebuilds the index with one step changed without reading or
+computing anything again (and reuses the stages before the first changed step). Its
+:meth:`~IndexResult.table` — one row per (entity, period), one score column per node named
+by the node id (the root's column is the framework id), then ``rank_<node>`` columns — is
+what :meth:`~IndexResult.to_csv`, :meth:`~IndexResult.to_parquet` and
+:meth:`~IndexResult.to_json` write, and :func:`read_scores` reads any of them back.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,46 +28,70 @@ if TYPE_CHECKING:
     from securindex.framework import Framework
     from securindex.spec.framework import Step
 
-__all__ = ["AUDIT_COLUMNS", "IndexResult"]
+__all__ = ["AUDIT_COLUMNS", "IndexResult", "read_scores"]
 
-AUDIT_COLUMNS = ["stage", "entity", "period", "item", "action", "detail"]
+AUDIT_COLUMNS = ["stage", "entity", "period", "item", "action", "before", "after", "detail"]
+"""Columns of :attr:`IndexResult.audit`: one row per action taken on the data."""
+
+STAGE_NAMES = ("raw", "imputed", "treated", "normalised", "scores")
 
 
 @dataclass(frozen=True)
 class IndexResult:
     """The outcome of :meth:`Framework.compute`; immutable.
 
-    Every stage is a DataFrame indexed by ``(entity, period)`` with one column per
-    indicator, in the order of the framework's leaves:
+    Every stage is a DataFrame indexed by ``(entity, period)`` (the rows kept by
+    screening) with one column per indicator, in the order of the framework's leaves.
 
     Attributes
     ----------
-    framework
+    framework : Framework
         The framework that was built (with any step replaced for this run).
-    indicator_values
+    indicator_values : IndicatorValues
         Indicator values over the whole panel, before screening [declared units].
-    raw
+    groups : DataFrame
+        The panel's group columns (used by grouped imputation).
+    raw : DataFrame
         Indicator values of the rows kept by screening [declared units].
-    imputed
-        After imputation [declared units]; ``imputed_mask`` marks filled cells.
-    treated
-        After outlier treatment [declared units, or transformed for log/Box-Cox columns].
-    normalised
-        After normalisation, oriented so that higher is more secure [score].
-    scores
-        One column per node (the root's column is the framework id) [score].
-    ranks
-        Rank of each row's score within its period, 1 = highest score.
-    weights
-        For each node, its children's weights (after the weighting method) [unitless, sum 1].
-    effective_weights
-        Each indicator's overall weight through the tree [unitless, sum 1].
-    normalisation
-        What each indicator's normaliser learnt (goalposts, mean, sd …), one row per indicator.
-    treatment
-        The outlier-treatment report, one row per indicator.
-    audit
-        One row per action taken on the data: ``stage, entity, period, item, action, detail``.
+    imputed : DataFrame
+        After imputation [declared units]; ``imputed_mask`` marks the filled cells.
+    imputed_mask : DataFrame of bool
+        True where a missing value was imputed.
+    treated : DataFrame
+        After outlier treatment [declared units, or the transform's for log/Box-Cox columns].
+    normalised : DataFrame
+        After normalisation, oriented so that higher is more secure [score of the method].
+    scores : DataFrame
+        One column per node, the root first (its column is the framework id) [score].
+    ranks : DataFrame
+        Rank of each row's score within its period, 1 = highest; ties share the best rank.
+    weights : dict[str, Series]
+        For each node, its children's weights after the weighting method [unitless, sum 1];
+        the mean over rows for per-row weights (benefit of the doubt).
+    effective_weights : Series
+        Each indicator's overall weight through the tree: the product of the weights on its
+        path (COINr's effective weights) [unitless, sum 1].
+    normalisation : DataFrame
+        What each indicator's normaliser learnt (goalposts, mean, sd …), indexed by
+        indicator; one row per indicator and period with ``reference: per_period``.
+    treatment : DataFrame
+        The outlier-treatment report, one row per indicator: skewness and kurtosis before
+        and after, points winsorised, transform.
+    audit : DataFrame
+        One row per action taken on the data (:data:`AUDIT_COLUMNS`): rows excluded by
+        screening, imputed cells, winsorised cells (``before``/``after``), transformed
+        columns, rows a node did not score for lack of coverage.
+    weight_info : dict[str, dict]
+        What each node's weighting method learnt (PCA loadings, AHP consistency, BoD scores).
+    learnt : dict[str, dict]
+        Each indicator's normalisation statistics as arrays (including those with a period
+        or reference axis), to apply the same normalisation to other data.
+    kept_rows : ndarray or None
+        Positions, in ``indicator_values.frame``, of the rows kept by screening (None: all).
+    settings : dict
+        A fingerprint of each stage's settings, used by :meth:`rerun` to reuse stages.
+    data_name : str or None
+        Name of the dataset.
     """
 
     framework: Framework
@@ -75,7 +109,11 @@ class IndexResult:
     normalisation: pd.DataFrame
     treatment: pd.DataFrame
     audit: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AUDIT_COLUMNS))
-    weight_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    weight_info: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    learnt: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    kept_rows: np.ndarray | None = field(default=None, repr=False)
+    settings: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    data_name: str | None = None
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -84,21 +122,19 @@ class IndexResult:
         return self.scores[self.framework.id]
 
     def stage(self, name: str) -> pd.DataFrame:
-        """A stage by name: raw, imputed, treated, normalised or scores."""
-        stages = {
-            "raw": self.raw,
-            "imputed": self.imputed,
-            "treated": self.treated,
-            "normalised": self.normalised,
-            "scores": self.scores,
-        }
-        if name not in stages:
-            raise KeyError(f"no stage '{name}'; stages are {list(stages)}")
-        return stages[name]
+        """A stage by name: ``raw``, ``imputed``, ``treated``, ``normalised`` or ``scores``."""
+        if name not in STAGE_NAMES:
+            raise KeyError(f"no stage '{name}'; stages are {list(STAGE_NAMES)}")
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
 
     def table(self) -> pd.DataFrame:
-        """One row per (entity, period): every node's score, then ``rank_<node>`` columns."""
-        ranks = self.ranks.add_prefix("rank_")
+        """One row per (entity, period): every node's score, then ``rank_<node>`` columns.
+
+        Score columns are named by node id, the root's by the framework id, root first;
+        ranks are integers (missing where the node has no score).
+        """
+        ranks = self.ranks.astype("Int64").add_prefix("rank_")
         table = pd.concat([self.scores, ranks], axis=1)
         return table.reset_index()
 
@@ -112,21 +148,40 @@ class IndexResult:
         return table.sort_values(f"rank_{self.framework.id}").reset_index(drop=True)
 
     # -- re-running ---------------------------------------------------------------------------
-    def rerun(self, **steps: Step | Mapping[str, Any]) -> IndexResult:
+    def rerun(
+        self, *, keep_overrides: bool = False, **steps: Step | Mapping[str, Any]
+    ) -> IndexResult:
         """Rebuild from the stored indicator values with some pipeline steps replaced.
 
         Examples: ``result.rerun(normalise={"method": "zscore"})``,
         ``result.rerun(aggregate={"method": "geometric"}, normalise={"method": "minmax",
-        "lo": 1, "hi": 100})``. Data are not reloaded and indicators not recomputed.
+        "lo": 1, "hi": 100})``. Data are not reloaded and indicators not recomputed, and the
+        stages before the first changed step are reused as they are.
+
+        Parameters
+        ----------
+        keep_overrides
+            False (default): a replaced step applies to every indicator and node (per-
+            indicator and per-node settings of that family are dropped). True: only the
+            pipeline default changes.
+        **steps
+            ``family={"method": ..., <parameters>}`` (see :meth:`Framework.with_steps`).
+
+        Raises
+        ------
+        SpecError
+            The changed framework does not validate.
         """
         from securindex.pipeline import run_pipeline
 
-        framework = self.framework.with_steps(**steps)
-        return run_pipeline(framework, self.indicator_values, self.groups)
+        framework = self.framework.with_steps(keep_overrides=keep_overrides, **steps)
+        return run_pipeline(
+            framework, self.indicator_values, self.groups, previous=self, data_name=self.data_name
+        )
 
     # -- export -----------------------------------------------------------------------------
     def to_csv(self, path: str | Path) -> Path:
-        """Write :meth:`table` as CSV."""
+        """Write :meth:`table` as CSV (read it back with :func:`read_scores`)."""
         path = Path(path)
         self.table().to_csv(path, index=False)
         return path
@@ -137,37 +192,69 @@ class IndexResult:
         try:
             self.table().to_parquet(path, index=False)
         except ImportError as exc:
-            raise DataError(f"writing Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})") from None
+            raise DataError(
+                f"writing Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})"
+            ) from None
         return path
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything a report or another tool needs, as JSON-ready Python values."""
+    def to_dict(self, *, include_scores: bool = True) -> dict[str, Any]:
+        """Everything a report or another tool needs, as JSON-ready Python values.
 
-        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-        return {
-            "framework": {
-                "id": self.framework.id,
-                "name": self.framework.spec.name,
-                "version": self.framework.spec.version,
-                "tree": {k: list(v) for k, v in self.framework.children.items()},
-            },
-            "scores": records(self.table()),
-            "weights": {k: v.to_dict() for k, v in self.weights.items()},
-            "effective_weights": self.effective_weights.to_dict(),
-            "normalisation": records(self.normalisation.reset_index()),
-            "treatment": records(self.treatment),
-            "audit": records(self.audit),
+        Floats are kept exactly (NaN becomes ``null``), so :func:`read_scores` gives back
+        the same table.
+        """
+        fw = self.framework
+        spec = fw.spec
+        pipeline: dict[str, Any] = {
+            family: {"method": getattr(spec.pipeline, family).method,
+                     **getattr(spec.pipeline, family).params}
+            for family in ("screen", "impute", "treat", "normalise", "weight", "aggregate")
         }
+        pipeline["missing"] = spec.pipeline.missing.model_dump()
+        framework = {
+            "id": fw.id,
+            "name": spec.name,
+            "version": spec.version,
+            "description": spec.description,
+            "tree": {k: list(v) for k, v in fw.children.items()},
+            "nodes": {n: {"name": fw.node_name(n)} for n in fw.node_order},
+            "indicators": {
+                i: {
+                    "name": fw.catalogue[i].name,
+                    "unit": fw.catalogue[i].unit,
+                    "polarity": fw.polarity(i),
+                }
+                for i in fw.indicators
+            },
+            "pipeline": pipeline,
+        }
+        out: dict[str, Any] = {"framework": framework, "data": {"name": self.data_name}}
+        if include_scores:
+            table = self.table()
+            out["columns"] = [str(c) for c in table.columns]
+            out["scores"] = _records(table)
+        out["weights"] = {k: {str(c): float(w) for c, w in v.items()} for k, v in self.weights.items()}
+        out["effective_weights"] = {str(k): float(v) for k, v in self.effective_weights.items()}
+        out["normalisation"] = _records(self.normalisation.reset_index())
+        out["treatment"] = _records(self.treatment)
+        out["audit"] = _records(self.audit)
+        return _plain(out)
 
-    def to_json(self, path: str | Path) -> Path:
+    def to_json(self, path: str | Path, *, include_scores: bool = True) -> Path:
+        """Write :meth:`to_dict` as JSON (read the scores back with :func:`read_scores`)."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
+        text = json.dumps(self.to_dict(include_scores=include_scores), indent=1, allow_nan=False)
+        path.write_text(text, encoding="utf-8")
         return path
 
     def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write scores, every stage, weights and the audit as CSV files into ``folder``."""
+        """Write scores, every stage, weights and the audit as CSV files into ``folder``.
+
+        Files: ``scores.csv`` (:meth:`table`), ``raw.csv``, ``imputed.csv``,
+        ``treated.csv``, ``normalised.csv``, ``weights.csv``, ``audit.csv``,
+        ``indicator_audit.csv`` and ``result.json`` (framework, weights, normalisation,
+        treatment and audit; the scores are in ``scores.csv``).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = {"scores": self.to_csv(folder / "scores.csv")}
@@ -189,7 +276,7 @@ class IndexResult:
         written["audit"] = folder / "audit.csv"
         self.indicator_values.audit.to_csv(folder / "indicator_audit.csv", index=False)
         written["indicator_audit"] = folder / "indicator_audit.csv"
-        written["json"] = self.to_json(folder / "result.json")
+        written["json"] = self.to_json(folder / "result.json", include_scores=False)
         return written
 
     def __repr__(self) -> str:
@@ -201,11 +288,70 @@ class IndexResult:
         )
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """Read a table written by :meth:`IndexResult.to_csv`, ``to_parquet`` or ``to_json``.
+
+    Returns
+    -------
+    DataFrame
+        ``entity``, ``period``, a score column per node and ``rank_<node>`` columns
+        (nullable integers), as :meth:`IndexResult.table` returns them.
+
+    Raises
+    ------
+    DataError
+        The file type is unknown, or a JSON file holds no scores.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        table = pd.read_parquet(path)
+    elif suffix == ".csv":
+        table = pd.read_csv(path)
+    elif suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "scores" not in data:
+            raise DataError(
+                f"{path}: no 'scores' in this JSON file (written with include_scores=False; "
+                "the scores are in scores.csv beside it)"
+            )
+        table = pd.DataFrame(data["scores"], columns=data.get("columns"))
+    else:
+        raise DataError(f"{path}: unknown file type; expected .csv, .parquet or .json")
+    for column in table.columns:
+        if str(column).startswith("rank_"):
+            table[column] = table[column].astype("Int64")
+        elif column not in ("entity", "period"):
+            table[column] = table[column].astype(np.float64)
+    return table
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = frame.to_dict(orient="records")
+    return records
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars, arrays, NaN and pandas NA made JSON-ready."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
     return str(value)

@@ -91,7 +91,7 @@ def _significance_phrase(p: float, confidence: float) -> str:
 def _direction_word(desirable: bool | None) -> str:
     if desirable is None:
         return ""
-    return " (a desirable change)" if desirable else " (an undesirable change)"
+    return ", in the desirable direction" if desirable else ", in the undesirable direction"
 
 
 def _desirable(change_sign: float, polarity: str) -> bool | None:
@@ -470,8 +470,8 @@ class RateRatioTest(EvaluationResult):
         desirable = _desirable(self.estimate - 1.0, self.polarity)
         sentence = (
             f"The rate {self.label1} is {fmt(self.estimate)} times the rate {self.label0} "
-            f"({fmt(self.rate1, 4)} vs {fmt(self.rate0, 4)} per unit of exposure; "
-            f"{fmt(self.percent_change, 1)} %{_direction_word(desirable)}), {level} % CI "
+            f"({self.rate1:.4g} vs {self.rate0:.4g} per unit of exposure, "
+            f"{fmt(self.percent_change, 1)} %{_direction_word(desirable)}); {level} % CI "
             f"{fmt(self.ci_low)} to {fmt(self.ci_high)}; {self.method} test {fmt_p(self.p_value)}"
             f" ({self.alternative}): the difference is "
             f"{_significance_phrase(self.p_value, self.confidence)}."

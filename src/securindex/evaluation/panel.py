@@ -24,9 +24,8 @@ References
 .. [4] Wagner, A. K., Soumerai, S. B., Zhang, F., & Ross-Degnan, D. (2002). Segmented
    regression analysis of interrupted time series studies in medication use research.
    *Journal of Clinical Pharmacy and Therapeutics*, 27(4), 299–309.
-   doi:10.1046/j.1365-2710.2002.00430.x
 .. [5] Newey, W. K., & West, K. D. (1994). Automatic lag selection in covariance matrix
-   estimation. *Review of Economic Studies*, 61(4), 631–653. doi:10.2307/2297912
+   estimation. *Review of Economic Studies*, 61(4), 631–653.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ without calling them good or bad.
 References
 ----------
 .. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and User
-   Guide*. OECD Publishing, section 1.6 (time comparisons). doi:10.1787/9789264043466-en
+   Guide*. OECD Publishing, Step 5 (normalisation; comparisons over time).
+   doi:10.1787/9789264043466-en
 .. [2] Eurostat (2023). *Sustainable development in the European Union — Monitoring report
    on progress towards the SDGs in an EU context*, Introduction: assessment of indicators
    with quantitative targets (ratio of actual to required compound annual growth).
@@ -158,11 +159,10 @@ def _period_baseline(
     in_base = _same_label(frame[period], list(spec.periods))
     if not in_base.any():
         shown = sorted(frame[period].unique().tolist())
+        present = f"{shown[0]} to {shown[-1]}" if len(shown) > 6 else str(shown)
         raise DataError(
-            f"baseline period(s) {list(spec.periods)} have no data; periods present: "
-            f"{shown[:3]} … {shown[-3:]}"
-            if len(shown) > 6
-            else f"baseline period(s) {list(spec.periods)} have no data; periods present: {shown}",
+            f"baseline period(s) {list(spec.periods)} have no data (periods present: "
+            f"{present}); choose a baseline period inside the data",
             column=period,
         )
     base = frame.loc[in_base, [*keys, period, value]]
@@ -305,7 +305,7 @@ def change_from_baseline(
     ``cagr = (x/b)^{1/(t − t_0)} − 1`` with ``t_0`` the (mean) baseline period, for
     ``t > t_0`` and positive values. For comparisons over time the values must be
     time-comparable: raw indicators, or index scores normalised with pooled or fixed
-    goalposts (OECD/JRC 2008, section 1.6).
+    goalposts (OECD/JRC 2008, Step 5).
 
     Examples
     --------

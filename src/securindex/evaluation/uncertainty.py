@@ -16,8 +16,8 @@ the levels do.
 
 References
 ----------
-.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators*, section 1.7
-   (uncertainty and sensitivity analysis), pp. 34–35 and Step 7. doi:10.1787/9789264043466-en
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators*, Step 7
+   (uncertainty and sensitivity analysis). doi:10.1787/9789264043466-en
 .. [2] Saisana, M., Saltelli, A., & Tarantola, S. (2005). Uncertainty and sensitivity
    analysis techniques as tools for the quality assessment of composite indicators.
    *Journal of the Royal Statistical Society A*, 168(2), 307–323.
@@ -137,7 +137,7 @@ def change_uncertainty(
     -----
     For replicate ``r``: ``Δ_r = s_r(current) − s_r(baseline)``. The change is real when the
     ``(1 ± confidence)/2`` quantiles of ``{Δ_r}`` have the same sign (OECD/JRC 2008,
-    section 1.7; Saisana et al. 2005).
+    Step 7; Saisana et al. 2005).
 
     Examples
     --------

@@ -195,6 +195,14 @@ def _influence(contributions: pd.DataFrame, index: pd.Series) -> pd.Series:
     return covariance / variance
 
 
+def _transformed(data: ReportData) -> dict[str, str]:
+    """Indicators whose column was transformed (log, Box-Cox …) and the transform's name."""
+    if "indicator" not in data.treatment or "transform" not in data.treatment:
+        return {}
+    names = data.treatment.set_index("indicator")["transform"].fillna("none").astype(str)
+    return {str(k): v for k, v in names.items() if v not in ("none", "nan", "")}
+
+
 def _tree_rows(data: ReportData) -> list[dict[str, Any]]:
     treatment = data.treatment.set_index("indicator") if "indicator" in data.treatment else None
     rows: list[dict[str, Any]] = []
@@ -419,7 +427,7 @@ def _dot_rows(
         "width": 500,
         "x0": x0,
         "x1": x1,
-        "ticks": [{"x": f"{x_of(t):.1f}", "text": fmt_value(t)} for t in ticks],
+        "ticks": [{"x": f"{x_of(t):.1f}", "text": f"{t:g}"} for t in ticks],
         "height": 30 + 24 * len(columns),
         "rows": [],
     }
@@ -538,16 +546,17 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
 
     audit_sections, audit_counts = _audit_sections(data, options.max_rows)
     handled = []
-    for key, text in (
-        ("not computed", "values could not be computed"),
-        ("screen: excluded", "entity-periods were screened out"),
-        ("impute: imputed", "values were imputed"),
-        ("treat: winsorised", "values were winsorised"),
-        ("treat: transformed", "indicators were transformed"),
-        ("aggregate: not scored", "node scores could not be computed"),
+    for key, one, many in (
+        ("not computed", "value could not be computed", "values could not be computed"),
+        ("screen: excluded", "entity-period was screened out", "entity-periods were screened out"),
+        ("impute: imputed", "value was imputed", "values were imputed"),
+        ("treat: winsorised", "value was winsorised", "values were winsorised"),
+        ("treat: transformed", "indicator was transformed", "indicators were transformed"),
+        ("aggregate: not scored", "node score could not be computed", "node scores could not be computed"),
     ):
-        if audit_counts.get(key):
-            handled.append(f"{audit_counts[key]:,} {text}".replace(",", "\u202f"))
+        count = audit_counts.get(key, 0)
+        if count:
+            handled.append(f"{count:,} {one if count == 1 else many}".replace(",", "\u202f"))
     summary.append(
         ("Data handling: " + "; ".join(handled) + " (see the audit).")
         if handled
@@ -619,6 +628,18 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         raw_sel = raw.reindex(profile_entities)
         norm_sel = normalised.reindex(profile_entities)
         imp_sel = imputed.reindex(profile_entities)
+        treated_sel = (
+            _slice(data.treated, latest_period).reindex(index=profile_entities, columns=indicators)
+        )
+        transformed_columns = _transformed(data)
+        changed = ~np.isclose(
+            treated_sel.to_numpy(dtype=np.float64),
+            raw_sel[indicators].to_numpy(dtype=np.float64),
+            rtol=1e-12,
+            atol=0.0,
+            equal_nan=True,
+        ) & raw_sel[indicators].notna().to_numpy()
+        changed[:, [indicators.index(c) for c in transformed_columns if c in indicators]] = False
         history = pd.DataFrame({"score": history_scores, "rank": history_ranks})
         for row, entity in enumerate(profile_entities):
 
@@ -630,6 +651,8 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
                     "value": fmt_value(raw_sel.at[entity, indicator]),
                     "unit": data.units.get(indicator, ""),
                     "imputed": was_imputed,
+                    "winsorised": bool(changed[row, position]),
+                    "treated": fmt_value(treated_sel.at[entity, indicator]),
                     "score": fmt_score(norm_sel.at[entity, indicator]),
                     "percentile": f"{P[row, position]:.0f}" if not missing[row, position] else "—",
                 }
@@ -689,14 +712,11 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "title": chart_title,
         }
     }
-    transforms: dict[str, str] = {}
+    transforms = _transformed(data)
     notes: dict[str, str] = {}
     if "indicator" in data.treatment and not data.treatment.empty:
         for record in data.treatment.to_dict("records"):
             indicator = str(record["indicator"])
-            transform = str(record.get("transform") or "none")
-            if transform not in ("none", "nan"):
-                transforms[indicator] = transform
             pieces = []
             n_win = record.get("n_winsorised")
             if n_win is not None and pd.notna(n_win) and int(n_win):

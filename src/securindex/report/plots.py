@@ -95,9 +95,9 @@ def _shorten(text: str, length: int) -> str:
 
 
 def _text_width(texts: Sequence[str], size: float = 8.0) -> float:
-    """Rough width of the longest text [inches] (0.55 em per character)."""
+    """Rough width of the longest text [inches] (0.5 em per character)."""
     longest = max((len(t) for t in texts), default=0)
-    return longest * 0.55 * size / 72.0
+    return longest * 0.5 * size / 72.0
 
 
 def figure_to_data_uri(figure: Figure, *, dpi: float = 96) -> str:
@@ -163,6 +163,7 @@ def plot_contributions(
     labels = labels or {}
     weights = weights or {}
     row_text = list(row_labels) if row_labels is not None else [str(i) for i in contributions.index]
+    row_text = [_shorten(t, 32) for t in row_text]
     total = (
         np.asarray(totals, dtype=np.float64)
         if totals is not None
@@ -171,37 +172,49 @@ def plot_contributions(
     position = np.arange(n_rows, dtype=np.float64)
     if gap_after is not None and 0 < gap_after < n_rows:
         position[gap_after:] += 1.5
-    height = 0.9 + 0.21 * (position[-1] + 1 if n_rows else 1) + 0.25 * ((n_pillars + 2) // 3)
-    figure = _new_figure(8.5, max(2.5, height))
-    ax = figure.add_subplot()
+    n_slots = float(position[-1] + 1) if n_rows else 1.0
+    legend_rows = -(-max(n_pillars, 1) // 3)
+    top = 0.25 + (0.3 if title else 0.0) + 0.2 * legend_rows  # [inches]
+    bottom, left, right = 0.55, 0.25 + _text_width(row_text), 0.2
+    width = 8.5
+    height = max(2.5, top + bottom + 0.21 * n_slots)
+    figure = _new_figure(width, height)
+    ax = figure.add_axes(
+        (left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height)
+    )
     clean = np.nan_to_num(values, nan=0.0)
     left_positive = np.zeros(n_rows)
     left_negative = np.zeros(n_rows)
+    handles = []
     for k, pillar in enumerate(contributions.columns):
         part = clean[:, k]
-        left = np.where(part >= 0, left_positive, left_negative)
+        start = np.where(part >= 0, left_positive, left_negative)
         name = labels.get(str(pillar), str(pillar))
-        if str(pillar) in weights:
-            name = f"{name} (weight {weights[str(pillar)]:.2f})"
-        ax.barh(
-            position,
-            part,
-            left=left,
-            height=0.78,
-            color=PILLAR_COLOURS[k % len(PILLAR_COLOURS)],
-            label=_shorten(name, 48),
-            edgecolor="white",
-            linewidth=0.4,
+        weight = weights.get(str(pillar), np.nan)
+        if np.isfinite(weight):
+            name = f"{name} (weight {weight:.2f})"
+        handles.append(
+            ax.barh(
+                position,
+                part,
+                left=start,
+                height=0.78,
+                color=PILLAR_COLOURS[k % len(PILLAR_COLOURS)],
+                label=_shorten(name, 48),
+                edgecolor="white",
+                linewidth=0.4,
+            )
         )
         left_positive = left_positive + np.where(part >= 0, part, 0.0)
         left_negative = left_negative + np.where(part < 0, part, 0.0)
-    span = float(np.nanmax(left_positive) - np.nanmin(left_negative)) if n_rows else 1.0
+    low = float(np.min(left_negative)) if n_rows else 0.0
+    high = float(np.max(left_positive)) if n_rows else 1.0
+    span = max(high - low, 1e-9)
     for y, x, value in zip(position, left_positive, total, strict=True):
         if np.isfinite(value):
             ax.text(x + 0.01 * span, y, f"{value:.1f}", va="center", fontsize=7, color="#333333")
-    ax.set_yticks(position, [_shorten(t, 32) for t in row_text])
-    ax.invert_yaxis()
-    ax.set_ylim(position[-1] + 0.7 if n_rows else 1, -0.7)
+    ax.set_yticks(position, row_text)
+    ax.set_ylim(n_slots - 0.3, -0.7)
     if gap_after is not None and 0 < gap_after < n_rows and gap_text:
         ax.text(
             0.5,
@@ -214,20 +227,22 @@ def plot_contributions(
             style="italic",
             color="#555555",
         )
-    if np.any(left_negative < 0):
+    if low < 0:
         ax.axvline(0.0, color="#333333", linewidth=0.8)
-    ax.set_xlim(right=float(np.nanmax(left_positive)) + 0.08 * span if n_rows else 1)
+    ax.set_xlim(min(low, 0.0) - 0.01 * span, high + 0.08 * span)
     ax.set_xlabel(xlabel)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
     if title:
-        ax.set_title(title, loc="left")
-    ax.legend(
-        loc="lower left",
-        bbox_to_anchor=(0.0, 1.0 if not title else 1.04),
+        figure.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=10)
+    figure.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(left / width - 0.01, 1 - (0.45 if title else 0.1) / height),
         ncol=min(3, max(1, n_pillars)),
         frameon=False,
+        borderaxespad=0.0,
     )
     return figure
 
@@ -271,7 +286,13 @@ def plot_distributions(
     columns = list(raw.columns)
     n_columns = max(1, min(n_columns, len(columns)))
     n_rows = max(1, -(-len(columns) // n_columns))
-    figure = _new_figure(3.3 * n_columns + 0.4, 2.9 * n_rows)
+    cell_width, cell_height = 3.3, 2.9  # [inches] per indicator
+    width, height = cell_width * n_columns + 0.5, cell_height * n_rows
+    figure = _new_figure(width, height)
+    figure.subplots_adjust(
+        left=0.55 / width, right=1 - 0.15 / width, bottom=0.45 / height, top=1 - 0.3 / height,
+        wspace=0.3, hspace=0.75,
+    )
     grid = figure.add_gridspec(2 * n_rows, n_columns)
     for k, column in enumerate(columns):
         r, c = divmod(k, n_columns)
@@ -282,23 +303,16 @@ def plot_distributions(
         transform = transforms.get(column, "none")
         transformed = transform not in ("", "none")
         ax_raw = figure.add_subplot(grid[2 * r, c])
-        ax_treated = figure.add_subplot(grid[2 * r + 1, c], sharex=None if transformed else ax_raw)
+        ax_treated = figure.add_subplot(grid[2 * r + 1, c])
         n_bins = int(np.clip(np.sqrt(max(finite_raw.size, 1)), 8, 30))
-        if transformed:
-            bins_raw: Any = n_bins
-            bins_treated: Any = n_bins
-        else:
-            both = np.concatenate([finite_raw, finite_treated])
-            edges = np.histogram_bin_edges(both, bins=n_bins) if both.size else n_bins
-            bins_raw = bins_treated = edges
         if finite_raw.size:
-            ax_raw.hist(finite_raw, bins=bins_raw, color=RAW_COLOUR)
+            ax_raw.hist(finite_raw, bins=n_bins, color=RAW_COLOUR)
         if finite_treated.size:
-            ax_treated.hist(finite_treated, bins=bins_treated, color=TREATED_COLOUR)
+            ax_treated.hist(finite_treated, bins=n_bins, color=TREATED_COLOUR)
         unit = units.get(column, "")
         n_missing = int(x_raw.size - finite_raw.size)
         missing_text = f", {n_missing} missing" if n_missing else ""
-        ax_raw.set_title(_shorten(labels.get(column, column), 42), loc="left")
+        ax_raw.set_title(_shorten(labels.get(column, column), 42), loc="left", pad=3)
         ax_raw.text(
             0.98,
             0.95,
@@ -318,12 +332,13 @@ def plot_distributions(
             fontsize=7,
         )
         unit_text = f"[{_shorten(unit, 34)}]" if unit else "[declared unit]"
-        if transformed:
-            ax_raw.set_xlabel(unit_text, fontsize=7)
-            ax_treated.set_xlabel(f"{transform} of {unit_text}", fontsize=7)
-        else:
-            ax_raw.tick_params(labelbottom=False)
-            ax_treated.set_xlabel(unit_text, fontsize=7)
+        ax_raw.set_xlabel(unit_text, fontsize=7, labelpad=1)
+        ax_treated.set_xlabel(
+            f"{transform} of {unit_text}" if transformed else unit_text, fontsize=7, labelpad=1
+        )
+        for ax in (ax_raw, ax_treated):
+            ax.tick_params(labelsize=7, pad=1)
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.25)
         if c == 0:
             ax_raw.set_ylabel("rows")
             ax_treated.set_ylabel("rows")
@@ -359,15 +374,27 @@ def plot_correlation(
     """
     labels = labels or {}
     names = [_shorten(labels.get(str(c), str(c)), 30) for c in correlation.columns]
-    k = len(names)
-    side = float(np.clip(2.8 + 0.32 * k, 4.5, 15.0))
-    figure = _new_figure(side + 1.6, side)
-    ax = figure.add_subplot()
+    k = max(len(names), 1)
+    size = 8.0 if k <= 30 else 6.0
+    cell = float(np.clip(9.0 / k, 0.12, 0.45))  # [inches]
+    side = cell * k
+    margin = 0.3 + _text_width(names, size)
+    top = 0.45 if title else 0.15
+    width = margin + side + 1.3
+    height = top + side + margin
+    figure = _new_figure(width, height)
+    ax = figure.add_axes((margin / width, margin / height, side / width, side / height))
+    colour_axes = figure.add_axes(
+        ((margin + side + 0.25) / width, (margin + 0.15 * side) / height, 0.15 / width,
+         0.7 * side / height)
+    )
     matrix = correlation.to_numpy(dtype=np.float64)
-    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
-    ax.set_xticks(np.arange(k), names, rotation=90)
-    ax.set_yticks(np.arange(k), names)
-    ax.tick_params(length=0, labelsize=8 if k <= 30 else 6)
+    image = ax.imshow(
+        matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest", aspect="auto"
+    )
+    ax.set_xticks(np.arange(len(names)), names, rotation=90)
+    ax.set_yticks(np.arange(len(names)), names)
+    ax.tick_params(length=0, labelsize=size)
     for spine in ax.spines.values():
         spine.set_visible(False)
     for position in separators:
@@ -388,8 +415,8 @@ def plot_correlation(
                 fontsize=7,
                 color="white" if abs(value) > 0.6 else "black",
             )
-    bar = figure.colorbar(image, ax=ax, shrink=0.7)
+    bar = figure.colorbar(image, cax=colour_axes)
     bar.set_label("Pearson correlation [unitless]")
     if title:
-        ax.set_title(title, loc="left")
+        figure.text(0.01, 1 - 0.1 / height, title, ha="left", va="top", fontsize=10)
     return figure

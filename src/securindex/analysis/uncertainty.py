@@ -1,0 +1,1760 @@
+"""Monte-Carlo uncertainty analysis of a composite index (OECD/JRC Handbook 2008, step 7).
+
+A composite index rests on choices that could reasonably have been made otherwise: the
+weights, the normalisation, the aggregation of each node, the imputation, the outlier
+treatment, which indicators are in, and the input values themselves (a survey share has a
+margin of error, a count of rare events has Poisson noise). The uncertainty analysis draws
+many *replicates*, each a combination of such choices, rebuilds the index for each, and
+reports how much every entity's rank and score move: the median rank, the 5–95 % rank and
+score intervals and the average rank shift against the nominal build.
+
+What varies is declared, never guessed, in an :class:`UncertaintySpec` (the ``uncertainty:``
+block of a YAML file, or Python). It is checked against the framework before anything runs:
+every node, indicator, step and parameter it names must exist, and each alternative is run
+once on the nominal data, so a wrong parameter fails at once with its YAML location.
+
+Speed
+-----
+The index is not rebuilt per replicate. Every factor is a point ``u`` of the unit
+hypercube (one coordinate per weight, one per discrete choice, one per noisy input value);
+:class:`~securindex.analysis.uncertainty` decodes a whole chunk of such points at once:
+
+* the discrete data choices (imputation, treatment, normalisation and their parameters)
+  form a small set of normalised matrices, each computed once with the registry methods
+  the pipeline uses, and gathered per replicate into a ``(replicates, rows, indicators)``
+  array;
+* with input noise, each chunk of perturbed matrices is laid side by side as one wide
+  ``(rows, replicates × indicators)`` matrix, and imputation, treatment and normalisation
+  run once on it (the methods work column by column, which is checked);
+* weights become one ``(replicates, 1, children)`` array per node and each node is
+  aggregated once per chunk with the registry's aggregators, which broadcast over the
+  leading replicate axis;
+* ranks are computed per period with one ``argsort`` per chunk.
+
+Memory is bounded by ``chunk_size``, not by the number of replicates: per-entity
+intervals are exact (from stored replicates) when ``n_replicates × rows`` is small, and
+otherwise come from per-row histograms (exact for ranks up to 1 000 rows).
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*, step 7 and section 7 (uncertainty and sensitivity analysis), pp. 34–35 and
+   117–131. OECD Publishing. doi:10.1787/9789264043466-en
+.. [2] Saisana, M., Saltelli, A. & Tarantola, S. (2005). Uncertainty and sensitivity
+   analysis techniques as tools for the quality assessment of composite indicators.
+   *Journal of the Royal Statistical Society A* 168(2), 307–323.
+   doi:10.1111/j.1467-985X.2005.00350.x
+.. [3] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. & Saisana, M.
+   (2022). COINr: An R package for developing composite indicators. *Journal of Open
+   Source Software* 7(78), 4567. doi:10.21105/joss.04567
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from scipy.special import gammaincinv, ndtri, pdtr
+
+from securindex._yaml import Located, read_yaml
+from securindex.errors import DataError, Issue, SecurindexError, SpecError
+from securindex.methods._types import FloatArray
+from securindex.methods.aggregate import aggregators, requires_positive
+from securindex.methods.impute import imputers
+from securindex.methods.normalise import normalise_by_period, normalisers, output_range
+from securindex.methods.treat import treaters
+from securindex.methods.weight import weighters
+from securindex.spec._validate import validate_located
+from securindex.spec.framework import Step
+
+if TYPE_CHECKING:
+    from securindex.framework import Framework
+    from securindex.result import IndexResult
+
+__all__ = [
+    "AggregationChoice",
+    "IndicatorExclusion",
+    "InputNoise",
+    "ParameterChoice",
+    "UncertaintyResult",
+    "UncertaintySpec",
+    "WeightNoise",
+    "load_uncertainty_spec",
+    "rebuild_replicate",
+    "run_uncertainty",
+    "sample_factors",
+    "uncertainty_factors",
+]
+
+Seed = int | np.random.Generator | None
+
+# 95 % two-sided normal quantile: a survey's margin of error is 1.96 standard errors.
+_Z95 = 1.959963984540054
+
+# Largest number of (replicate × row) cells stored to give exact per-entity quantiles;
+# beyond it, per-row histograms keep memory independent of the number of replicates.
+_EXACT_CELLS = 2**23
+
+# Histogram resolution of the streaming summaries [bins per row].
+_BINS = 1000
+
+# Default size of the largest per-chunk array (replicates × rows × indicators) [elements].
+_CHUNK_ELEMENTS = 2**21
+
+# u is mapped through quantile functions; keep it off 0 and 1, where they are infinite.
+_U_EPS = 1e-12
+
+_DATA_STEPS = ("impute", "treat", "normalise")
+
+# Normalise-step options read by the pipeline, not by the method.
+_REFERENCE_KEYS = ("reference", "base_period")
+
+
+# --------------------------------------------------------------------------------------
+# The specification
+# --------------------------------------------------------------------------------------
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class WeightNoise(_Spec):
+    """Random weights around the nominal ones.
+
+    ``uniform``: each child's weight is multiplied by ``1 + noise * U(-1, 1)`` (COINr's
+    noisy weights). ``dirichlet``: a node's weights are drawn from a Dirichlet distribution
+    centred on the nominal weights, with its concentration set so that a child of average
+    weight has a coefficient of variation ``noise``; the weights keep summing to one.
+    """
+
+    noise: float = Field(ge=0.0, description="relative size of the perturbation [unitless]")
+    distribution: Literal["uniform", "dirichlet"] = "uniform"
+    nodes: list[str] | None = Field(
+        default=None,
+        description="nodes whose children's weights vary (default: every node with 2+ children)",
+    )
+    per_node: bool = Field(
+        default=False,
+        description="one sensitivity factor per node instead of one for all weights",
+    )
+
+    @model_validator(mode="after")
+    def _noise_range(self) -> WeightNoise:
+        if self.distribution == "uniform" and self.noise > 1.0:
+            raise ValueError(
+                f"uniform weight noise must be <= 1 (weights stay >= 0); got {self.noise}"
+            )
+        return self
+
+
+class AggregationChoice(_Spec):
+    """Alternative aggregation methods for some nodes (one discrete factor)."""
+
+    nodes: list[str] | Literal["all"] = "all"
+    methods: list[Step] = Field(min_length=2)
+    name: str | None = None
+
+
+class ParameterChoice(_Spec):
+    """Alternative values of one parameter of a data step (one discrete factor).
+
+    Example: ``{step: treat, parameter: winmax, values: [0, 3, 5]}`` varies the
+    winsorisation limit of the pipeline's treat step.
+    """
+
+    step: Literal["impute", "treat", "normalise"]
+    parameter: str
+    values: list[Any] = Field(min_length=2)
+    name: str | None = None
+
+
+class IndicatorExclusion(_Spec):
+    """Leave one indicator out at a time (one discrete factor)."""
+
+    indicators: list[str] | Literal["all"] = "all"
+    include_none: bool = Field(
+        default=True, description="also sample the full set, with no indicator left out"
+    )
+
+
+class InputNoise(_Spec):
+    """Uncertainty of indicator values: measurement error or sampling noise.
+
+    ``normal``/``uniform``: additive noise of standard deviation ``sd`` [indicator unit],
+    ``relative_sd`` [fraction of the value] or ``margin`` (a 95 % margin of error,
+    sd = margin / 1.96, e.g. a survey's). ``poisson``: the value times ``scale`` is a count
+    redrawn from a Poisson distribution (rare events), then divided by ``scale`` again.
+    Every entity and indicator gets its own draw; missing values stay missing.
+    """
+
+    indicators: list[str] | Literal["all"]
+    distribution: Literal["normal", "uniform", "poisson"] = "normal"
+    sd: float | None = Field(default=None, ge=0.0)
+    relative_sd: float | None = Field(default=None, ge=0.0)
+    margin: float | None = Field(default=None, ge=0.0)
+    scale: float = Field(default=1.0, gt=0.0, description="count = value × scale (poisson)")
+    lower: float | None = Field(default=None, description="clip perturbed values below")
+    upper: float | None = Field(default=None, description="clip perturbed values above")
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> InputNoise:
+        given = [k for k in ("sd", "relative_sd", "margin") if getattr(self, k) is not None]
+        if self.distribution == "poisson":
+            if given:
+                raise ValueError(
+                    f"poisson noise takes no {given}: its spread follows from the count "
+                    "(give 'scale' to turn a rate into a count)"
+                )
+        elif len(given) != 1:
+            raise ValueError(
+                f"{self.distribution} noise needs exactly one of sd, relative_sd or margin; "
+                f"got {given or 'none'}"
+            )
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        return self
+
+
+class UncertaintySpec(_Spec):
+    """What varies in an uncertainty analysis: the ``uncertainty:`` block.
+
+    Every field is optional; the analysis varies only what is listed. Discrete choices list
+    their alternatives (include the nominal one if it should be sampled too).
+
+    Examples
+    --------
+    >>> spec = UncertaintySpec.model_validate({
+    ...     "weights": {"noise": 0.25},
+    ...     "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "zscore"}],
+    ...     "aggregate": {"all": [{"method": "arithmetic"}, {"method": "geometric"}]},
+    ... })
+    >>> spec.aggregate[0].nodes
+    'all'
+    """
+
+    n_replicates: int = Field(default=1000, ge=1)
+    seed: int | None = None
+    target: str | None = Field(
+        default=None, description="node whose scores and ranks are summarised (default: root)"
+    )
+    weights: WeightNoise | None = None
+    impute: list[Step] | None = Field(default=None, min_length=2)
+    treat: list[Step] | None = Field(default=None, min_length=2)
+    normalise: list[Step] | None = Field(default=None, min_length=2)
+    parameters: list[ParameterChoice] = Field(default_factory=list)
+    aggregate: list[AggregationChoice] = Field(default_factory=list)
+    exclude: IndicatorExclusion | None = None
+    inputs: list[InputNoise] = Field(default_factory=list)
+
+    @field_validator("aggregate", mode="before")
+    @classmethod
+    def _aggregate_mapping(cls, value: object) -> object:
+        """``{node: [steps]}`` (or ``{all: [steps]}``) as shorthand for the list form."""
+        if isinstance(value, Mapping):
+            return [
+                {"nodes": "all" if key == "all" else [key], "methods": methods}
+                for key, methods in value.items()
+            ]
+        return value
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude_flag(cls, value: object) -> object:
+        """``exclude: true`` leaves out each indicator in turn."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+
+def load_uncertainty_spec(path: str | Path) -> UncertaintySpec:
+    """Read an ``uncertainty`` block from YAML: a file of its own, or a framework file.
+
+    A file with a top-level ``uncertainty:`` key (e.g. the framework file) gives that
+    block; any other file is the block itself. Errors are located at ``file:line``.
+
+    Raises
+    ------
+    SpecError
+        If the YAML is invalid or the block does not validate.
+    """
+    spec, _, _ = _read_spec(path)
+    return spec
+
+
+def _read_spec(path: str | Path) -> tuple[UncertaintySpec, Located, tuple[str, ...]]:
+    located = read_yaml(path)
+    value = located.value
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            [located.issue((), "an uncertainty file must hold a mapping (the uncertainty block)")]
+        )
+    prefix: tuple[str, ...] = ("uncertainty",) if "uncertainty" in value else ()
+    if prefix and not isinstance(value["uncertainty"], Mapping):
+        raise SpecError([located.issue(prefix, "'uncertainty' must be a mapping")])
+    return validate_located(UncertaintySpec, located, prefix), located, prefix
+
+
+def _as_spec(
+    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
+) -> tuple[UncertaintySpec, Located | None, tuple[str, ...]]:
+    if isinstance(spec, UncertaintySpec):
+        return spec, None, ()
+    if isinstance(spec, (str, Path)):
+        return _read_spec(spec)
+    try:
+        return UncertaintySpec.model_validate(dict(spec)), None, ()
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise SpecError(f"invalid uncertainty specification: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Factors
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Factor:
+    """One uncertain input: ``n_dims`` coordinates of the unit hypercube."""
+
+    name: str
+    kind: Literal["choice", "weights", "exclude", "inputs"]
+    n_dims: int
+    path: tuple[str | int, ...]
+    description: str
+    labels: tuple[str, ...] = ()
+    # choice factors: which step they change
+    family: str = ""
+    alternatives: tuple[Any, ...] = ()
+    parameter: str = ""
+    # weight factors: the nodes and their positions in the factor
+    nodes: tuple[str, ...] = ()
+    # exclusion: the candidate indicators, None = keep all
+    candidates: tuple[str | None, ...] = ()
+    # inputs: the noise model and the indicator columns
+    noise: InputNoise | None = None
+    columns: tuple[int, ...] = ()
+
+
+def _label(step: Step) -> str:
+    params = step.params
+    if not params:
+        return step.method
+    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{step.method}({inner})"
+
+
+def _choose(u: FloatArray, n_levels: int) -> np.ndarray:
+    """The level (0 … n_levels-1) of a discrete factor for each coordinate in [0, 1)."""
+    return np.minimum((np.asarray(u) * n_levels).astype(np.int64), n_levels - 1)
+
+
+def _rng(seed: Seed) -> np.random.Generator:
+    """The one way randomness enters: an int, a Generator, or None (fresh entropy)."""
+    return np.random.default_rng(seed)
+
+
+def _poisson_quantile(u: FloatArray, lam: FloatArray) -> FloatArray:
+    """Smallest k with P(K <= k) >= u for K ~ Poisson(lam), vectorised.
+
+    Starts from the Cornish–Fisher approximation and steps to the exact quantile with the
+    regularised incomplete gamma function (``scipy.special.pdtr``), usually in one or two
+    steps; ``scipy.stats.poisson.ppf`` gives the same values, ten times slower.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    z = ndtri(np.clip(u, _U_EPS, 1 - _U_EPS))
+    k = np.floor(lam + np.sqrt(lam) * z + (z * z - 1.0) / 6.0 + 0.5)
+    k = np.maximum(k, 0.0)
+    for _ in range(200):  # converges in a few steps; the bound only guards the loop
+        up = pdtr(k, lam) < u
+        down = (k > 0) & (pdtr(k - 1.0, lam) >= u)
+        if not (up.any() or down.any()):
+            break
+        k = k + up - down
+    return np.where(lam > 0, k, 0.0)
+
+
+# --------------------------------------------------------------------------------------
+# The vectorised engine
+# --------------------------------------------------------------------------------------
+
+
+def _codes(values: Any) -> np.ndarray:
+    codes, _ = pd.factorize(np.asarray(values), sort=True)
+    return codes.astype(np.int64)
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    parameters = inspect.signature(func).parameters
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _is_list(value: object) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+@dataclass
+class _Node:
+    """What the engine knows about one inner node."""
+
+    id: str
+    children: tuple[str, ...]
+    leaf_columns: tuple[int, ...] | None  # indicator columns when every child is one
+    weights: FloatArray  # nominal weights, (k,) or per row (n_rows, k), rows sum 1
+    step: Step  # nominal aggregation
+    missing: Any  # MissingPolicy
+    choice: int | None = None  # index of the aggregation factor, if any
+    weight_factor: int | None = None
+    weight_offset: int = 0  # first coordinate of this node inside its weight factor
+    learnt_weights: bool = False
+
+
+class _Engine:
+    """Decode points of the factor space into index scores, vectorised over replicates."""
+
+    def __init__(
+        self,
+        nominal: IndexResult,
+        spec: UncertaintySpec,
+        *,
+        located: Located | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        self.nominal = nominal
+        self.spec = spec
+        self._located = located
+        self._prefix = prefix
+        framework = nominal.framework
+        self.framework = framework
+        self.ids: list[str] = list(framework.indicators)
+        self.column = {indicator: k for k, indicator in enumerate(self.ids)}
+        self.index = nominal.raw.index
+        self.x_raw = nominal.raw.to_numpy(dtype=np.float64, copy=True)
+        self.n_rows, self.n_indicators = self.x_raw.shape
+        self.entity_codes = _codes(self.index.get_level_values("entity"))
+        self.period_codes = _codes(self.index.get_level_values("period"))
+        self.period_labels = np.sort(self.index.get_level_values("period").unique().to_numpy())
+        self.period_rows = [np.flatnonzero(self.period_codes == p) for p in np.unique(self.period_codes)]
+        groups = nominal.groups
+        self.row_groups = groups.reindex(self.index) if len(groups.columns) else pd.DataFrame(index=self.index)
+        self.direction = np.array(
+            [1 if framework.polarity(i) == "positive" else -1 for i in self.ids], dtype=np.int64
+        )
+        self.issues: list[Issue] = []
+        self.target = spec.target or framework.id
+        if self.target not in framework.children:
+            self._issue(
+                ("target",),
+                f"unknown node '{self.target}'; nodes are {list(framework.postorder())}",
+            )
+        self.factors: list[_Factor] = []
+        self._build_data_factors()
+        self.nodes = self._build_nodes()
+        self._build_weight_factors()
+        self._build_aggregation_factors()
+        self._build_exclusion()
+        self._build_inputs()
+        names = [f.name for f in self.factors]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            self._issue((), f"two factors are named '{name}'; give them distinct 'name's")
+        self._raise()
+        offsets = np.cumsum([0] + [f.n_dims for f in self.factors])
+        self.offsets = offsets
+        self.n_dims = int(offsets[-1])
+        self._z_cache: dict[tuple[int, ...], FloatArray] = {}
+        self._framework_cache: dict[tuple[int, ...], Framework] = {}
+        self._validate_by_running()
+        self._raise()
+        self.nominal_target_rank = nominal.ranks[self.target].to_numpy(dtype=np.float64)
+        self.nominal_target_score = nominal.scores[self.target].to_numpy(dtype=np.float64)
+
+    # -- issues ----------------------------------------------------------------------------
+    def _issue(self, path: tuple[str | int, ...], message: str) -> None:
+        full = (*self._prefix, *path)
+        if self._located is not None:
+            self.issues.append(self._located.issue(full, message))
+        else:
+            where = ".".join(str(p) for p in ("uncertainty", *path))
+            self.issues.append(Issue(message, field=where))
+
+    def _raise(self) -> None:
+        if self.issues:
+            raise SpecError(self.issues)
+
+    # -- factor construction -----------------------------------------------------------------
+    def _build_data_factors(self) -> None:
+        spec = self.spec
+        pipeline = self.framework.spec.pipeline
+        for family in _DATA_STEPS:
+            alternatives: list[Step] | None = getattr(spec, family)
+            if alternatives is None:
+                continue
+            registry = {"impute": imputers, "treat": treaters, "normalise": normalisers}[family]
+            for position, step in enumerate(alternatives):
+                if step.method not in registry:
+                    self._issue(
+                        (family, position, "method"),
+                        f"unknown {family} method '{step.method}'; available: "
+                        + ", ".join(registry.names()),
+                    )
+            if family in ("treat", "normalise"):
+                getter = self.framework.treat_step if family == "treat" else self.framework.normalise_step
+                if all(getter(i) is not getattr(pipeline, family) for i in self.ids):
+                    self._issue(
+                        (family,),
+                        f"the {family} alternatives would change no indicator: every indicator "
+                        f"has its own {family} override; vary the overrides instead",
+                    )
+            labels = tuple(_label(s) for s in alternatives)
+            self.factors.append(
+                _Factor(
+                    name=family,
+                    kind="choice",
+                    n_dims=1,
+                    path=(family,),
+                    description=f"{family} method: " + " | ".join(labels),
+                    labels=labels,
+                    family=family,
+                    alternatives=tuple(alternatives),
+                )
+            )
+        for position, choice in enumerate(spec.parameters):
+            path: tuple[str | int, ...] = ("parameters", position)
+            if getattr(spec, choice.step) is not None:
+                self._issue(
+                    (*path, "step"),
+                    f"the {choice.step} method is already varied (uncertainty.{choice.step}); "
+                    f"vary either the method or its parameter '{choice.parameter}', not both",
+                )
+                continue
+            step: Step = getattr(pipeline, choice.step)
+            method = {"impute": imputers, "treat": treaters, "normalise": normalisers}[choice.step].get(
+                step.method
+            )
+            accepted = _parameters_of(method.func, method.extra)
+            if accepted is not None and choice.parameter not in accepted:
+                self._issue(
+                    (*path, "parameter"),
+                    f"the pipeline's {choice.step} method '{step.method}' has no parameter "
+                    f"'{choice.parameter}'; it accepts {sorted(accepted) or 'none'}",
+                )
+                continue
+            labels = tuple(f"{choice.parameter}={v}" for v in choice.values)
+            self.factors.append(
+                _Factor(
+                    name=choice.name or f"{choice.step}.{choice.parameter}",
+                    kind="choice",
+                    n_dims=1,
+                    path=path,
+                    description=f"{choice.step} '{step.method}' parameter {choice.parameter}: "
+                    + " | ".join(str(v) for v in choice.values),
+                    labels=labels,
+                    family=choice.step,
+                    alternatives=tuple(choice.values),
+                    parameter=choice.parameter,
+                )
+            )
+        self.data_factors = [k for k, f in enumerate(self.factors) if f.kind == "choice"]
+
+    def _build_nodes(self) -> dict[str, _Node]:
+        """Nominal weights (as the pipeline learns them) and aggregation of every node."""
+        framework = self.framework
+        nominal = self.nominal
+        columns: dict[str, np.ndarray] = {
+            i: nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids
+        }
+        nodes: dict[str, _Node] = {}
+        for node_id in framework.postorder():
+            children = framework.children[node_id]
+            block = np.column_stack([columns[c] for c in children])
+            nominal_w = np.array([framework.nominal_weight(c) for c in children], dtype=np.float64)
+            weight_step = framework.weight_step(node_id)
+            method = weighters.get(weight_step.method)
+            weighted = method(block, nominal=nominal_w, **weight_step.params)
+            w = np.asarray(weighted.values, dtype=np.float64)
+            w = w / w.sum(axis=-1, keepdims=True)
+            leaf = all(c in self.column for c in children)
+            nodes[node_id] = _Node(
+                id=node_id,
+                children=tuple(children),
+                leaf_columns=tuple(self.column[c] for c in children) if leaf else None,
+                weights=w,
+                step=framework.aggregate_step(node_id),
+                missing=framework.missing_policy(node_id),
+                learnt_weights=method.learns,
+            )
+            columns[node_id] = nominal.scores[node_id].to_numpy(dtype=np.float64)
+        return nodes
+
+    def _build_weight_factors(self) -> None:
+        noise = self.spec.weights
+        if noise is None:
+            return
+        if noise.nodes is None:
+            chosen = [n for n in self.framework.postorder() if len(self.nodes[n].children) > 1]
+        else:
+            chosen = []
+            for position, node_id in enumerate(noise.nodes):
+                path: tuple[str | int, ...] = ("weights", "nodes", position)
+                if node_id not in self.nodes:
+                    self._issue(path, f"unknown node '{node_id}'; nodes are {list(self.nodes)}")
+                elif len(self.nodes[node_id].children) < 2:
+                    self._issue(
+                        path, f"node '{node_id}' has a single child, whose weight cannot vary"
+                    )
+                else:
+                    chosen.append(node_id)
+        for node_id in chosen:
+            if self.nodes[node_id].weights.ndim != 1:
+                self._issue(
+                    ("weights", "nodes"),
+                    f"node '{node_id}' has per-entity weights ({self.framework.weight_step(node_id).method}); "
+                    "weight noise applies to one weight vector per node; leave it out of "
+                    "weights.nodes",
+                )
+            if noise.distribution == "dirichlet":
+                k = len(self.nodes[node_id].children)
+                if noise.noise > 0 and noise.noise**2 >= k - 1:
+                    self._issue(
+                        ("weights", "noise"),
+                        f"Dirichlet noise {noise.noise} is too large for node '{node_id}' "
+                        f"({k} children): it must be below sqrt({k} - 1) = {math.sqrt(k - 1):.3g}",
+                    )
+        groups = [[n] for n in chosen] if noise.per_node else ([chosen] if chosen else [])
+        for group in groups:
+            index = len(self.factors)
+            offset = 0
+            for node_id in group:
+                self.nodes[node_id].weight_factor = index
+                self.nodes[node_id].weight_offset = offset
+                offset += len(self.nodes[node_id].children)
+            name = f"weights:{group[0]}" if noise.per_node else "weights"
+            self.factors.append(
+                _Factor(
+                    name=name,
+                    kind="weights",
+                    n_dims=offset,
+                    path=("weights",),
+                    description=f"{noise.distribution} weight noise {noise.noise:g} at "
+                    + ", ".join(group),
+                    nodes=tuple(group),
+                )
+            )
+
+    def _build_aggregation_factors(self) -> None:
+        inner = list(self.framework.postorder())
+        for position, choice in enumerate(self.spec.aggregate):
+            path: tuple[str | int, ...] = ("aggregate", position)
+            nodes = inner if choice.nodes == "all" else choice.nodes
+            ok = True
+            for k, node_id in enumerate(nodes):
+                if node_id not in self.nodes:
+                    self._issue((*path, "nodes", k), f"unknown node '{node_id}'; nodes are {inner}")
+                    ok = False
+                elif self.nodes[node_id].choice is not None:
+                    self._issue(
+                        (*path, "nodes", k),
+                        f"node '{node_id}' is already in another aggregation factor",
+                    )
+                    ok = False
+            for k, step in enumerate(choice.methods):
+                if step.method not in aggregators:
+                    self._issue(
+                        (*path, "methods", k, "method"),
+                        f"unknown aggregate method '{step.method}'; available: "
+                        + ", ".join(aggregators.names()),
+                    )
+                    ok = False
+            if not ok:
+                continue
+            index = len(self.factors)
+            for node_id in nodes:
+                self.nodes[node_id].choice = index
+            labels = tuple(_label(s) for s in choice.methods)
+            default = "aggregate" if choice.nodes == "all" else "aggregate:" + ",".join(nodes)
+            self.factors.append(
+                _Factor(
+                    name=choice.name or default,
+                    kind="choice",
+                    n_dims=1,
+                    path=path,
+                    description="aggregation of " + ", ".join(nodes) + ": " + " | ".join(labels),
+                    labels=labels,
+                    family="aggregate",
+                    alternatives=tuple(choice.methods),
+                    nodes=tuple(nodes),
+                )
+            )
+        self._check_positive()
+
+    def _check_positive(self) -> None:
+        """A geometric/harmonic alternative needs children that stay > 0 after normalisation."""
+        normalise_alternatives: list[Step | None] = [None]
+        normalise_factor = next(
+            (f for f in self.factors if f.kind == "choice" and f.family == "normalise"), None
+        )
+        if normalise_factor is not None and not normalise_factor.parameter:
+            normalise_alternatives = list(normalise_factor.alternatives)
+        for factor in self.factors:
+            if factor.family != "aggregate":
+                continue
+            for k, step in enumerate(factor.alternatives):
+                try:
+                    needs = requires_positive(step.method, step.params)
+                except (SecurindexError, ValueError, TypeError):
+                    needs = False
+                if not needs:
+                    continue
+                for alternative in normalise_alternatives:
+                    low = self._lowest_input(factor.nodes, alternative)
+                    if low is not None and low <= 0:
+                        which = f"normalise alternative {_label(alternative)}" if alternative else "the nominal normalisation"
+                        self._issue(
+                            (*factor.path, "methods", k),
+                            f"aggregation '{step.method}' needs strictly positive children, "
+                            f"but with {which} some children of {list(factor.nodes)[:5]} can be "
+                            f"{low:g}; normalise to a positive range, e.g. minmax with lo: 1",
+                        )
+                        break
+
+    def _lowest_input(self, nodes: Sequence[str], alternative: Step | None) -> float | None:
+        """Lowest possible normalised value among the indicators under ``nodes``."""
+        lows: list[float] = []
+        for node_id in nodes:
+            for child in self.nodes[node_id].children:
+                if child not in self.column:
+                    continue
+                step = self.framework.normalise_step(child)
+                if alternative is not None and step is self.framework.spec.pipeline.normalise:
+                    step = alternative
+                params = {k: v for k, v in step.params.items() if k not in _REFERENCE_KEYS}
+                try:
+                    rng = output_range(step.method, params)
+                except (SecurindexError, ValueError, TypeError):
+                    rng = None
+                if rng is not None:
+                    lows.append(rng[0])
+        return min(lows) if lows else None
+
+    def _build_exclusion(self) -> None:
+        exclusion = self.spec.exclude
+        if exclusion is None:
+            return
+        if exclusion.indicators == "all":
+            candidates = list(self.ids)
+        else:
+            candidates = []
+            for position, indicator in enumerate(exclusion.indicators):
+                if indicator not in self.column:
+                    self._issue(
+                        ("exclude", "indicators", position),
+                        f"'{indicator}' is not an indicator of the framework; indicators are "
+                        f"{self.ids[:10]}{' …' if len(self.ids) > 10 else ''}",
+                    )
+                else:
+                    candidates.append(indicator)
+        levels: list[str | None] = ([None] if exclusion.include_none else []) + list(candidates)
+        if len(levels) < 2:
+            self._issue(("exclude",), "exclusion needs at least two alternatives")
+            return
+        self.factors.append(
+            _Factor(
+                name="exclude",
+                kind="exclude",
+                n_dims=1,
+                path=("exclude",),
+                description="leave out one of " + ", ".join(candidates),
+                labels=tuple("none" if c is None else c for c in levels),
+                candidates=tuple(levels),
+            )
+        )
+        self.parent_of = {
+            c: (node.id, k) for node in self.nodes.values() for k, c in enumerate(node.children)
+        }
+
+    def _build_inputs(self) -> None:
+        seen: dict[str, int] = {}
+        for position, noise in enumerate(self.spec.inputs):
+            path: tuple[str | int, ...] = ("inputs", position)
+            names = list(self.ids) if noise.indicators == "all" else noise.indicators
+            columns = []
+            for k, indicator in enumerate(names):
+                if indicator not in self.column:
+                    self._issue(
+                        (*path, "indicators", k),
+                        f"'{indicator}' is not an indicator of the framework",
+                    )
+                elif indicator in seen:
+                    self._issue(
+                        (*path, "indicators", k),
+                        f"'{indicator}' already has input noise (inputs[{seen[indicator]}])",
+                    )
+                else:
+                    seen[indicator] = position
+                    columns.append(self.column[indicator])
+            if not columns:
+                continue
+            if noise.distribution == "poisson":
+                values = self.x_raw[:, columns] * noise.scale
+                if np.nanmin(values) < 0:
+                    self._issue(
+                        (*path, "distribution"),
+                        "poisson noise needs non-negative values (counts); some are negative",
+                    )
+            label = noise.name or "inputs:" + ",".join(names[:3]) + ("…" if len(names) > 3 else "")
+            self.factors.append(
+                _Factor(
+                    name=label,
+                    kind="inputs",
+                    n_dims=self.n_rows * len(columns),
+                    path=path,
+                    description=f"{noise.distribution} noise on " + ", ".join(names),
+                    noise=noise,
+                    columns=tuple(columns),
+                )
+            )
+        self.has_inputs = any(f.kind == "inputs" for f in self.factors)
+
+    # -- validation by running each alternative once ------------------------------------
+    def _validate_by_running(self) -> None:
+        nominal_key = tuple(0 for _ in self.data_factors)
+        for position, index in enumerate(self.data_factors):
+            factor = self.factors[index]
+            for level in range(len(factor.alternatives)):
+                key = tuple(level if p == position else -1 for p in range(len(self.data_factors)))
+                try:
+                    self._normalised(key)
+                except SecurindexError as exc:
+                    self._issue(
+                        factor.path if factor.parameter else (*factor.path, level),
+                        f"alternative '{factor.labels[level]}' fails on the nominal data: {exc}",
+                    )
+        del nominal_key
+        if self.issues:
+            return
+        if self.has_inputs:
+            self._check_columnwise()
+        # every aggregation alternative once, on the nominal children
+        nominal_columns = {i: self.nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids}
+        for node in self.nodes.values():
+            if node.choice is None:
+                continue
+            factor = self.factors[node.choice]
+            block = np.column_stack(
+                [
+                    nominal_columns[c] if c in nominal_columns else self.nominal.scores[c].to_numpy()
+                    for c in node.children
+                ]
+            )
+            for level, step in enumerate(factor.alternatives):
+                try:
+                    self._aggregate(step, block, node.weights)
+                except SecurindexError as exc:
+                    self._issue(
+                        (*factor.path, "methods", level),
+                        f"aggregation '{factor.labels[level]}' fails at node '{node.id}' on the "
+                        f"nominal data: {exc}",
+                    )
+
+    def _check_columnwise(self) -> None:
+        """With input noise the data steps run on replicates side by side: check they may."""
+        key = tuple(-1 for _ in self.data_factors)
+        one = self._prepare(self._framework(key), self.x_raw, 1)
+        two = self._prepare(self._framework(key), np.hstack([self.x_raw, self.x_raw[:, ::-1]]), 2)
+        same = np.allclose(two[:, : self.n_indicators], one, rtol=1e-12, atol=1e-12, equal_nan=True)
+        if not same:
+            self._issue(
+                ("inputs",),
+                "the pipeline's imputation, treatment or normalisation combines indicators "
+                "(its result on one indicator depends on the others), so input noise cannot be "
+                "vectorised; use column-wise methods or drop the input noise",
+            )
+
+    # -- data steps ------------------------------------------------------------------------------
+    def _framework(self, key: tuple[int, ...]) -> Framework:
+        """The framework whose pipeline defaults are the data choices ``key`` (-1 = nominal)."""
+        if key in self._framework_cache:
+            return self._framework_cache[key]
+        pipeline = self.framework.spec.pipeline
+        steps: dict[str, Step] = {}
+        for level, index in zip(key, self.data_factors, strict=True):
+            if level < 0:
+                continue
+            factor = self.factors[index]
+            if factor.parameter:
+                base = steps.get(factor.family, getattr(pipeline, factor.family))
+                params = {**base.params, factor.parameter: factor.alternatives[level]}
+                steps[factor.family] = Step(method=base.method, **params)
+            else:
+                steps[factor.family] = factor.alternatives[level]
+        framework = self.framework.with_steps(**steps) if steps else self.framework
+        self._framework_cache[key] = framework
+        return framework
+
+    def _normalised(self, key: tuple[int, ...]) -> FloatArray:
+        """The normalised matrix (rows × indicators) of the data choices ``key``."""
+        if key not in self._z_cache:
+            self._z_cache[key] = self._prepare(self._framework(key), self.x_raw, 1)
+        return self._z_cache[key]
+
+    def _prepare(self, framework: Framework, x: FloatArray, n_stacked: int) -> FloatArray:
+        """Impute, treat and normalise as the pipeline does, on ``n_stacked`` matrices side
+        by side (rows × (n_stacked · indicators))."""
+        m = self.n_indicators
+        pipeline = framework.spec.pipeline
+        replicate_offsets = np.arange(n_stacked)[:, None] * m
+
+        def tiled(columns: Sequence[int]) -> np.ndarray:
+            return (replicate_offsets + np.asarray(columns)[None, :]).ravel()
+
+        params = pipeline.impute.params
+        group_column = params.pop("group", None)
+        group_codes = None
+        if group_column is not None:
+            if group_column not in self.row_groups.columns:
+                raise SpecError(
+                    f"impute group column '{group_column}' is not a group of the data; groups "
+                    f"are {list(self.row_groups.columns)}"
+                )
+            group_codes = _codes(self.row_groups[group_column])
+        x = imputers.get(pipeline.impute.method)(
+            x, groups=group_codes, entity=self.entity_codes, period=self.period_codes, **params
+        ).values
+        treated = x.copy()
+        for columns in _grouped([framework.treat_step(i) for i in self.ids]).values():
+            step = framework.treat_step(self.ids[columns[0]])
+            cols = tiled(columns)
+            treated[:, cols] = treaters.get(step.method)(x[:, cols], **step.params).values
+        out = np.full_like(treated, np.nan)
+        for columns in _grouped([framework.normalise_step(i) for i in self.ids]).values():
+            step = framework.normalise_step(self.ids[columns[0]])
+            params = step.params
+            mode = params.pop("reference", "pooled")
+            base_period = params.pop("base_period", None)
+            base_code = None
+            if mode == "base":
+                matches = np.flatnonzero(self.period_labels == base_period)
+                if base_period is None or not len(matches):
+                    raise SpecError(
+                        f"normalise reference 'base' needs base_period, one of "
+                        f"{self.period_labels.tolist()}; got {base_period!r}"
+                    )
+                base_code = int(matches[0])
+            per_column = any(_is_list(v) for v in params.values())
+            blocks = [tiled(columns)] if not per_column else [r * m + np.asarray(columns) for r in range(n_stacked)]
+            for cols in blocks:
+                out[:, cols] = normalise_by_period(
+                    step.method,
+                    treated[:, cols],
+                    self.period_codes,
+                    self.direction[cols % m],
+                    mode=mode,
+                    base_period=base_code,
+                    **params,
+                ).values
+        return out
+
+    # -- decoding a chunk -------------------------------------------------------------------
+    def _coordinates(self, u: FloatArray, factor: int) -> FloatArray:
+        return u[:, self.offsets[factor] : self.offsets[factor + 1]]
+
+    def _data_keys(self, u: FloatArray) -> np.ndarray:
+        """Per replicate, the index of its data choices among all combinations, (C, n_data)."""
+        levels = [_choose(self._coordinates(u, k)[:, 0], len(self.factors[k].alternatives)) for k in self.data_factors]
+        if not levels:
+            return np.zeros((u.shape[0], 0), dtype=np.int64)
+        return np.column_stack(levels)
+
+    def _perturbed(self, u: FloatArray) -> FloatArray:
+        """Raw indicator values with input noise, (C, rows, indicators)."""
+        n_chunk = u.shape[0]
+        x = np.broadcast_to(self.x_raw, (n_chunk, *self.x_raw.shape)).copy()
+        for k, factor in enumerate(self.factors):
+            if factor.kind != "inputs":
+                continue
+            noise = factor.noise
+            assert noise is not None
+            cols = list(factor.columns)
+            v = np.clip(self._coordinates(u, k), _U_EPS, 1.0 - _U_EPS)
+            v = v.reshape(n_chunk, self.n_rows, len(cols))
+            base = x[:, :, cols]
+            if noise.distribution == "poisson":
+                counts = np.where(np.isnan(base), 0.0, base * noise.scale)
+                new = _poisson_quantile(v, counts) / noise.scale
+            else:
+                draw = ndtri(v) if noise.distribution == "normal" else (2.0 * v - 1.0) * math.sqrt(3.0)
+                if noise.relative_sd is not None:
+                    new = base * (1.0 + noise.relative_sd * draw)
+                else:
+                    sd = noise.sd if noise.sd is not None else float(noise.margin or 0.0) / _Z95
+                    new = base + sd * draw
+            if noise.lower is not None or noise.upper is not None:
+                new = np.clip(new, noise.lower, noise.upper)
+            x[:, :, cols] = np.where(np.isnan(base), np.nan, new)
+        return x
+
+    def normalised_chunk(self, u: FloatArray) -> FloatArray:
+        """Normalised matrices of a chunk, (C, rows, indicators); may be a broadcast view."""
+        n_chunk = u.shape[0]
+        keys = self._data_keys(u)
+        unique, inverse = (
+            np.unique(keys, axis=0, return_inverse=True)
+            if keys.shape[1]
+            else (np.zeros((1, 0), dtype=np.int64), np.zeros(n_chunk, dtype=np.int64))
+        )
+        inverse = np.asarray(inverse).ravel()
+        shape = (n_chunk, self.n_rows, self.n_indicators)
+        if not self.has_inputs:
+            if len(unique) == 1:
+                z = self._normalised(tuple(int(v) for v in unique[0]))
+                return np.broadcast_to(z, shape)
+            out = np.empty(shape)
+            for position, key in enumerate(unique):
+                out[inverse == position] = self._normalised(tuple(int(v) for v in key))
+            return out
+        x = self._perturbed(u)
+        out = np.empty(shape)
+        for position, key in enumerate(unique):
+            selected = np.flatnonzero(inverse == position)
+            sub = x[selected]
+            wide = sub.transpose(1, 0, 2).reshape(self.n_rows, -1)
+            prepared = self._prepare(self._framework(tuple(int(v) for v in key)), wide, len(selected))
+            out[selected] = prepared.reshape(self.n_rows, len(selected), self.n_indicators).transpose(1, 0, 2)
+        return out
+
+    def weights_chunk(self, u: FloatArray) -> dict[str, FloatArray]:
+        """Each node's weights for a chunk: (k,), (rows, k) or (C, 1, k) / (C, rows, k)."""
+        n_chunk = u.shape[0]
+        noise = self.spec.weights
+        out: dict[str, FloatArray] = {}
+        for node in self.nodes.values():
+            w = node.weights
+            if node.weight_factor is not None and noise is not None:
+                k = len(node.children)
+                v = self._coordinates(u, node.weight_factor)[:, node.weight_offset : node.weight_offset + k]
+                if noise.noise == 0:
+                    draw = np.broadcast_to(w, (n_chunk, k)).copy()
+                elif noise.distribution == "uniform":
+                    draw = w[None, :] * (1.0 + noise.noise * (2.0 * v - 1.0))
+                else:
+                    concentration = (k - 1) / noise.noise**2 - 1.0
+                    alpha = concentration * w
+                    safe = np.where(alpha > 0, alpha, 1.0)
+                    gamma = np.where(alpha > 0, gammaincinv(safe, np.clip(v, _U_EPS, 1 - _U_EPS)), 0.0)
+                    draw = gamma
+                total = draw.sum(axis=1, keepdims=True)
+                w = (draw / np.where(total > 0, total, 1.0))[:, None, :]
+            out[node.id] = w
+        exclusion = next((k for k, f in enumerate(self.factors) if f.kind == "exclude"), None)
+        if exclusion is not None:
+            factor = self.factors[exclusion]
+            level = _choose(self._coordinates(u, exclusion)[:, 0], len(factor.candidates))
+            for position, candidate in enumerate(factor.candidates):
+                if candidate is None:
+                    continue
+                rows = np.flatnonzero(level == position)
+                if not len(rows):
+                    continue
+                node_id, child = self.parent_of[candidate]
+                w = out[node_id]
+                if w.ndim < 3:
+                    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (n_chunk, *(w.shape if w.ndim == 2 else (1, w.shape[0])))).copy()
+                w[rows, :, child] = 0.0
+                out[node_id] = w
+        return out
+
+    def _aggregate(
+        self, step: Step, block: FloatArray, weights: FloatArray
+    ) -> FloatArray:
+        method = aggregators.get(step.method)
+        extra = {"groups": self.period_codes} if _accepts(method.func, "groups") else {}
+        return np.asarray(method(block, weights, **step.params, **extra), dtype=np.float64)
+
+    def _missing(self, node: _Node, block: FloatArray, weights: FloatArray) -> FloatArray:
+        """The node's missing-data policy, as the pipeline applies it, per replicate."""
+        missing = np.isnan(block)
+        if not missing.any():
+            return block
+        policy = node.missing
+        if policy.policy == "fail":
+            raise DataError(
+                f"node '{node.id}' has missing children and its missing policy is 'fail'; "
+                "impute first (e.g. an imputation alternative leaves gaps) or use 'renormalise'"
+            )
+        if policy.policy == "coverage":
+            w = weights if weights.ndim != 2 else np.nanmean(weights, axis=0)
+            total = w.sum(axis=-1)
+            present = np.where(missing, 0.0, w).sum(axis=-1)
+            share = present / np.where(total > 0, total, 1.0)[..., None] if np.ndim(total) else present / (total or 1.0)
+            short = share < policy.min_coverage
+            if short.any():
+                block = np.where(short[..., None], np.nan, block)
+        return block
+
+    def scores_chunk(self, u: FloatArray) -> FloatArray:
+        """Scores of the target node for each replicate of a chunk, (C, rows)."""
+        n_chunk = u.shape[0]
+        z = self.normalised_chunk(u)
+        weights = self.weights_chunk(u)
+        values: dict[str, FloatArray] = {}
+        for node_id in self.framework.postorder():
+            node = self.nodes[node_id]
+            if node.leaf_columns is not None:
+                block = z[:, :, list(node.leaf_columns)]
+            else:
+                block = np.stack(
+                    [
+                        values[c] if c in values else np.broadcast_to(z[:, :, self.column[c]], (n_chunk, self.n_rows))
+                        for c in node.children
+                    ],
+                    axis=-1,
+                )
+            w = weights[node_id]
+            block = self._missing(node, block, w)
+            if node.choice is None:
+                score = self._aggregate(node.step, block, w)
+            else:
+                factor = self.factors[node.choice]
+                level = _choose(self._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
+                score = np.empty((n_chunk, self.n_rows))
+                for position, step in enumerate(factor.alternatives):
+                    rows = np.flatnonzero(level == position)
+                    if len(rows):
+                        w_sel = w[rows] if w.ndim == 3 else w
+                        score[rows] = self._aggregate(step, block[rows], w_sel)
+            values[node_id] = np.broadcast_to(score, (n_chunk, self.n_rows))
+            if node_id == self.target:
+                return np.array(values[node_id], dtype=np.float64)
+        raise AssertionError("the target node was not reached")  # pragma: no cover
+
+    def ranks(self, scores: FloatArray) -> FloatArray:
+        """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
+        out = np.full(scores.shape, np.nan)
+        for rows in self.period_rows:
+            sub = scores[:, rows]
+            missing = np.isnan(sub)
+            key = np.where(missing, np.inf, -sub)
+            order = np.argsort(key, axis=1, kind="stable")
+            ordered = np.take_along_axis(key, order, axis=1)
+            position = np.broadcast_to(np.arange(1, len(rows) + 1, dtype=np.float64), ordered.shape)
+            new = np.ones(ordered.shape, dtype=bool)
+            new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+            rank_sorted = np.maximum.accumulate(np.where(new, position, 0.0), axis=1)
+            ranked = np.empty_like(rank_sorted)
+            np.put_along_axis(ranked, order, rank_sorted, axis=1)
+            out[:, rows] = np.where(missing, np.nan, ranked)
+        return out
+
+    # -- the tidy description of a chunk's factors ----------------------------------------------
+    def describe_chunk(self, u: FloatArray) -> dict[str, np.ndarray]:
+        """The sampled value of every factor for each replicate (inputs noise excluded)."""
+        columns: dict[str, np.ndarray] = {}
+        weights: dict[str, FloatArray] | None = None
+        for k, factor in enumerate(self.factors):
+            if factor.kind in ("choice", "exclude"):
+                n_levels = len(factor.labels)
+                level = _choose(self._coordinates(u, k)[:, 0], n_levels)
+                columns[factor.name] = np.asarray(factor.labels, dtype=object)[level]
+            elif factor.kind == "weights":
+                if weights is None:
+                    weights = self.weights_chunk(u)
+                for node_id in factor.nodes:
+                    w = weights[node_id]
+                    for position, child in enumerate(self.nodes[node_id].children):
+                        columns[f"weight:{node_id}:{child}"] = np.asarray(w[:, 0, position])
+        return columns
+
+    # -- sampling -------------------------------------------------------------------------------
+    def streams(self, seed: Seed) -> list[np.random.Generator]:
+        """One generator per factor, so draws do not depend on the chunk size."""
+        return _rng(seed).spawn(len(self.factors))
+
+    def draw(self, streams: Sequence[np.random.Generator], n: int) -> FloatArray:
+        """The next ``n`` points of the factor space, (n, n_dims) in [0, 1)."""
+        if not self.factors:
+            return np.zeros((n, 0))
+        return np.hstack([s.random((n, f.n_dims)) for s, f in zip(streams, self.factors, strict=True)])
+
+    def chunk_size(self, requested: int | None) -> int:
+        if requested is not None:
+            if requested < 1:
+                raise SpecError(f"chunk_size must be >= 1; got {requested}")
+            return int(requested)
+        per_replicate = max(1, self.n_rows * self.n_indicators)
+        return max(1, _CHUNK_ELEMENTS // per_replicate)
+
+    def factor_table(self) -> pd.DataFrame:
+        rows = []
+        for k, factor in enumerate(self.factors):
+            rows.append(
+                {
+                    "factor": factor.name,
+                    "kind": factor.kind,
+                    "dimensions": factor.n_dims,
+                    "levels": len(factor.labels) if factor.labels else np.nan,
+                    "first_column": int(self.offsets[k]),
+                    "description": factor.description,
+                }
+            )
+        return pd.DataFrame(
+            rows, columns=["factor", "kind", "dimensions", "levels", "first_column", "description"]
+        )
+
+
+def _grouped(steps: list[Step]) -> dict[str, list[int]]:
+    """Indicator positions sharing the same step settings (as the pipeline groups them)."""
+    groups: dict[str, list[int]] = {}
+    for position, step in enumerate(steps):
+        groups.setdefault(step.key(), []).append(position)
+    return groups
+
+
+def _parameters_of(func: Callable[..., Any], extra: Mapping[str, Any]) -> set[str] | None:
+    """Parameters a method accepts, or None when it takes arbitrary keywords."""
+    declared = extra.get("parameters")
+    signature = inspect.signature(func).parameters
+    named = {
+        name
+        for name, p in signature.items()
+        if p.kind is p.KEYWORD_ONLY and name not in ("direction", "reference", "learnt", "groups", "entity", "period", "nominal")
+    }
+    if declared is not None:
+        return set(declared) | named
+    if any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        return None
+    return named
+
+
+# --------------------------------------------------------------------------------------
+# Streaming summaries
+# --------------------------------------------------------------------------------------
+
+
+class _RowDistribution:
+    """Per-row distribution of a replicate output, exact or as a fixed-size histogram."""
+
+    def __init__(self, n_rows: int, *, exact: bool, integer_max: int | None = None) -> None:
+        self.n_rows = n_rows
+        self.exact = exact
+        self.integer_max = integer_max
+        self.chunks: list[FloatArray] = []
+        self.count = np.zeros(n_rows)
+        self.total = np.zeros(n_rows)
+        self.low = np.full(n_rows, np.inf)
+        self.high = np.full(n_rows, -np.inf)
+        self.edges: FloatArray | None = None  # (n_rows, 2): first edge and bin width
+        self.hist: np.ndarray | None = None
+
+    def add(self, values: FloatArray) -> None:
+        valid = ~np.isnan(values)
+        self.count += valid.sum(axis=0)
+        self.total += np.where(valid, values, 0.0).sum(axis=0)
+        self.low = np.minimum(self.low, np.where(valid, values, np.inf).min(axis=0))
+        self.high = np.maximum(self.high, np.where(valid, values, -np.inf).max(axis=0))
+        if self.exact:
+            self.chunks.append(values.copy())
+            return
+        if self.hist is None:
+            if self.integer_max is not None:
+                width = max(1.0, math.ceil(self.integer_max / _BINS))
+                n_bins = int(math.ceil(self.integer_max / width))
+                start = np.full(self.n_rows, 0.5)
+            else:
+                low = np.where(np.isfinite(self.low), self.low, 0.0)
+                high = np.where(np.isfinite(self.high), self.high, 1.0)
+                span = np.maximum(high - low, 1e-9 * (np.abs(low) + 1.0))
+                start = low - span
+                width_rows = 3.0 * span / _BINS
+                n_bins = _BINS
+                width = width_rows  # type: ignore[assignment]
+            self.edges = np.column_stack([start, np.broadcast_to(width, (self.n_rows,))])
+            self.hist = np.zeros((self.n_rows, n_bins + 2), dtype=np.int64)  # +under/overflow
+        assert self.edges is not None
+        n_bins = self.hist.shape[1] - 2
+        position = np.floor((values - self.edges[:, 0]) / self.edges[:, 1])
+        position = np.clip(position, -1, n_bins) + 1
+        rows = np.broadcast_to(np.arange(self.n_rows), values.shape)
+        flat = (rows * (n_bins + 2) + np.where(valid, position, 0).astype(np.int64))[valid]
+        self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+
+    def mean(self) -> FloatArray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.total / self.count, np.nan)
+
+    def values(self) -> FloatArray | None:
+        return np.vstack(self.chunks) if self.exact and self.chunks else None
+
+    def quantiles(self, probabilities: Sequence[float]) -> FloatArray:
+        """(len(probabilities), n_rows) quantiles, numpy's default (linear) definition."""
+        if self.exact:
+            data = np.vstack(self.chunks)
+            with np.errstate(invalid="ignore"):
+                return np.asarray(np.nanquantile(data, probabilities, axis=0), dtype=np.float64)
+        assert self.hist is not None and self.edges is not None
+        out = np.full((len(probabilities), self.n_rows), np.nan)
+        cumulative = np.cumsum(self.hist, axis=1)
+        for j, q in enumerate(probabilities):
+            h = q * (self.count - 1.0)
+            lower = np.floor(h)
+            frac = h - lower
+            a = self._order_statistic(cumulative, lower)
+            b = self._order_statistic(cumulative, np.minimum(lower + 1, self.count - 1))
+            out[j] = np.where(self.count > 0, a + frac * (b - a), np.nan)
+        return out
+
+    def _order_statistic(self, cumulative: np.ndarray, k: FloatArray) -> FloatArray:
+        """Approximate value of the k-th (0-based) smallest replicate of every row."""
+        assert self.hist is not None and self.edges is not None
+        n_bins = self.hist.shape[1] - 2
+        k = np.maximum(k, 0)
+        position = np.argmax(cumulative > k[:, None], axis=1)
+        rows = np.arange(self.n_rows)
+        before = np.where(position > 0, cumulative[rows, np.maximum(position - 1, 0)], 0)
+        in_bin = self.hist[rows, position]
+        inside = (k - before + 0.5) / np.maximum(in_bin, 1)
+        start, width = self.edges[:, 0], self.edges[:, 1]
+        if self.integer_max is not None and np.all(width == 1.0):
+            value = start + position - 0.5  # one bin per rank: exact
+        else:
+            value = start + (position - 1 + inside) * width
+        # under/overflow bins lie between the exact extremes and the histogram's range
+        below = start + (self.low - start) * 0  # placeholder keeps shapes
+        value = np.where(position == 0, self.low + inside * (start - self.low), value)
+        top = start + n_bins * width
+        value = np.where(position == n_bins + 1, top + inside * (self.high - top), value)
+        del below
+        return np.clip(value, self.low, self.high)
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UncertaintyResult:
+    """The outcome of :func:`run_uncertainty`; immutable.
+
+    Attributes
+    ----------
+    summary
+        One row per (entity, period) of the target node: ``nominal_score``,
+        ``median_score``, ``score_low``, ``score_high`` [score], ``nominal_rank``,
+        ``median_rank``, ``rank_low``, ``rank_high``, ``mean_rank`` [rank, 1 = best] and
+        ``mean_abs_rank_shift`` (mean of |replicate rank − nominal rank|) [ranks].
+        ``low``/``high`` are the ``interval`` quantiles over replicates (5 % and 95 % by
+        default).
+    replicates
+        The tidy table: one row per replicate with every sampled factor (discrete choices as
+        labels, weights as ``weight:<node>:<child>`` [unitless, sum 1 per node]) and its
+        outputs: ``mean_rank_shift`` (mean over entities of |rank − nominal rank|) [ranks].
+        Input-noise draws (one per entity) are not tabulated; ``seed`` reproduces them.
+    factors
+        One row per factor: name, kind, dimensions, levels, first column in the factor
+        space, description.
+    scores, ranks
+        Every replicate's scores and ranks (replicates × rows), when they were kept
+        (``exact`` is True), else None.
+    target
+        The node summarised (the framework id = the index).
+    interval
+        The quantiles of the low and high bounds.
+    exact
+        True when the quantiles come from every stored replicate; False when from per-row
+        histograms (ranks exact up to 1 000 rows; scores to within 0.3 % of their range).
+    """
+
+    summary: pd.DataFrame
+    replicates: pd.DataFrame
+    factors: pd.DataFrame
+    target: str
+    n_replicates: int
+    interval: tuple[float, float]
+    exact: bool
+    scores: pd.DataFrame | None = None
+    ranks: pd.DataFrame | None = None
+    spec: UncertaintySpec | None = field(default=None, repr=False)
+
+    @property
+    def mean_rank_shift(self) -> float:
+        """Average over replicates of the mean absolute rank shift [ranks]."""
+        return float(self.replicates["mean_rank_shift"].mean())
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """Write ``summary.csv``, ``replicates.csv`` and ``factors.csv`` into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, frame, keep_index in (
+            ("summary", self.summary, True),
+            ("replicates", self.replicates, False),
+            ("factors", self.factors, False),
+        ):
+            path = folder / f"{name}.csv"
+            (frame.reset_index() if keep_index else frame).to_csv(path, index=False)
+            written[name] = path
+        return written
+
+    def __repr__(self) -> str:
+        return (
+            f"UncertaintyResult({self.target}: {self.n_replicates} replicates, "
+            f"{len(self.summary)} rows, {len(self.factors)} factors, mean rank shift "
+            f"{self.mean_rank_shift:.3g})"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------------------
+
+
+def uncertainty_factors(
+    nominal: IndexResult, spec: UncertaintySpec | Mapping[str, Any] | str | Path
+) -> pd.DataFrame:
+    """Validate ``spec`` against the nominal build and list its factors (a dry run).
+
+    Parameters
+    ----------
+    nominal : IndexResult
+        The nominal build (``framework.compute(data)``).
+    spec : UncertaintySpec, mapping, or path of a YAML file
+        What varies.
+
+    Returns
+    -------
+    DataFrame
+        One row per factor: ``factor``, ``kind`` (choice, weights, exclude, inputs),
+        ``dimensions`` (coordinates in the factor space), ``levels`` (discrete choices),
+        ``first_column``, ``description``.
+
+    Raises
+    ------
+    SpecError
+        Listing every node, indicator, step or parameter that does not exist and every
+        alternative that fails on the nominal data.
+    """
+    parsed, located, prefix = _as_spec(spec)
+    return _Engine(nominal, parsed, located=located, prefix=prefix).factor_table()
+
+
+def sample_factors(
+    nominal: IndexResult,
+    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
+    n_replicates: int,
+    *,
+    seed: Seed = None,
+) -> FloatArray:
+    """The points of the factor space that :func:`run_uncertainty` draws with ``seed``.
+
+    Returns
+    -------
+    FloatArray, shape (n_replicates, n_dimensions)
+        Coordinates in [0, 1); the columns of each factor start at its ``first_column``
+        (see :func:`uncertainty_factors`). Row ``i`` is replicate ``i`` of
+        ``run_uncertainty(..., seed=seed)``; pass it to :func:`rebuild_replicate`.
+    """
+    parsed, located, prefix = _as_spec(spec)
+    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    return engine.draw(engine.streams(seed if seed is not None else parsed.seed), n_replicates)
+
+
+def run_uncertainty(
+    nominal: IndexResult,
+    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
+    *,
+    n_replicates: int | None = None,
+    seed: Seed = None,
+    interval: tuple[float, float] = (0.05, 0.95),
+    chunk_size: int | None = None,
+    keep_replicates: bool | None = None,
+    progress: bool = False,
+) -> UncertaintyResult:
+    """Monte-Carlo uncertainty analysis: how ranks and scores move under the choices.
+
+    Parameters
+    ----------
+    nominal : IndexResult
+        The nominal build (``framework.compute(data)``); its framework, indicator values
+        and rows are the starting point of every replicate.
+    spec : UncertaintySpec, mapping, or path of a YAML file
+        What varies (see :class:`UncertaintySpec`); validated before anything runs.
+    n_replicates : int, optional
+        Number of replicates [count]; default ``spec.n_replicates`` (1 000).
+    seed : int, numpy Generator or None
+        Randomness; default ``spec.seed``. One seed gives one result, whatever the chunk
+        size.
+    interval : (float, float), default (0.05, 0.95)
+        Quantiles of the reported rank and score intervals [probability].
+    chunk_size : int, optional
+        Replicates evaluated together; bounds memory (about 10 arrays of
+        ``chunk_size × rows × indicators`` floats). Default: 2**21 elements per array.
+    keep_replicates : bool, optional
+        Keep every replicate's scores and ranks (exact quantiles, ``result.scores``);
+        default: when ``n_replicates × rows`` is at most 2**23.
+    progress : bool, default False
+        Show a progress bar (rich) while running.
+
+    Returns
+    -------
+    UncertaintyResult
+        Per-entity intervals (``summary``), the tidy per-replicate table (``replicates``)
+        and the factor list.
+
+    Raises
+    ------
+    SpecError
+        If the specification addresses a step, node, indicator or parameter that does not
+        exist, or an alternative fails on the nominal data.
+
+    Notes
+    -----
+    A replicate is defined as the pipeline run with its sampled choices
+    (:func:`rebuild_replicate` runs exactly that, slowly): the pipeline's data steps with
+    the chosen alternatives, the nominal weights (as the build learnt them) times the weight
+    noise, the chosen aggregation per node, the left-out indicator's weight set to 0 (the
+    aggregators renormalise over the others, as removing it from its node would), and the
+    perturbed input values. Screening keeps the nominal rows. Data-derived weights (PCA,
+    benefit of the doubt) are frozen at their nominal values.
+
+    The rank shift of replicate r is :math:`\\frac1n \\sum_i |R_{ri} - R_{0i}|`, the mean
+    absolute rank change against the nominal ranks :math:`R_0` (Saisana et al. 2005).
+
+    References
+    ----------
+    .. [1] OECD/JRC (2008). Handbook on Constructing Composite Indicators, step 7,
+       pp. 117–131. doi:10.1787/9789264043466-en
+    .. [2] Saisana, M., Saltelli, A. & Tarantola, S. (2005). JRSS A 168(2), 307–323.
+       doi:10.1111/j.1467-985X.2005.00350.x
+    """
+    parsed, located, prefix = _as_spec(spec)
+    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    n = parsed.n_replicates if n_replicates is None else int(n_replicates)
+    if n < 1:
+        raise SpecError(f"n_replicates must be >= 1; got {n}")
+    low_q, high_q = interval
+    if not 0.0 <= low_q < high_q <= 1.0:
+        raise SpecError(f"interval must be two quantiles 0 <= low < high <= 1; got {interval}")
+    streams = engine.streams(seed if seed is not None else parsed.seed)
+    size = engine.chunk_size(chunk_size)
+    n_rows = engine.n_rows
+    exact = keep_replicates if keep_replicates is not None else n * n_rows <= _EXACT_CELLS
+    max_rank = max(len(r) for r in engine.period_rows)
+    score_dist = _RowDistribution(n_rows, exact=exact)
+    rank_dist = _RowDistribution(n_rows, exact=exact, integer_max=max_rank)
+    shift_total = np.zeros(n_rows)
+    shift_count = np.zeros(n_rows)
+    described: list[dict[str, np.ndarray]] = []
+    shifts: list[FloatArray] = []
+    nominal_rank = engine.nominal_target_rank
+    for start in _progress(range(0, n, size), progress, total=math.ceil(n / size)):
+        count = min(size, n - start)
+        u = engine.draw(streams, count)
+        scores = engine.scores_chunk(u)
+        ranks = engine.ranks(scores)
+        score_dist.add(scores)
+        rank_dist.add(ranks)
+        shift = np.abs(ranks - nominal_rank[None, :])
+        valid = ~np.isnan(shift)
+        shift_total += np.where(valid, shift, 0.0).sum(axis=0)
+        shift_count += valid.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            shifts.append(np.where(valid.any(axis=1), np.nansum(shift, axis=1) / valid.sum(axis=1).clip(1), np.nan))
+        described.append(engine.describe_chunk(u))
+    probabilities = [low_q, 0.5, high_q]
+    score_q = score_dist.quantiles(probabilities)
+    rank_q = rank_dist.quantiles(probabilities)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_shift = np.where(shift_count > 0, shift_total / shift_count, np.nan)
+    summary = pd.DataFrame(
+        {
+            "nominal_score": engine.nominal_target_score,
+            "median_score": score_q[1],
+            "score_low": score_q[0],
+            "score_high": score_q[2],
+            "mean_score": score_dist.mean(),
+            "nominal_rank": nominal_rank,
+            "median_rank": rank_q[1],
+            "rank_low": rank_q[0],
+            "rank_high": rank_q[2],
+            "mean_rank": rank_dist.mean(),
+            "mean_abs_rank_shift": mean_shift,
+        },
+        index=engine.index,
+    )
+    table: dict[str, Any] = {"replicate": np.arange(n)}
+    for key in described[0] if described else {}:
+        table[key] = np.concatenate([d[key] for d in described])
+    table["mean_rank_shift"] = np.concatenate(shifts) if shifts else np.zeros(0)
+    replicates = pd.DataFrame(table)
+    scores_frame = ranks_frame = None
+    if exact:
+        columns = _row_labels(engine.index)
+        values = score_dist.values()
+        rank_values = rank_dist.values()
+        if values is not None and rank_values is not None:
+            scores_frame = pd.DataFrame(values, columns=columns)
+            ranks_frame = pd.DataFrame(rank_values, columns=columns)
+            scores_frame.index.name = ranks_frame.index.name = "replicate"
+    return UncertaintyResult(
+        summary=summary,
+        replicates=replicates,
+        factors=engine.factor_table(),
+        target=engine.target,
+        n_replicates=n,
+        interval=(float(low_q), float(high_q)),
+        exact=bool(exact),
+        scores=scores_frame,
+        ranks=ranks_frame,
+        spec=parsed,
+    )
+
+
+def _row_labels(index: pd.MultiIndex) -> pd.Index:
+    """Column labels for replicate tables: the entity, or entity@period in a panel."""
+    entities = index.get_level_values("entity").astype(str)
+    periods = index.get_level_values("period")
+    if periods.nunique() <= 1:
+        return pd.Index(entities, name="entity")
+    return pd.Index([f"{e}@{p}" for e, p in zip(entities, periods, strict=True)], name="row")
+
+
+def _progress(items: range, show: bool, *, total: int) -> Iterator[int]:
+    if not show:
+        yield from items
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("replicates"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("replicates", total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def rebuild_replicate(
+    nominal: IndexResult,
+    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
+    point: Sequence[float] | FloatArray,
+) -> IndexResult:
+    """Rebuild one replicate with the full pipeline: the slow, obviously-right reference.
+
+    The sampled choices of ``point`` (a row of :func:`sample_factors`) are written into a
+    copy of the framework — pipeline steps, node aggregations, explicit weights, the
+    left-out indicator removed from the tree — and the input noise into a copy of the
+    indicator values; then :func:`securindex.pipeline.run_pipeline` builds the index. The
+    vectorised engine must give the same scores (tests check it).
+
+    Returns
+    -------
+    IndexResult
+        The replicate's build.
+    """
+    from securindex.catalogue import IndicatorValues
+    from securindex.framework import Framework
+    from securindex.pipeline import run_pipeline
+
+    parsed, located, prefix = _as_spec(spec)
+    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    u = np.asarray(point, dtype=np.float64).reshape(1, -1)
+    if u.shape[1] != engine.n_dims:
+        raise SpecError(
+            f"the point has {u.shape[1]} coordinates but the factor space has {engine.n_dims}"
+        )
+    key = tuple(int(v) for v in engine._data_keys(u)[0])
+    data_framework = engine._framework(key)
+    fw_spec = data_framework.spec
+    weights = engine.weights_chunk(u)
+
+    excluded: str | None = None
+    for k, factor in enumerate(engine.factors):
+        if factor.kind == "exclude":
+            excluded = factor.candidates[int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])]
+
+    overrides = dict(fw_spec.overrides)
+    nodes = {n.id: n for n in fw_spec.structure}
+    root_update: dict[str, Any] = {}
+    for node in engine.nodes.values():
+        update: dict[str, Any] = {}
+        w = weights[node.id]
+        varied = node.weight_factor is not None or node.learnt_weights
+        if varied:
+            vector = np.asarray(w).reshape(-1, len(node.children))[0] if np.ndim(w) != 2 else None
+            if vector is None:
+                raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")
+            update["weighting"] = Step(method="explicit")
+            for child, value in zip(node.children, vector, strict=True):
+                if child in nodes:
+                    nodes[child] = nodes[child].model_copy(update={"weight": float(value)})
+                else:
+                    base = overrides.get(child)
+                    overrides[child] = (
+                        base.model_copy(update={"weight": float(value)})
+                        if base is not None
+                        else _override(weight=float(value))
+                    )
+        if node.choice is not None:
+            factor = engine.factors[node.choice]
+            level = int(_choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))[0])
+            update["aggregate"] = factor.alternatives[level]
+        if not update:
+            continue
+        if node.id in nodes:
+            nodes[node.id] = nodes[node.id].model_copy(update=update)
+        else:
+            root_update.update(update)
+    structure = [nodes[n.id] for n in fw_spec.structure]
+    if excluded is not None:
+        structure = _without(structure, excluded)
+        overrides.pop(excluded, None)
+    root = fw_spec.root.model_copy(update=root_update) if root_update else fw_spec.root
+    new_spec = fw_spec.model_copy(update={"structure": structure, "overrides": overrides, "root": root})
+    framework = Framework(new_spec, data_framework.catalogue)
+
+    values = nominal.indicator_values
+    if engine.has_inputs:
+        perturbed = engine._perturbed(u)[0]
+        frame = values.frame.copy()
+        frame.loc[engine.index, engine.ids] = perturbed
+        values = IndicatorValues(frame=frame, units=values.units, audit=values.audit)
+    return run_pipeline(framework, values, nominal.groups)
+
+
+def _override(**update: Any) -> Any:
+    from securindex.spec.framework import IndicatorOverride
+
+    return IndicatorOverride(**update)
+
+
+def _without(structure: list[Any], removed: str) -> list[Any]:
+    """The structure with ``removed`` dropped; nodes left empty are dropped in turn."""
+    while True:
+        kept = []
+        emptied = None
+        for node in structure:
+            if removed in node.children:
+                children = [c for c in node.children if c != removed]
+                if not children:
+                    emptied = node.id
+                    continue
+                node = node.model_copy(update={"children": children})
+            kept.append(node)
+        structure = kept
+        if emptied is None:
+            return structure
+        removed = emptied
+
+
+# itertools is used by callers that enumerate data configurations in tests
+_ = itertools

@@ -1,0 +1,65 @@
+"""The ``securindex report`` command; :func:`register` adds it to the main Typer app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["register"]
+
+
+def report(
+    result_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="results folder written by 'securindex compute FRAMEWORK DATA -o FOLDER'"
+        ),
+    ],
+    output: Annotated[
+        Optional[Path],  # noqa: UP007 - typer needs Optional on Python 3.10
+        typer.Option("--output", "-o", help="HTML file to write (default: RESULT_DIR/report.html)"),
+    ] = None,
+    entity: Annotated[
+        Optional[list[str]],  # noqa: UP007
+        typer.Option("--entity", "-e", help="also profile this entity (repeatable)"),
+    ] = None,
+    data_name: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option("--data-name", help="name of the dataset shown in the header"),
+    ] = None,
+    title: Annotated[Optional[str], typer.Option(help="title of the page")] = None,  # noqa: UP007
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="best and worst entities given a profile")
+    ] = 10,
+) -> None:
+    """Write a self-contained HTML report (opens offline) of a results folder."""
+    from rich.console import Console
+
+    from securindex.errors import SecurindexError
+    from securindex.report import write_report
+
+    target = output if output is not None else result_dir / "report.html"
+    try:
+        path = write_report(
+            result_dir,
+            target,
+            entities=entity or (),
+            data_name=data_name,
+            title=title,
+            n_top=top,
+        )
+    except SecurindexError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    except ImportError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    size = path.stat().st_size / 1e6
+    Console(soft_wrap=True).print(f"[green]wrote[/green] {path} ({size:.1f} MB)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to ``app`` (called by :mod:`securindex.cli`)."""
+    app.command("report")(report)
