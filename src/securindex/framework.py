@@ -71,7 +71,7 @@ FAMILIES: dict[str, Registry[Any]] = {
 
 PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
     "screen": {
-        "on": "'raw' (default): availability of the indicator values as computed; "
+        "stage": "'raw' (default): availability of the indicator values as computed; "
         "'imputed': availability after imputation (COINr's build_example_coin screens the "
         "imputed data)",
     },
@@ -794,8 +794,8 @@ def _drop_none_steps(data: dict[str, Any]) -> dict[str, Any]:
 def _option_problems(family: str, method: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Problems with the options the pipeline reads from one step: (key, message)."""
     problems = []
-    if family == "screen" and options.get("on", "raw") not in ("raw", "imputed"):
-        problems.append(("on", f"'on' must be 'raw' or 'imputed'; got {options['on']!r}"))
+    if family == "screen" and options.get("stage", "raw") not in ("raw", "imputed"):
+        problems.append(("stage", f"'stage' must be 'raw' or 'imputed'; got {options['stage']!r}"))
     if family == "impute" and "group" in options and not isinstance(options["group"], str):
         problems.append(
             ("group", f"'group' must be the name of a group column; got {options['group']!r}")

@@ -141,7 +141,7 @@ def run_pipeline(
     """
     ids = list(framework.indicators)
     settings = framework.settings()
-    screen_on = split_options("screen", framework.spec.pipeline.screen)[0].get("on", "raw")
+    screen_on = split_options("screen", framework.spec.pipeline.screen)[0].get("stage", "raw")
     reuse = _reusable(previous, settings, values, groups, screen_on)
     if reuse:
         assert previous is not None

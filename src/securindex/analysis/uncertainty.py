@@ -52,7 +52,6 @@ References
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ from scipy.special import gammaincinv, ndtri, pdtr
 
 from securindex._yaml import Located, read_yaml
 from securindex.errors import DataError, Issue, SecurindexError, SpecError
+from securindex.methods._registry import Registry
 from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
@@ -113,6 +113,11 @@ _CHUNK_ELEMENTS = 2**21
 _U_EPS = 1e-12
 
 _DATA_STEPS = ("impute", "treat", "normalise")
+_DATA_REGISTRIES: dict[str, Registry[Any]] = {
+    "impute": imputers,
+    "treat": treaters,
+    "normalise": normalisers,
+}
 
 # Normalise-step options read by the pipeline, not by the method.
 _REFERENCE_KEYS = ("reference", "base_period")
@@ -445,9 +450,13 @@ class _Engine:
         self.entity_codes = _codes(self.index.get_level_values("entity"))
         self.period_codes = _codes(self.index.get_level_values("period"))
         self.period_labels = np.sort(self.index.get_level_values("period").unique().to_numpy())
-        self.period_rows = [np.flatnonzero(self.period_codes == p) for p in np.unique(self.period_codes)]
+        self.period_rows = [
+            np.flatnonzero(self.period_codes == p) for p in np.unique(self.period_codes)
+        ]
         groups = nominal.groups
-        self.row_groups = groups.reindex(self.index) if len(groups.columns) else pd.DataFrame(index=self.index)
+        self.row_groups = (
+            groups.reindex(self.index) if len(groups.columns) else pd.DataFrame(index=self.index)
+        )
         self.direction = np.array(
             [1 if framework.polarity(i) == "positive" else -1 for i in self.ids], dtype=np.int64
         )
@@ -500,7 +509,7 @@ class _Engine:
             alternatives: list[Step] | None = getattr(spec, family)
             if alternatives is None:
                 continue
-            registry = {"impute": imputers, "treat": treaters, "normalise": normalisers}[family]
+            registry = _DATA_REGISTRIES[family]
             for position, step in enumerate(alternatives):
                 if step.method not in registry:
                     self._issue(
@@ -509,7 +518,11 @@ class _Engine:
                         + ", ".join(registry.names()),
                     )
             if family in ("treat", "normalise"):
-                getter = self.framework.treat_step if family == "treat" else self.framework.normalise_step
+                getter = (
+                    self.framework.treat_step
+                    if family == "treat"
+                    else self.framework.normalise_step
+                )
                 if all(getter(i) is not getattr(pipeline, family) for i in self.ids):
                     self._issue(
                         (family,),
@@ -538,15 +551,17 @@ class _Engine:
                     f"vary either the method or its parameter '{choice.parameter}', not both",
                 )
                 continue
-            step: Step = getattr(pipeline, choice.step)
-            method = {"impute": imputers, "treat": treaters, "normalise": normalisers}[choice.step].get(
-                step.method
-            )
+            base: Step = getattr(pipeline, choice.step)
+            method = _DATA_REGISTRIES[choice.step].get(base.method)
             accepted = _parameters_of(method.func, method.extra)
+            if accepted is not None:  # options the pipeline reads itself
+                accepted |= {"normalise": set(_REFERENCE_KEYS), "impute": {"group"}}.get(
+                    choice.step, set()
+                )
             if accepted is not None and choice.parameter not in accepted:
                 self._issue(
                     (*path, "parameter"),
-                    f"the pipeline's {choice.step} method '{step.method}' has no parameter "
+                    f"the pipeline's {choice.step} method '{base.method}' has no parameter "
                     f"'{choice.parameter}'; it accepts {sorted(accepted) or 'none'}",
                 )
                 continue
@@ -557,7 +572,7 @@ class _Engine:
                     kind="choice",
                     n_dims=1,
                     path=path,
-                    description=f"{choice.step} '{step.method}' parameter {choice.parameter}: "
+                    description=f"{choice.step} '{base.method}' parameter {choice.parameter}: "
                     + " | ".join(str(v) for v in choice.values),
                     labels=labels,
                     family=choice.step,
@@ -617,9 +632,10 @@ class _Engine:
                     chosen.append(node_id)
         for node_id in chosen:
             if self.nodes[node_id].weights.ndim != 1:
+                method = self.framework.weight_step(node_id).method
                 self._issue(
                     ("weights", "nodes"),
-                    f"node '{node_id}' has per-entity weights ({self.framework.weight_step(node_id).method}); "
+                    f"node '{node_id}' has per-entity weights ({method}); "
                     "weight noise applies to one weight vector per node; leave it out of "
                     "weights.nodes",
                 )
@@ -719,7 +735,11 @@ class _Engine:
                 for alternative in normalise_alternatives:
                     low = self._lowest_input(factor.nodes, alternative)
                     if low is not None and low <= 0:
-                        which = f"normalise alternative {_label(alternative)}" if alternative else "the nominal normalisation"
+                        which = (
+                            f"normalise alternative {_label(alternative)}"
+                            if alternative
+                            else "the nominal normalisation"
+                        )
                         self._issue(
                             (*factor.path, "methods", k),
                             f"aggregation '{step.method}' needs strictly positive children, "
@@ -828,7 +848,6 @@ class _Engine:
 
     # -- validation by running each alternative once ------------------------------------
     def _validate_by_running(self) -> None:
-        nominal_key = tuple(0 for _ in self.data_factors)
         for position, index in enumerate(self.data_factors):
             factor = self.factors[index]
             for level in range(len(factor.alternatives)):
@@ -840,20 +859,23 @@ class _Engine:
                         factor.path if factor.parameter else (*factor.path, level),
                         f"alternative '{factor.labels[level]}' fails on the nominal data: {exc}",
                     )
-        del nominal_key
         if self.issues:
             return
         if self.has_inputs:
             self._check_columnwise()
         # every aggregation alternative once, on the nominal children
-        nominal_columns = {i: self.nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids}
+        nominal_columns = {
+            i: self.nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids
+        }
         for node in self.nodes.values():
             if node.choice is None:
                 continue
             factor = self.factors[node.choice]
             block = np.column_stack(
                 [
-                    nominal_columns[c] if c in nominal_columns else self.nominal.scores[c].to_numpy()
+                    nominal_columns[c]
+                    if c in nominal_columns
+                    else self.nominal.scores[c].to_numpy()
                     for c in node.children
                 ]
             )
@@ -870,8 +892,11 @@ class _Engine:
     def _check_columnwise(self) -> None:
         """With input noise the data steps run on replicates side by side: check they may."""
         key = tuple(-1 for _ in self.data_factors)
-        one = self._prepare(self._framework(key), self.x_raw, 1)
-        two = self._prepare(self._framework(key), np.hstack([self.x_raw, self.x_raw[:, ::-1]]), 2)
+        framework = self._framework(key)
+        # a second, slightly different matrix beside the nominal one must not change it
+        wobble = 1.0 + 0.01 * np.sin(np.arange(self.x_raw.size)).reshape(self.x_raw.shape)
+        one = self._prepare(framework, self.x_raw, 1)
+        two = self._prepare(framework, np.hstack([self.x_raw, self.x_raw * wobble]), 2)
         same = np.allclose(two[:, : self.n_indicators], one, rtol=1e-12, atol=1e-12, equal_nan=True)
         if not same:
             self._issue(
@@ -887,7 +912,7 @@ class _Engine:
         if key in self._framework_cache:
             return self._framework_cache[key]
         pipeline = self.framework.spec.pipeline
-        steps: dict[str, Step] = {}
+        steps: dict[str, Any] = {}
         for level, index in zip(key, self.data_factors, strict=True):
             if level < 0:
                 continue
@@ -952,7 +977,11 @@ class _Engine:
                     )
                 base_code = int(matches[0])
             per_column = any(_is_list(v) for v in params.values())
-            blocks = [tiled(columns)] if not per_column else [r * m + np.asarray(columns) for r in range(n_stacked)]
+            blocks = (
+                [tiled(columns)]
+                if not per_column
+                else [r * m + np.asarray(columns) for r in range(n_stacked)]
+            )
             for cols in blocks:
                 out[:, cols] = normalise_by_period(
                     step.method,
@@ -971,7 +1000,10 @@ class _Engine:
 
     def _data_keys(self, u: FloatArray) -> np.ndarray:
         """Per replicate, the index of its data choices among all combinations, (C, n_data)."""
-        levels = [_choose(self._coordinates(u, k)[:, 0], len(self.factors[k].alternatives)) for k in self.data_factors]
+        levels = [
+            _choose(self._coordinates(u, k)[:, 0], len(self.factors[k].alternatives))
+            for k in self.data_factors
+        ]
         if not levels:
             return np.zeros((u.shape[0], 0), dtype=np.int64)
         return np.column_stack(levels)
@@ -993,7 +1025,9 @@ class _Engine:
                 counts = np.where(np.isnan(base), 0.0, base * noise.scale)
                 new = _poisson_quantile(v, counts) / noise.scale
             else:
-                draw = ndtri(v) if noise.distribution == "normal" else (2.0 * v - 1.0) * math.sqrt(3.0)
+                draw = (
+                    ndtri(v) if noise.distribution == "normal" else (2.0 * v - 1.0) * math.sqrt(3.0)
+                )
                 if noise.relative_sd is not None:
                     new = base * (1.0 + noise.relative_sd * draw)
                 else:
@@ -1029,8 +1063,12 @@ class _Engine:
             selected = np.flatnonzero(inverse == position)
             sub = x[selected]
             wide = sub.transpose(1, 0, 2).reshape(self.n_rows, -1)
-            prepared = self._prepare(self._framework(tuple(int(v) for v in key)), wide, len(selected))
-            out[selected] = prepared.reshape(self.n_rows, len(selected), self.n_indicators).transpose(1, 0, 2)
+            prepared = self._prepare(
+                self._framework(tuple(int(v) for v in key)), wide, len(selected)
+            )
+            out[selected] = prepared.reshape(
+                self.n_rows, len(selected), self.n_indicators
+            ).transpose(1, 0, 2)
         return out
 
     def weights_chunk(self, u: FloatArray) -> dict[str, FloatArray]:
@@ -1042,7 +1080,9 @@ class _Engine:
             w = node.weights
             if node.weight_factor is not None and noise is not None:
                 k = len(node.children)
-                v = self._coordinates(u, node.weight_factor)[:, node.weight_offset : node.weight_offset + k]
+                v = self._coordinates(u, node.weight_factor)[
+                    :, node.weight_offset : node.weight_offset + k
+                ]
                 if noise.noise == 0:
                     draw = np.broadcast_to(w, (n_chunk, k)).copy()
                 elif noise.distribution == "uniform":
@@ -1051,7 +1091,9 @@ class _Engine:
                     concentration = (k - 1) / noise.noise**2 - 1.0
                     alpha = concentration * w
                     safe = np.where(alpha > 0, alpha, 1.0)
-                    gamma = np.where(alpha > 0, gammaincinv(safe, np.clip(v, _U_EPS, 1 - _U_EPS)), 0.0)
+                    gamma = np.where(
+                        alpha > 0, gammaincinv(safe, np.clip(v, _U_EPS, 1 - _U_EPS)), 0.0
+                    )
                     draw = gamma
                 total = draw.sum(axis=1, keepdims=True)
                 w = (draw / np.where(total > 0, total, 1.0))[:, None, :]
@@ -1068,15 +1110,14 @@ class _Engine:
                     continue
                 node_id, child = self.parent_of[candidate]
                 w = out[node_id]
-                if w.ndim < 3:
-                    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (n_chunk, *(w.shape if w.ndim == 2 else (1, w.shape[0])))).copy()
+                if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
+                    per_row = w if w.ndim == 2 else w[None, :]
+                    w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
                 w[rows, :, child] = 0.0
                 out[node_id] = w
         return out
 
-    def _aggregate(
-        self, step: Step, block: FloatArray, weights: FloatArray
-    ) -> FloatArray:
+    def _aggregate(self, step: Step, block: FloatArray, weights: FloatArray) -> FloatArray:
         method = aggregators.get(step.method)
         extra = {"groups": self.period_codes} if _accepts(method.func, "groups") else {}
         return np.asarray(method(block, weights, **step.params, **extra), dtype=np.float64)
@@ -1093,31 +1134,36 @@ class _Engine:
                 "impute first (e.g. an imputation alternative leaves gaps) or use 'renormalise'"
             )
         if policy.policy == "coverage":
-            w = weights if weights.ndim != 2 else np.nanmean(weights, axis=0)
-            total = w.sum(axis=-1)
-            present = np.where(missing, 0.0, w).sum(axis=-1)
-            share = present / np.where(total > 0, total, 1.0)[..., None] if np.ndim(total) else present / (total or 1.0)
+            # the pipeline measures coverage with one weight vector (the mean of per-row ones)
+            w = np.nanmean(weights, axis=0) if weights.ndim == 2 else weights
+            total = w.sum(axis=-1, keepdims=True)
+            present = np.where(missing, 0.0, w).sum(axis=-1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(total > 0, present / np.where(total > 0, total, 1.0), 0.0)
             short = share < policy.min_coverage
             if short.any():
-                block = np.where(short[..., None], np.nan, block)
+                block = np.where(short, np.nan, block)
         return block
 
     def scores_chunk(self, u: FloatArray) -> FloatArray:
         """Scores of the target node for each replicate of a chunk, (C, rows)."""
         n_chunk = u.shape[0]
         z = self.normalised_chunk(u)
+        # one matrix shared by every replicate (no data factor): slice it once, not per replicate
+        shared = z[0] if z.strides[0] == 0 else None
         weights = self.weights_chunk(u)
         values: dict[str, FloatArray] = {}
         for node_id in self.framework.postorder():
             node = self.nodes[node_id]
-            if node.leaf_columns is not None:
+            if node.leaf_columns is not None and shared is not None:
+                block = np.broadcast_to(
+                    shared[:, list(node.leaf_columns)], (n_chunk, self.n_rows, len(node.children))
+                )
+            elif node.leaf_columns is not None:
                 block = z[:, :, list(node.leaf_columns)]
             else:
                 block = np.stack(
-                    [
-                        values[c] if c in values else np.broadcast_to(z[:, :, self.column[c]], (n_chunk, self.n_rows))
-                        for c in node.children
-                    ],
+                    [values[c] if c in values else z[:, :, self.column[c]] for c in node.children],
                     axis=-1,
                 )
             w = weights[node_id]
@@ -1184,7 +1230,9 @@ class _Engine:
         """The next ``n`` points of the factor space, (n, n_dims) in [0, 1)."""
         if not self.factors:
             return np.zeros((n, 0))
-        return np.hstack([s.random((n, f.n_dims)) for s, f in zip(streams, self.factors, strict=True)])
+        return np.hstack(
+            [s.random((n, f.n_dims)) for s, f in zip(streams, self.factors, strict=True)]
+        )
 
     def chunk_size(self, requested: int | None) -> int:
         if requested is not None:
@@ -1227,7 +1275,9 @@ def _parameters_of(func: Callable[..., Any], extra: Mapping[str, Any]) -> set[st
     named = {
         name
         for name, p in signature.items()
-        if p.kind is p.KEYWORD_ONLY and name not in ("direction", "reference", "learnt", "groups", "entity", "period", "nominal")
+        if p.kind is p.KEYWORD_ONLY
+        and name
+        not in ("direction", "reference", "learnt", "groups", "entity", "period", "nominal")
     }
     if declared is not None:
         return set(declared) | named
@@ -1242,18 +1292,28 @@ def _parameters_of(func: Callable[..., Any], extra: Mapping[str, Any]) -> set[st
 
 
 class _RowDistribution:
-    """Per-row distribution of a replicate output, exact or as a fixed-size histogram."""
+    """Per-row distribution of a replicate output: stored exactly, or as a histogram.
+
+    The histogram has :data:`_BINS` bins per row plus an underflow and an overflow bin,
+    and the exact extremes of every row, so memory does not grow with the number of
+    replicates. Integer outputs (ranks) up to :data:`_BINS` get one bin per value, which
+    makes their quantiles exact; scores get bins over three times the range of the first
+    chunk, centred on it.
+    """
 
     def __init__(self, n_rows: int, *, exact: bool, integer_max: int | None = None) -> None:
         self.n_rows = n_rows
         self.exact = exact
         self.integer_max = integer_max
         self.chunks: list[FloatArray] = []
+        self.pending: list[FloatArray] = []
+        self.n_pending = 0
         self.count = np.zeros(n_rows)
         self.total = np.zeros(n_rows)
         self.low = np.full(n_rows, np.inf)
         self.high = np.full(n_rows, -np.inf)
-        self.edges: FloatArray | None = None  # (n_rows, 2): first edge and bin width
+        self.start = np.zeros(n_rows)
+        self.width = np.ones(n_rows)
         self.hist: np.ndarray | None = None
 
     def add(self, values: FloatArray) -> None:
@@ -1266,26 +1326,41 @@ class _RowDistribution:
             self.chunks.append(values.copy())
             return
         if self.hist is None:
-            if self.integer_max is not None:
-                width = max(1.0, math.ceil(self.integer_max / _BINS))
-                n_bins = int(math.ceil(self.integer_max / width))
-                start = np.full(self.n_rows, 0.5)
-            else:
-                low = np.where(np.isfinite(self.low), self.low, 0.0)
-                high = np.where(np.isfinite(self.high), self.high, 1.0)
-                span = np.maximum(high - low, 1e-9 * (np.abs(low) + 1.0))
-                start = low - span
-                width_rows = 3.0 * span / _BINS
-                n_bins = _BINS
-                width = width_rows  # type: ignore[assignment]
-            self.edges = np.column_stack([start, np.broadcast_to(width, (self.n_rows,))])
-            self.hist = np.zeros((self.n_rows, n_bins + 2), dtype=np.int64)  # +under/overflow
-        assert self.edges is not None
+            self._start_histogram()
+        self.pending.append(values.copy())
+        self.n_pending += values.size
+        assert self.hist is not None
+        if self.n_pending >= max(self.hist.size, 2**20):
+            self._flush()
+
+    def _start_histogram(self) -> None:
+        if self.integer_max is not None:
+            width = float(max(1, math.ceil(self.integer_max / _BINS)))
+            n_bins = math.ceil(self.integer_max / width)
+            self.start = np.full(self.n_rows, 0.5)
+            self.width = np.full(self.n_rows, width)
+        else:
+            low = np.where(np.isfinite(self.low), self.low, 0.0)
+            high = np.where(np.isfinite(self.high), self.high, 1.0)
+            span = np.maximum(high - low, 1e-9 * (np.abs(low) + 1.0))
+            n_bins = _BINS
+            self.start = low - span
+            self.width = 3.0 * span / n_bins
+        self.hist = np.zeros((self.n_rows, n_bins + 2), dtype=np.int64)
+
+    def _flush(self) -> None:
+        """Add the pending replicates to the histogram with one ``bincount``."""
+        if not self.pending or self.hist is None:
+            return
+        values = np.vstack(self.pending)
+        self.pending, self.n_pending = [], 0
+        valid = ~np.isnan(values)
         n_bins = self.hist.shape[1] - 2
-        position = np.floor((values - self.edges[:, 0]) / self.edges[:, 1])
-        position = np.clip(position, -1, n_bins) + 1
+        with np.errstate(invalid="ignore"):
+            position = np.floor((values - self.start) / self.width)
+        position = np.clip(np.where(valid, position, 0.0), -1, n_bins).astype(np.int64) + 1
         rows = np.broadcast_to(np.arange(self.n_rows), values.shape)
-        flat = (rows * (n_bins + 2) + np.where(valid, position, 0).astype(np.int64))[valid]
+        flat = (rows * (n_bins + 2) + position)[valid]
         self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
 
     def mean(self) -> FloatArray:
@@ -1299,42 +1374,42 @@ class _RowDistribution:
         """(len(probabilities), n_rows) quantiles, numpy's default (linear) definition."""
         if self.exact:
             data = np.vstack(self.chunks)
-            with np.errstate(invalid="ignore"):
-                return np.asarray(np.nanquantile(data, probabilities, axis=0), dtype=np.float64)
-        assert self.hist is not None and self.edges is not None
+            out = np.full((len(probabilities), self.n_rows), np.nan)
+            some = ~np.isnan(data).all(axis=0)
+            if some.any():
+                out[:, some] = np.nanquantile(data[:, some], probabilities, axis=0)
+            return out
+        self._flush()
+        assert self.hist is not None
         out = np.full((len(probabilities), self.n_rows), np.nan)
         cumulative = np.cumsum(self.hist, axis=1)
         for j, q in enumerate(probabilities):
-            h = q * (self.count - 1.0)
+            h = q * np.maximum(self.count - 1.0, 0.0)
             lower = np.floor(h)
-            frac = h - lower
             a = self._order_statistic(cumulative, lower)
-            b = self._order_statistic(cumulative, np.minimum(lower + 1, self.count - 1))
-            out[j] = np.where(self.count > 0, a + frac * (b - a), np.nan)
+            b = self._order_statistic(
+                cumulative, np.minimum(lower + 1, np.maximum(self.count - 1, 0))
+            )
+            out[j] = np.where(self.count > 0, a + (h - lower) * (b - a), np.nan)
         return out
 
     def _order_statistic(self, cumulative: np.ndarray, k: FloatArray) -> FloatArray:
-        """Approximate value of the k-th (0-based) smallest replicate of every row."""
-        assert self.hist is not None and self.edges is not None
+        """The k-th smallest (0-based) replicate of every row, interpolated within its bin."""
+        assert self.hist is not None
         n_bins = self.hist.shape[1] - 2
-        k = np.maximum(k, 0)
         position = np.argmax(cumulative > k[:, None], axis=1)
         rows = np.arange(self.n_rows)
         before = np.where(position > 0, cumulative[rows, np.maximum(position - 1, 0)], 0)
-        in_bin = self.hist[rows, position]
-        inside = (k - before + 0.5) / np.maximum(in_bin, 1)
-        start, width = self.edges[:, 0], self.edges[:, 1]
-        if self.integer_max is not None and np.all(width == 1.0):
-            value = start + position - 0.5  # one bin per rank: exact
+        inside = (k - before + 0.5) / np.maximum(self.hist[rows, position], 1)
+        if self.integer_max is not None and np.all(self.width == 1.0):
+            value = self.start + (position - 0.5) * self.width  # one bin per rank: exact
         else:
-            value = start + (position - 1 + inside) * width
-        # under/overflow bins lie between the exact extremes and the histogram's range
-        below = start + (self.low - start) * 0  # placeholder keeps shapes
-        value = np.where(position == 0, self.low + inside * (start - self.low), value)
-        top = start + n_bins * width
+            value = self.start + (position - 1 + inside) * self.width
+        top = self.start + n_bins * self.width
+        value = np.where(position == 0, self.low + inside * (self.start - self.low), value)
         value = np.where(position == n_bins + 1, top + inside * (self.high - top), value)
-        del below
-        return np.clip(value, self.low, self.high)
+        with np.errstate(invalid="ignore"):
+            return np.clip(value, self.low, self.high)
 
 
 # --------------------------------------------------------------------------------------
@@ -1569,7 +1644,11 @@ def run_uncertainty(
         shift_total += np.where(valid, shift, 0.0).sum(axis=0)
         shift_count += valid.sum(axis=0)
         with np.errstate(invalid="ignore"):
-            shifts.append(np.where(valid.any(axis=1), np.nansum(shift, axis=1) / valid.sum(axis=1).clip(1), np.nan))
+            shifts.append(
+                np.where(
+                    valid.any(axis=1), np.nansum(shift, axis=1) / valid.sum(axis=1).clip(1), np.nan
+                )
+            )
         described.append(engine.describe_chunk(u))
     probabilities = [low_q, 0.5, high_q]
     score_q = score_dist.quantiles(probabilities)
@@ -1635,7 +1714,12 @@ def _progress(items: range, show: bool, *, total: int) -> Iterator[int]:
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("replicates"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn())
+    columns = (
+        TextColumn("replicates"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("replicates", total=total)
         for item in items:
@@ -1680,7 +1764,9 @@ def rebuild_replicate(
     excluded: str | None = None
     for k, factor in enumerate(engine.factors):
         if factor.kind == "exclude":
-            excluded = factor.candidates[int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])]
+            excluded = factor.candidates[
+                int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])
+            ]
 
     overrides = dict(fw_spec.overrides)
     nodes = {n.id: n for n in fw_spec.structure}
@@ -1706,7 +1792,9 @@ def rebuild_replicate(
                     )
         if node.choice is not None:
             factor = engine.factors[node.choice]
-            level = int(_choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))[0])
+            level = int(
+                _choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))[0]
+            )
             update["aggregate"] = factor.alternatives[level]
         if not update:
             continue
@@ -1719,7 +1807,9 @@ def rebuild_replicate(
         structure = _without(structure, excluded)
         overrides.pop(excluded, None)
     root = fw_spec.root.model_copy(update=root_update) if root_update else fw_spec.root
-    new_spec = fw_spec.model_copy(update={"structure": structure, "overrides": overrides, "root": root})
+    new_spec = fw_spec.model_copy(
+        update={"structure": structure, "overrides": overrides, "root": root}
+    )
     framework = Framework(new_spec, data_framework.catalogue)
 
     values = nominal.indicator_values
@@ -1754,7 +1844,3 @@ def _without(structure: list[Any], removed: str) -> list[Any]:
         if emptied is None:
             return structure
         removed = emptied
-
-
-# itertools is used by callers that enumerate data configurations in tests
-_ = itertools

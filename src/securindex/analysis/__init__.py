@@ -1,0 +1,1 @@
+"""Statistical coherence, uncertainty and sensitivity analysis of composite indices."""
