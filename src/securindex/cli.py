@@ -280,6 +280,37 @@ def _print_summary(result: IndexResult, panel: Panel) -> None:
     )
 
 
+@app.command()
+def evaluate(
+    job: Annotated[Path, typer.Argument(help="evaluation YAML (data, measures, evaluation block)")],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="folder for CSV/JSON results")  # noqa: UP007
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="write trajectory and before/after plots")] = True,
+) -> None:
+    """Evaluate an initiative or monitor progress against a baseline and targets."""
+    from securindex.evaluation.job import load_job, run_evaluation
+
+    try:
+        spec = load_job(job)
+        outcome = run_evaluation(spec, base_dir=job.parent)
+    except SecurindexError as exc:
+        raise _fail(exc) from None
+    console.print(outcome.summary(), markup=False, highlight=False)
+    if output is None:
+        return
+    written = outcome.write(output)
+    if plots and outcome.initiative is not None:
+        try:
+            figure = outcome.initiative.plot()  # matplotlib Axes
+        except ImportError as exc:
+            console.print(f"[yellow]plots skipped[/yellow]: {exc}")
+        else:
+            figure.get_figure().savefig(output / "before_after.png", dpi=120, bbox_inches="tight")
+            written["before_after"] = output / "before_after.png"
+    console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {output}")
+
+
 def main() -> None:
     """Entry point of the ``securindex`` console script."""
     app()

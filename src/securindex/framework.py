@@ -87,9 +87,9 @@ PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
         "distance_to_reference (its row in the reference sample)",
     },
     "aggregate": {
-        "allow_zero": "true: accept children whose output range reaches 0 at a fixed "
-        "lower goalpost that the data never reach (a value of 0 then stops compute "
-        "with an error instead of being accepted silently)",
+        "allow_zero": "true: a mean that needs values > 0 accepts children whose range "
+        "reaches 0 (at a fixed lower goalpost); rows where a child is 0 are not scored by "
+        "the node (NaN, recorded in the audit) instead of stopping the build",
     },
 }
 """Step keys read by the pipeline, not passed to the method: family → key → meaning."""
@@ -554,9 +554,9 @@ class Framework:
             )
             if all(r[0] == 0 for _, r in bad):
                 advice += (
-                    "; with fixed goalposts whose lower end the data never reach, add "
-                    "allow_zero: true to this aggregate step (a value of 0 then stops "
-                    "compute with an error)"
+                    "; or, with fixed goalposts whose lower end is a 'natural zero' (as the "
+                    "HDI's), add allow_zero: true to this aggregate step: rows where a child "
+                    "is 0 are then not scored by the node, and the audit lists them"
                 )
             issues.append(
                 self._issue(

@@ -38,7 +38,7 @@ from securindex.errors import DataError, SpecError
 from securindex.framework import Framework, split_options
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
-from securindex.methods.aggregate import aggregators
+from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers
 from securindex.methods.screen import screeners
@@ -783,8 +783,9 @@ def _aggregate_node(
 ) -> FloatArray:
     """Apply the node's missing-data policy and aggregator, in row blocks when possible."""
     step = framework.aggregate_step(node)
-    _, params = split_options("aggregate", step)
+    options, params = split_options("aggregate", step)
     method = aggregators.get(step.method)
+    zero_floor = bool(options.get("allow_zero", False)) and requires_positive(step.method, params)
     policy = framework.missing_policy(node)
     extra = {"groups": period_codes} if _accepts(method.func, "groups") else {}
     n_rows, n_children = block.shape
@@ -801,6 +802,8 @@ def _aggregate_node(
             part = _apply_missing_policy(
                 node, policy, part, part_w, missing, total, index, rows, audit
             )
+        if zero_floor:
+            part = _not_scored_at_zero(node, step.method, part, index, rows, audit)
         try:
             score = method(part, part_w, **params, **extra)
         except DataError as exc:
@@ -809,6 +812,31 @@ def _aggregate_node(
             ) from None
         out[rows] = score
     return out
+
+
+def _not_scored_at_zero(
+    node: str,
+    method: str,
+    part: FloatArray,
+    index: pd.MultiIndex,
+    rows: slice,
+    audit: list[pd.DataFrame],
+) -> FloatArray:
+    """With ``allow_zero``: rows where a child is exactly 0 are not scored (NaN)."""
+    with np.errstate(invalid="ignore"):
+        zero = (part == 0).any(axis=1)
+    if not zero.any():
+        return part
+    local = np.flatnonzero(zero)
+    audit.append(
+        _audit(
+            "aggregate", index, np.arange(rows.start, rows.stop)[local], node, "not scored",
+            0.0, np.nan, f"a child is 0 (its lower goalpost): the {method} mean is undefined",
+        )
+    )
+    part = part.copy()
+    part[zero] = np.nan
+    return part
 
 
 def _offending(part: FloatArray, index: pd.MultiIndex, rows: slice) -> list[Any]:
@@ -871,9 +899,15 @@ def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArra
     Returns
     -------
     FloatArray, shape (n_rows, n_columns)
-        Ranks [rank, 1 … n_rows of the period]; NaN where the score is NaN. Tied scores
-        share the lowest rank, and the next rank skips (1, 2, 2, 4: "min" ranking, as
-        ``pandas.Series.rank(method="min")`` and COINr).
+        Ranks [rank, 1 … number of scored rows of the period]; NaN where the score is NaN.
+        Tied scores share the lowest rank and the next rank skips (1, 2, 2, 4: "min"
+        ranking, as ``pandas.Series.rank(method="min", ascending=False)`` and COINr).
+
+    Notes
+    -----
+    One sort per node and period (never a loop over entities): the rows of a period are
+    sorted by decreasing score, and each run of equal scores gets the position of its
+    first member.
 
     Examples
     --------
@@ -885,22 +919,24 @@ def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArra
     """
     scores = np.asarray(scores, dtype=np.float64)
     out = np.full(scores.shape, np.nan, order="F")
-    periods = np.asarray(period_codes)
-    for j in range(scores.shape[1]):  # one sort per node, never per entity
-        s = scores[:, j]
-        valid = np.flatnonzero(~np.isnan(s))
-        if not len(valid):
-            continue
-        order = np.lexsort((-s[valid], periods[valid]))
-        sorted_scores = s[valid][order]
-        sorted_periods = periods[valid][order]
-        n = len(order)
-        position = np.arange(n)
-        new_period = np.ones(n, dtype=bool)
-        new_period[1:] = sorted_periods[1:] != sorted_periods[:-1]
-        new_value = new_period.copy()
-        new_value[1:] |= sorted_scores[1:] != sorted_scores[:-1]
-        period_start = np.maximum.accumulate(np.where(new_period, position, 0))
-        run_start = np.maximum.accumulate(np.where(new_value, position, 0))
-        out[valid[order], j] = run_start - period_start + 1
+    codes = np.asarray(period_codes)
+    by_period = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
+    groups = np.split(by_period, bounds) if len(codes) else []
+    for j in range(scores.shape[1]):  # one sort per node and period, never per entity
+        column = scores[:, j]
+        ranks = out[:, j]
+        for rows in groups:
+            values = column[rows]
+            order = np.argsort(-values)  # NaN sorts last
+            n_valid = int(np.count_nonzero(~np.isnan(values)))
+            if not n_valid:
+                continue
+            order = order[:n_valid]
+            ordered = values[order]
+            new = np.ones(n_valid, dtype=bool)
+            new[1:] = ordered[1:] != ordered[:-1]
+            position = np.arange(n_valid)
+            run_start = np.maximum.accumulate(np.where(new, position, 0))
+            ranks[rows[order]] = run_start + 1.0
     return out

@@ -51,6 +51,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -65,6 +66,7 @@ from scipy.special import gammaincinv, ndtri, pdtr
 
 from securindex._yaml import Located, read_yaml
 from securindex.errors import DataError, Issue, SecurindexError, SpecError
+from securindex.framework import PIPELINE_OPTIONS, split_options
 from securindex.methods._registry import Registry
 from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
@@ -76,7 +78,6 @@ from securindex.spec._validate import validate_located
 from securindex.spec.framework import Step
 
 if TYPE_CHECKING:
-    from securindex.framework import Framework
     from securindex.result import IndexResult
 
 __all__ = [
@@ -260,6 +261,11 @@ class UncertaintySpec(_Spec):
     aggregate: list[AggregationChoice] = Field(default_factory=list)
     exclude: IndicatorExclusion | None = None
     inputs: list[InputNoise] = Field(default_factory=list)
+    keep_overrides: bool = Field(
+        default=False,
+        description="false: an impute/treat/normalise alternative applies to every "
+        "indicator (as Framework.with_steps); true: per-indicator overrides keep winning",
+    )
 
     @field_validator("aggregate", mode="before")
     @classmethod
@@ -400,13 +406,64 @@ def _codes(values: Any) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=256)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
+
+
 def _accepts(func: Callable[..., Any], name: str) -> bool:
-    parameters = inspect.signature(func).parameters
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    """Whether ``func`` names the keyword ``name`` (as the pipeline decides what to pass)."""
+    return name in _signature(func).parameters
 
 
-def _is_list(value: object) -> bool:
-    return isinstance(value, (list, tuple, np.ndarray))
+def _columnwise(method: Any, params: Mapping[str, Any]) -> bool:
+    """Whether a data method treats each column on its own (the pipeline's rule).
+
+    Built-in methods do; user methods say so with ``columnwise=True`` in their registry
+    entry. Parameters given per indicator (lists) keep the columns together.
+    """
+    builtin = method.func.__module__.startswith("securindex.methods.")
+    flag = bool(method.extra.get("columnwise", builtin))
+    return flag and not any(isinstance(v, (list, tuple, np.ndarray)) for v in params.values())
+
+
+def _matrix_mean(
+    method: str, params: Mapping[str, Any], x: FloatArray, w: FloatArray, n_replicates: int
+) -> FloatArray | None:
+    r"""Weighted arithmetic or geometric means of many replicates as matrix products.
+
+    With one weight vector per replicate, the mean over the present children of row i in
+    replicate r is :math:`\sum_j w_{rj} x_{ij} [x_{ij}\ present] / \sum_j w_{rj}
+    [x_{ij}\ present]` (of :math:`\log x` for the geometric mean), i.e. two products of
+    the (rows × children) matrix with the (children × replicates) weights. Returns None
+    when this does not apply (other methods, per-row weights, values the registry's
+    aggregator must reject), so that the caller uses the aggregator itself.
+    """
+    if params or method not in ("arithmetic", "geometric"):
+        return None
+    k = x.shape[-1]
+    if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
+        return None
+    weights = np.broadcast_to(w.reshape(-1, k), (n_replicates, k))
+    present = ~np.isnan(x)
+    if not np.isfinite(x[present]).all() or (weights < 0).any():
+        return None
+    if method == "geometric":
+        if (x[present] <= 0).any():
+            return None
+        values = np.log(np.where(present, x, 1.0))
+    else:
+        values = np.where(present, x, 0.0)
+    mask = present.astype(np.float64)
+    if x.ndim == 2:
+        numerator = (values @ weights.T).T
+        denominator = (mask @ weights.T).T
+    else:
+        numerator = np.einsum("rnk,rk->rn", values, weights)
+        denominator = np.einsum("rnk,rk->rn", mask, weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(denominator > 0, numerator / denominator, np.nan)
+    return np.exp(mean) if method == "geometric" else mean
 
 
 @dataclass
@@ -450,6 +507,13 @@ class _Engine:
         self.entity_codes = _codes(self.index.get_level_values("entity"))
         self.period_codes = _codes(self.index.get_level_values("period"))
         self.period_labels = np.sort(self.index.get_level_values("period").unique().to_numpy())
+        periods = self.index.get_level_values("period")
+        # imputers see numeric periods (years) as numbers, so interpolation keeps the spacing
+        self.impute_periods = (
+            np.asarray(periods, dtype=np.float64)
+            if pd.api.types.is_numeric_dtype(periods)
+            else self.period_codes
+        )
         self.period_rows = [
             np.flatnonzero(self.period_codes == p) for p in np.unique(self.period_codes)
         ]
@@ -458,7 +522,7 @@ class _Engine:
             groups.reindex(self.index) if len(groups.columns) else pd.DataFrame(index=self.index)
         )
         self.direction = np.array(
-            [1 if framework.polarity(i) == "positive" else -1 for i in self.ids], dtype=np.int64
+            [1.0 if framework.polarity(i) == "positive" else -1.0 for i in self.ids]
         )
         self.issues: list[Issue] = []
         self.target = spec.target or framework.id
@@ -482,7 +546,6 @@ class _Engine:
         self.offsets = offsets
         self.n_dims = int(offsets[-1])
         self._z_cache: dict[tuple[int, ...], FloatArray] = {}
-        self._framework_cache: dict[tuple[int, ...], Framework] = {}
         self._validate_by_running()
         self._raise()
         self.nominal_target_rank = nominal.ranks[self.target].to_numpy(dtype=np.float64)
@@ -517,7 +580,7 @@ class _Engine:
                         f"unknown {family} method '{step.method}'; available: "
                         + ", ".join(registry.names()),
                     )
-            if family in ("treat", "normalise"):
+            if family in ("treat", "normalise") and spec.keep_overrides:
                 getter = (
                     self.framework.treat_step
                     if family == "treat"
@@ -555,9 +618,7 @@ class _Engine:
             method = _DATA_REGISTRIES[choice.step].get(base.method)
             accepted = _parameters_of(method.func, method.extra)
             if accepted is not None:  # options the pipeline reads itself
-                accepted |= {"normalise": set(_REFERENCE_KEYS), "impute": {"group"}}.get(
-                    choice.step, set()
-                )
+                accepted |= set(PIPELINE_OPTIONS.get(choice.step, {}))
             if accepted is not None and choice.parameter not in accepted:
                 self._issue(
                     (*path, "parameter"),
@@ -595,8 +656,14 @@ class _Engine:
             block = np.column_stack([columns[c] for c in children])
             nominal_w = np.array([framework.nominal_weight(c) for c in children], dtype=np.float64)
             weight_step = framework.weight_step(node_id)
+            _, params = split_options("weight", weight_step)
             method = weighters.get(weight_step.method)
-            weighted = method(block, nominal=nominal_w, **weight_step.params)
+            extra: dict[str, Any] = {}
+            if _accepts(method.func, "groups") and "groups" not in params:
+                extra["groups"] = self.period_codes
+            if _accepts(method.func, "labels") and "labels" not in params:
+                extra["labels"] = list(children)
+            weighted = method(block, nominal=nominal_w, **params, **extra)
             w = np.asarray(weighted.values, dtype=np.float64)
             w = w / w.sum(axis=-1, keepdims=True)
             leaf = all(c in self.column for c in children)
@@ -715,56 +782,74 @@ class _Engine:
         self._check_positive()
 
     def _check_positive(self) -> None:
-        """A geometric/harmonic alternative needs children that stay > 0 after normalisation."""
-        normalise_alternatives: list[Step | None] = [None]
+        """Means that need children > 0 must not meet a normalisation whose range has 0.
+
+        Checks every node's aggregation (its alternatives, or its nominal method) against
+        every normalisation it can meet (the alternatives, or the nominal one); the
+        combinations the framework itself already validated are skipped.
+        """
         normalise_factor = next(
             (f for f in self.factors if f.kind == "choice" and f.family == "normalise"), None
         )
+        normalise_options: list[Step | None] = [None]
         if normalise_factor is not None and not normalise_factor.parameter:
-            normalise_alternatives = list(normalise_factor.alternatives)
-        for factor in self.factors:
-            if factor.family != "aggregate":
-                continue
-            for k, step in enumerate(factor.alternatives):
+            normalise_options = list(normalise_factor.alternatives)
+        for node in self.nodes.values():
+            factor = self.factors[node.choice] if node.choice is not None else None
+            steps = list(factor.alternatives) if factor is not None else [node.step]
+            for k, step in enumerate(steps):
+                options, params = split_options("aggregate", step)
                 try:
-                    needs = requires_positive(step.method, step.params)
+                    needs = requires_positive(step.method, params)
                 except (SecurindexError, ValueError, TypeError):
                     needs = False
-                if not needs:
+                if not needs or options.get("allow_zero", False):
                     continue
-                for alternative in normalise_alternatives:
-                    low = self._lowest_input(factor.nodes, alternative)
-                    if low is not None and low <= 0:
-                        which = (
-                            f"normalise alternative {_label(alternative)}"
-                            if alternative
-                            else "the nominal normalisation"
-                        )
-                        self._issue(
-                            (*factor.path, "methods", k),
-                            f"aggregation '{step.method}' needs strictly positive children, "
-                            f"but with {which} some children of {list(factor.nodes)[:5]} can be "
-                            f"{low:g}; normalise to a positive range, e.g. minmax with lo: 1",
-                        )
-                        break
+                for alternative in normalise_options:
+                    if factor is None and alternative is None:
+                        continue  # the nominal framework, already validated
+                    low = self._lowest_input(node.id, alternative)
+                    if low is None or low > 0:
+                        continue
+                    which = (
+                        f"normalise alternative {_label(alternative)}"
+                        if alternative is not None
+                        else "the nominal normalisation"
+                    )
+                    path = (*factor.path, "methods", k) if factor is not None else ("normalise",)
+                    self._issue(
+                        path,
+                        f"aggregation '{step.method}' at node '{node.id}' needs strictly positive "
+                        f"children, but with {which} they can be {low:g}; normalise to a "
+                        "positive range (e.g. minmax with lo: 1) or add allow_zero: true",
+                    )
+                    break
 
-    def _lowest_input(self, nodes: Sequence[str], alternative: Step | None) -> float | None:
-        """Lowest possible normalised value among the indicators under ``nodes``."""
+    def _lowest_input(self, node_id: str, alternative: Step | None) -> float | None:
+        """Lowest possible value of a node's children after normalisation (None: unbounded).
+
+        Inner nodes inherit the lowest value of the indicators under them, as the framework
+        assumes when it checks positivity (the built-in means keep their inputs' range).
+        """
         lows: list[float] = []
-        for node_id in nodes:
-            for child in self.nodes[node_id].children:
-                if child not in self.column:
-                    continue
-                step = self.framework.normalise_step(child)
-                if alternative is not None and step is self.framework.spec.pipeline.normalise:
-                    step = alternative
-                params = {k: v for k, v in step.params.items() if k not in _REFERENCE_KEYS}
-                try:
-                    rng = output_range(step.method, params)
-                except (SecurindexError, ValueError, TypeError):
-                    rng = None
-                if rng is not None:
-                    lows.append(rng[0])
+        for child in self.nodes[node_id].children:
+            if child in self.nodes:
+                low = self._lowest_input(child, alternative)
+                if low is None:
+                    return None
+                lows.append(low)
+                continue
+            changed = {"normalise"} if alternative is not None else set()
+            steps = {"normalise": alternative or self.framework.spec.pipeline.normalise}
+            step = self._indicator_step("normalise", child, steps, changed)
+            _, params = split_options("normalise", step)
+            try:
+                bounds = output_range(step.method, params)
+            except (SecurindexError, ValueError, TypeError):
+                bounds = None
+            if bounds is None:
+                return None
+            lows.append(bounds[0])
         return min(lows) if lows else None
 
     def _build_exclusion(self) -> None:
@@ -861,27 +946,22 @@ class _Engine:
                     )
         if self.issues:
             return
-        if self.has_inputs:
-            self._check_columnwise()
         # every aggregation alternative once, on the nominal children
-        nominal_columns = {
-            i: self.nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids
-        }
         for node in self.nodes.values():
             if node.choice is None:
                 continue
             factor = self.factors[node.choice]
             block = np.column_stack(
                 [
-                    nominal_columns[c]
-                    if c in nominal_columns
-                    else self.nominal.scores[c].to_numpy()
+                    self.nominal.normalised[c].to_numpy(dtype=np.float64)
+                    if c in self.column
+                    else self.nominal.scores[c].to_numpy(dtype=np.float64)
                     for c in node.children
                 ]
             )
             for level, step in enumerate(factor.alternatives):
                 try:
-                    self._aggregate(step, block, node.weights)
+                    self._combine(node, step, block, node.weights, 1)
                 except SecurindexError as exc:
                     self._issue(
                         (*factor.path, "methods", level),
@@ -889,110 +969,168 @@ class _Engine:
                         f"nominal data: {exc}",
                     )
 
-    def _check_columnwise(self) -> None:
-        """With input noise the data steps run on replicates side by side: check they may."""
-        key = tuple(-1 for _ in self.data_factors)
-        framework = self._framework(key)
-        # a second, slightly different matrix beside the nominal one must not change it
-        wobble = 1.0 + 0.01 * np.sin(np.arange(self.x_raw.size)).reshape(self.x_raw.shape)
-        one = self._prepare(framework, self.x_raw, 1)
-        two = self._prepare(framework, np.hstack([self.x_raw, self.x_raw * wobble]), 2)
-        same = np.allclose(two[:, : self.n_indicators], one, rtol=1e-12, atol=1e-12, equal_nan=True)
-        if not same:
-            self._issue(
-                ("inputs",),
-                "the pipeline's imputation, treatment or normalisation combines indicators "
-                "(its result on one indicator depends on the others), so input noise cannot be "
-                "vectorised; use column-wise methods or drop the input noise",
-            )
-
     # -- data steps ------------------------------------------------------------------------------
-    def _framework(self, key: tuple[int, ...]) -> Framework:
-        """The framework whose pipeline defaults are the data choices ``key`` (-1 = nominal)."""
-        if key in self._framework_cache:
-            return self._framework_cache[key]
+    def _steps(self, key: tuple[int, ...]) -> tuple[dict[str, Step], set[str]]:
+        """The pipeline's default data steps under the choices ``key`` (-1 = nominal), and
+        the families that changed."""
         pipeline = self.framework.spec.pipeline
-        steps: dict[str, Any] = {}
+        steps: dict[str, Step] = {family: getattr(pipeline, family) for family in _DATA_STEPS}
+        changed: set[str] = set()
         for level, index in zip(key, self.data_factors, strict=True):
             if level < 0:
                 continue
             factor = self.factors[index]
             if factor.parameter:
-                base = steps.get(factor.family, getattr(pipeline, factor.family))
+                base = steps[factor.family]
                 params = {**base.params, factor.parameter: factor.alternatives[level]}
                 steps[factor.family] = Step(method=base.method, **params)
             else:
                 steps[factor.family] = factor.alternatives[level]
-        framework = self.framework.with_steps(**steps) if steps else self.framework
-        self._framework_cache[key] = framework
-        return framework
+            changed.add(factor.family)
+        return steps, changed
+
+    def _indicator_step(
+        self, family: str, indicator: str, steps: Mapping[str, Step], changed: set[str]
+    ) -> Step:
+        """One indicator's step, as :meth:`Framework.with_steps` would give it: a varied
+        family replaces the indicator's own override unless ``keep_overrides``."""
+        if family in changed and not self.spec.keep_overrides:
+            return steps[family]
+        override = self.framework.spec.overrides.get(indicator)
+        own = getattr(override, family, None) if override is not None else None
+        return own if own is not None else steps[family]
 
     def _normalised(self, key: tuple[int, ...]) -> FloatArray:
         """The normalised matrix (rows × indicators) of the data choices ``key``."""
         if key not in self._z_cache:
-            self._z_cache[key] = self._prepare(self._framework(key), self.x_raw, 1)
+            self._z_cache[key] = self._prepare(key, self.x_raw, 1)
         return self._z_cache[key]
 
-    def _prepare(self, framework: Framework, x: FloatArray, n_stacked: int) -> FloatArray:
+    def _prepare(self, key: tuple[int, ...], x: FloatArray, n_stacked: int) -> FloatArray:
         """Impute, treat and normalise as the pipeline does, on ``n_stacked`` matrices side
-        by side (rows × (n_stacked · indicators))."""
+        by side (rows × (n_stacked · indicators)).
+
+        Column-wise methods (every built-in one; user methods registered with
+        ``columnwise=True``) run once over all replicates; others once per replicate.
+        """
         m = self.n_indicators
-        pipeline = framework.spec.pipeline
-        replicate_offsets = np.arange(n_stacked)[:, None] * m
+        steps, changed = self._steps(key)
+        offsets = np.arange(n_stacked)[:, None] * m
 
-        def tiled(columns: Sequence[int]) -> np.ndarray:
-            return (replicate_offsets + np.asarray(columns)[None, :]).ravel()
+        def blocks(columns: Sequence[int], columnwise: bool) -> list[np.ndarray]:
+            cols = np.asarray(columns)
+            if columnwise:
+                return [(offsets + cols[None, :]).ravel()]
+            return [r * m + cols for r in range(n_stacked)]
 
-        params = pipeline.impute.params
-        group_column = params.pop("group", None)
+        step = steps["impute"]
+        options, params = split_options("impute", step)
+        method: Any = imputers.get(step.method)
         group_codes = None
-        if group_column is not None:
-            if group_column not in self.row_groups.columns:
-                raise SpecError(
-                    f"impute group column '{group_column}' is not a group of the data; groups "
-                    f"are {list(self.row_groups.columns)}"
+        if options.get("group") is not None:
+            column = options["group"]
+            if column not in self.row_groups.columns:
+                raise DataError(
+                    f"impute group column '{column}' is not a group of the data; groups are "
+                    f"{list(self.row_groups.columns)}"
                 )
-            group_codes = _codes(self.row_groups[group_column])
-        x = imputers.get(pipeline.impute.method)(
-            x, groups=group_codes, entity=self.entity_codes, period=self.period_codes, **params
-        ).values
-        treated = x.copy()
-        for columns in _grouped([framework.treat_step(i) for i in self.ids]).values():
-            step = framework.treat_step(self.ids[columns[0]])
-            cols = tiled(columns)
-            treated[:, cols] = treaters.get(step.method)(x[:, cols], **step.params).values
-        out = np.full_like(treated, np.nan)
-        for columns in _grouped([framework.normalise_step(i) for i in self.ids]).values():
-            step = framework.normalise_step(self.ids[columns[0]])
-            params = step.params
-            mode = params.pop("reference", "pooled")
-            base_period = params.pop("base_period", None)
-            base_code = None
-            if mode == "base":
-                matches = np.flatnonzero(self.period_labels == base_period)
-                if base_period is None or not len(matches):
-                    raise SpecError(
-                        f"normalise reference 'base' needs base_period, one of "
-                        f"{self.period_labels.tolist()}; got {base_period!r}"
-                    )
-                base_code = int(matches[0])
-            per_column = any(_is_list(v) for v in params.values())
-            blocks = (
-                [tiled(columns)]
-                if not per_column
-                else [r * m + np.asarray(columns) for r in range(n_stacked)]
-            )
-            for cols in blocks:
-                out[:, cols] = normalise_by_period(
-                    step.method,
-                    treated[:, cols],
-                    self.period_codes,
-                    self.direction[cols % m],
-                    mode=mode,
-                    base_period=base_code,
+            group_codes = _codes(self.row_groups[column].to_numpy())
+        imputed = np.array(x, dtype=np.float64, copy=True)
+        for cols in blocks(range(m), _columnwise(method, params)):
+            part = imputed[:, cols]
+            if np.isnan(part).any():
+                imputed[:, cols] = method(
+                    part,
+                    entity=self.entity_codes,
+                    period=self.impute_periods,
+                    groups=group_codes,
                     **params,
                 ).values
+        treated = imputed.copy()
+        treat_steps = [self._indicator_step("treat", i, steps, changed) for i in self.ids]
+        for positions in _grouped(treat_steps).values():
+            step = treat_steps[positions[0]]
+            _, params = split_options("treat", step)
+            method = treaters.get(step.method)
+            for cols in blocks(positions, _columnwise(method, params)):
+                treated[:, cols] = method(imputed[:, cols], **params).values
+        out = np.full_like(treated, np.nan)
+        normalise_steps = [self._indicator_step("normalise", i, steps, changed) for i in self.ids]
+        for positions in _grouped(normalise_steps).values():
+            step = normalise_steps[positions[0]]
+            options, params = split_options("normalise", step)
+            mode = str(options.get("reference", "pooled"))
+            base_code = None
+            if mode == "base":
+                matches = np.flatnonzero(self.period_labels == options.get("base_period"))
+                if not len(matches):
+                    raise DataError(
+                        f"normalise method '{step.method}' with reference: base needs "
+                        f"base_period in the data; got {options.get('base_period')!r}, "
+                        f"periods are {self.period_labels.tolist()}"
+                    )
+                base_code = int(matches[0])
+            method = normalisers.get(step.method)
+            entity = options.get("reference_entity")
+            for cols in blocks(positions, _columnwise(method, params)):
+                direction = self.direction[cols % m]
+                if entity is not None:
+                    out[:, cols] = self._normalise_to_entity(
+                        step.method, treated[:, cols], direction, mode, base_code, entity, params
+                    )
+                else:
+                    out[:, cols] = normalise_by_period(
+                        step.method,
+                        treated[:, cols],
+                        self.period_codes,
+                        direction,
+                        mode=mode,
+                        base_period=base_code,
+                        **params,
+                    ).values
         return out
+
+    def _normalise_to_entity(
+        self,
+        method: str,
+        x: FloatArray,
+        direction: FloatArray,
+        mode: str,
+        base_code: int | None,
+        entity: Any,
+        params: Mapping[str, Any],
+    ) -> FloatArray:
+        """Normalise against one entity's values (``reference_entity``), as the pipeline."""
+        func = normalisers.get(method)
+        is_entity = np.asarray(self.index.get_level_values("entity") == entity)
+        if not is_entity.any():
+            raise DataError(f"reference_entity {entity!r} is not an entity of the data")
+        if mode == "per_period":
+            values = np.full(x.shape, np.nan)
+            for rows in self.period_rows:  # a loop over periods, never entities
+                here = np.flatnonzero(is_entity[rows])
+                if not len(here):
+                    raise DataError(
+                        f"reference_entity {entity!r} is missing from a period; every period "
+                        "needs the reference entity with reference: per_period"
+                    )
+                values[rows] = func(
+                    x[rows], direction=direction, reference_row=int(here[0]), **params
+                ).values
+            return values
+        reference = (
+            np.ones(len(x), dtype=bool) if mode == "pooled" else self.period_codes == base_code
+        )
+        here = np.flatnonzero(is_entity[reference])
+        if len(here) != 1:
+            raise DataError(
+                f"reference_entity {entity!r} has {len(here)} rows in the reference sample "
+                f"({mode}); it needs exactly one"
+            )
+        result = func(
+            x, direction=direction, reference=x[reference], reference_row=int(here[0]), **params
+        )
+        return np.asarray(result.values, dtype=np.float64)
 
     # -- decoding a chunk -------------------------------------------------------------------
     def _coordinates(self, u: FloatArray, factor: int) -> FloatArray:
@@ -1038,38 +1176,33 @@ class _Engine:
             x[:, :, cols] = np.where(np.isnan(base), np.nan, new)
         return x
 
-    def normalised_chunk(self, u: FloatArray) -> FloatArray:
-        """Normalised matrices of a chunk, (C, rows, indicators); may be a broadcast view."""
+    def _data_groups(self, u: FloatArray) -> list[tuple[np.ndarray, FloatArray]]:
+        """The chunk's replicates grouped by their normalised data.
+
+        Without input noise each group shares one (rows × indicators) matrix, computed once
+        per combination of data choices; with input noise there is one group holding a
+        (replicates × rows × indicators) array.
+        """
         n_chunk = u.shape[0]
         keys = self._data_keys(u)
-        unique, inverse = (
-            np.unique(keys, axis=0, return_inverse=True)
-            if keys.shape[1]
-            else (np.zeros((1, 0), dtype=np.int64), np.zeros(n_chunk, dtype=np.int64))
-        )
-        inverse = np.asarray(inverse).ravel()
-        shape = (n_chunk, self.n_rows, self.n_indicators)
+        if keys.shape[1]:
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+            inverse = np.asarray(inverse).ravel()
+        else:
+            unique, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(n_chunk, dtype=np.int64)
         if not self.has_inputs:
-            if len(unique) == 1:
-                z = self._normalised(tuple(int(v) for v in unique[0]))
-                return np.broadcast_to(z, shape)
-            out = np.empty(shape)
-            for position, key in enumerate(unique):
-                out[inverse == position] = self._normalised(tuple(int(v) for v in key))
-            return out
+            return [
+                (np.flatnonzero(inverse == g), self._normalised(tuple(int(v) for v in key)))
+                for g, key in enumerate(unique)
+            ]
         x = self._perturbed(u)
-        out = np.empty(shape)
-        for position, key in enumerate(unique):
-            selected = np.flatnonzero(inverse == position)
-            sub = x[selected]
-            wide = sub.transpose(1, 0, 2).reshape(self.n_rows, -1)
-            prepared = self._prepare(
-                self._framework(tuple(int(v) for v in key)), wide, len(selected)
-            )
-            out[selected] = prepared.reshape(
-                self.n_rows, len(selected), self.n_indicators
-            ).transpose(1, 0, 2)
-        return out
+        out = np.empty((n_chunk, self.n_rows, self.n_indicators))
+        for g, key in enumerate(unique):
+            selected = np.flatnonzero(inverse == g)
+            wide = x[selected].transpose(1, 0, 2).reshape(self.n_rows, -1)
+            prepared = self._prepare(tuple(int(v) for v in key), wide, len(selected))
+            out[selected] = prepared.reshape(self.n_rows, len(selected), -1).transpose(1, 0, 2)
+        return [(np.arange(n_chunk), out)]
 
     def weights_chunk(self, u: FloatArray) -> dict[str, FloatArray]:
         """Each node's weights for a chunk: (k,), (rows, k) or (C, 1, k) / (C, rows, k)."""
@@ -1117,72 +1250,128 @@ class _Engine:
                 out[node_id] = w
         return out
 
-    def _aggregate(self, step: Step, block: FloatArray, weights: FloatArray) -> FloatArray:
+    def _combine(
+        self, node: _Node, step: Step, x: FloatArray, w: FloatArray, n_replicates: int
+    ) -> FloatArray:
+        """Aggregate one node for ``n_replicates`` replicates: (n_replicates, rows).
+
+        ``x`` is the children, shared by the replicates (rows × children) or per replicate
+        (replicates × rows × children); ``w`` the weights, (children,), per row
+        (rows × children) or per replicate (replicates × 1 × children). The node's
+        missing-data policy and ``allow_zero`` option apply as in the pipeline. Arithmetic
+        and geometric means with one weight vector per replicate are two matrix products;
+        every other case calls the registry's aggregator, broadcast over replicates.
+        """
+        options, params = split_options("aggregate", step)
+        x = self._missing(node, x, w)
+        if options.get("allow_zero", False) and requires_positive(step.method, params):
+            with np.errstate(invalid="ignore"):
+                zero = (x == 0).any(axis=-1, keepdims=True)
+            if zero.any():
+                x = np.where(zero, np.nan, x)
+        fast = _matrix_mean(step.method, params, x, w, n_replicates)
+        if fast is not None:
+            return fast
         method = aggregators.get(step.method)
         extra = {"groups": self.period_codes} if _accepts(method.func, "groups") else {}
-        return np.asarray(method(block, weights, **step.params, **extra), dtype=np.float64)
+        block = np.broadcast_to(x, (n_replicates, *x.shape[-2:])) if x.ndim == 2 else x
+        try:
+            score = method(block, w, **params, **extra)
+        except DataError as exc:
+            raise DataError(f"node '{node.id}' ({step.method}): {exc}") from None
+        return np.asarray(score, dtype=np.float64).reshape(n_replicates, self.n_rows)
 
-    def _missing(self, node: _Node, block: FloatArray, weights: FloatArray) -> FloatArray:
+    def _missing(self, node: _Node, x: FloatArray, w: FloatArray) -> FloatArray:
         """The node's missing-data policy, as the pipeline applies it, per replicate."""
-        missing = np.isnan(block)
+        missing = np.isnan(x)
         if not missing.any():
-            return block
+            return x
         policy = node.missing
         if policy.policy == "fail":
             raise DataError(
-                f"node '{node.id}' has missing children and its missing policy is 'fail'; "
-                "impute first (e.g. an imputation alternative leaves gaps) or use 'renormalise'"
+                f"node '{node.id}' has missing children and its missing-data policy is "
+                "'fail'; impute first (check the imputation alternatives) or use policy "
+                "renormalise or coverage"
             )
-        if policy.policy == "coverage":
-            # the pipeline measures coverage with one weight vector (the mean of per-row ones)
-            w = np.nanmean(weights, axis=0) if weights.ndim == 2 else weights
-            total = w.sum(axis=-1, keepdims=True)
-            present = np.where(missing, 0.0, w).sum(axis=-1, keepdims=True)
+        if policy.policy != "coverage":
+            return x
+        if w.ndim == 2:  # per-row weights: the pipeline divides by their mean row sum
+            total: Any = float(np.sum(w)) / w.shape[0]
+            present = np.where(missing, 0.0, w).sum(axis=-1) / total if total > 0 else 0.0
+        else:
+            total = w.sum(axis=-1)  # () or (replicates, 1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.where(total > 0, present / np.where(total > 0, total, 1.0), 0.0)
-            short = share < policy.min_coverage
-            if short.any():
-                block = np.where(short, np.nan, block)
-        return block
+                present = np.where(total > 0, np.where(missing, 0.0, w).sum(axis=-1) / total, 0.0)
+        short = np.asarray(present) < policy.min_coverage - 1e-12
+        if short.any():
+            x = np.where(short[..., None], np.nan, x)
+        return x
 
     def scores_chunk(self, u: FloatArray) -> FloatArray:
         """Scores of the target node for each replicate of a chunk, (C, rows)."""
         n_chunk = u.shape[0]
-        z = self.normalised_chunk(u)
-        # one matrix shared by every replicate (no data factor): slice it once, not per replicate
-        shared = z[0] if z.strides[0] == 0 else None
+        groups = self._data_groups(u)
         weights = self.weights_chunk(u)
         values: dict[str, FloatArray] = {}
         for node_id in self.framework.postorder():
             node = self.nodes[node_id]
-            if node.leaf_columns is not None and shared is not None:
-                block = np.broadcast_to(
-                    shared[:, list(node.leaf_columns)], (n_chunk, self.n_rows, len(node.children))
-                )
-            elif node.leaf_columns is not None:
-                block = z[:, :, list(node.leaf_columns)]
+            levels = None
+            if node.choice is not None:
+                factor = self.factors[node.choice]
+                levels = _choose(self._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
+            score = np.empty((n_chunk, self.n_rows))
+            if node.leaf_columns is not None:
+                columns = list(node.leaf_columns)
+                for rows, z in groups:
+                    self._fill(node, z[..., columns], weights[node_id], levels, rows, score)
             else:
                 block = np.stack(
-                    [values[c] if c in values else z[:, :, self.column[c]] for c in node.children],
+                    [
+                        values[c] if c in values else self._leaf(c, groups, n_chunk)
+                        for c in node.children
+                    ],
                     axis=-1,
                 )
-            w = weights[node_id]
-            block = self._missing(node, block, w)
-            if node.choice is None:
-                score = self._aggregate(node.step, block, w)
-            else:
-                factor = self.factors[node.choice]
-                level = _choose(self._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
-                score = np.empty((n_chunk, self.n_rows))
-                for position, step in enumerate(factor.alternatives):
-                    rows = np.flatnonzero(level == position)
-                    if len(rows):
-                        w_sel = w[rows] if w.ndim == 3 else w
-                        score[rows] = self._aggregate(step, block[rows], w_sel)
-            values[node_id] = np.broadcast_to(score, (n_chunk, self.n_rows))
+                self._fill(node, block, weights[node_id], levels, np.arange(n_chunk), score)
+            values[node_id] = score
             if node_id == self.target:
-                return np.array(values[node_id], dtype=np.float64)
+                return score
         raise AssertionError("the target node was not reached")  # pragma: no cover
+
+    def _leaf(
+        self, indicator: str, groups: list[tuple[np.ndarray, FloatArray]], n_chunk: int
+    ) -> FloatArray:
+        """One indicator's normalised values per replicate, (C, rows)."""
+        out = np.empty((n_chunk, self.n_rows))
+        for rows, z in groups:
+            out[rows] = z[..., self.column[indicator]]
+        return out
+
+    def _fill(
+        self,
+        node: _Node,
+        x: FloatArray,
+        w: FloatArray,
+        levels: np.ndarray | None,
+        rows: np.ndarray,
+        out: FloatArray,
+    ) -> None:
+        """Aggregate the replicates ``rows`` of a node into ``out``, per aggregation choice."""
+        if not len(rows):
+            return
+        w_rows = w[rows] if w.ndim == 3 else w
+        if levels is None:
+            out[rows] = self._combine(node, node.step, x, w_rows, len(rows))
+            return
+        factor = self.factors[node.choice] if node.choice is not None else None
+        assert factor is not None
+        for level, step in enumerate(factor.alternatives):
+            chosen = np.flatnonzero(levels[rows] == level)
+            if not len(chosen):
+                continue
+            x_sel = x if x.ndim == 2 else x[chosen]
+            w_sel = w_rows[chosen] if w_rows.ndim == 3 else w_rows
+            out[rows[chosen]] = self._combine(node, step, x_sel, w_sel, len(chosen))
 
     def ranks(self, scores: FloatArray) -> FloatArray:
         """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
@@ -1757,29 +1946,31 @@ def rebuild_replicate(
             f"the point has {u.shape[1]} coordinates but the factor space has {engine.n_dims}"
         )
     key = tuple(int(v) for v in engine._data_keys(u)[0])
-    data_framework = engine._framework(key)
+    steps, changed = engine._steps(key)
+    # the replicates score the nominal build's rows: screening is not repeated
+    data_steps: dict[str, Any] = {family: steps[family] for family in changed}
+    data_steps["screen"] = Step(method="none")
+    data_framework = engine.framework.with_steps(keep_overrides=parsed.keep_overrides, **data_steps)
     fw_spec = data_framework.spec
     weights = engine.weights_chunk(u)
 
     excluded: str | None = None
     for k, factor in enumerate(engine.factors):
         if factor.kind == "exclude":
-            excluded = factor.candidates[
-                int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])
-            ]
+            level = int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])
+            excluded = factor.candidates[level]
 
     overrides = dict(fw_spec.overrides)
     nodes = {n.id: n for n in fw_spec.structure}
     root_update: dict[str, Any] = {}
     for node in engine.nodes.values():
         update: dict[str, Any] = {}
-        w = weights[node.id]
-        varied = node.weight_factor is not None or node.learnt_weights
-        if varied:
-            vector = np.asarray(w).reshape(-1, len(node.children))[0] if np.ndim(w) != 2 else None
-            if vector is None:
+        if node.weight_factor is not None or node.learnt_weights:
+            w = weights[node.id]
+            if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
                 raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")
             update["weighting"] = Step(method="explicit")
+            vector = np.asarray(w).reshape(-1, len(node.children))[0]
             for child, value in zip(node.children, vector, strict=True):
                 if child in nodes:
                     nodes[child] = nodes[child].model_copy(update={"weight": float(value)})
@@ -1792,10 +1983,8 @@ def rebuild_replicate(
                     )
         if node.choice is not None:
             factor = engine.factors[node.choice]
-            level = int(
-                _choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))[0]
-            )
-            update["aggregate"] = factor.alternatives[level]
+            choice = _choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
+            update["aggregate"] = factor.alternatives[int(choice[0])]
         if not update:
             continue
         if node.id in nodes:
@@ -1810,14 +1999,13 @@ def rebuild_replicate(
     new_spec = fw_spec.model_copy(
         update={"structure": structure, "overrides": overrides, "root": root}
     )
-    framework = Framework(new_spec, data_framework.catalogue)
+    framework = Framework(new_spec, data_framework.catalogue, base_dir=data_framework.base_dir)
 
     values = nominal.indicator_values
+    frame = values.frame.loc[engine.index].copy()
     if engine.has_inputs:
-        perturbed = engine._perturbed(u)[0]
-        frame = values.frame.copy()
-        frame.loc[engine.index, engine.ids] = perturbed
-        values = IndicatorValues(frame=frame, units=values.units, audit=values.audit)
+        frame.loc[:, engine.ids] = engine._perturbed(u)[0]
+    values = IndicatorValues(frame=frame, units=values.units, audit=values.audit)
     return run_pipeline(framework, values, nominal.groups)
 
 

@@ -44,6 +44,7 @@ from securindex.evaluation.effects import (
     weighted_displacement_difference,
     weighted_displacement_quotient,
 )
+from securindex.evaluation.job import EvaluationJob, EvaluationOutcome, load_job, run_evaluation
 from securindex.evaluation.panel import (
     Coefficient,
     DifferenceInDifferences,
@@ -90,6 +91,10 @@ from securindex.evaluation.uncertainty import (
 )
 
 __all__ = [
+    "EvaluationJob",
+    "EvaluationOutcome",
+    "load_job",
+    "run_evaluation",
     "BenchmarkBaseline",
     "Coefficient",
     "DesignSpec",

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from securindex.report._build import ReportOptions, build_context
+from securindex.report._build import ReportOptions, build_context, fmt_count
 from securindex.report._data import ReportData, load
 
 if TYPE_CHECKING:
@@ -43,13 +43,15 @@ def _environment() -> Any:
         import jinja2
     except ImportError as exc:  # pragma: no cover - the test environment has jinja2
         raise ImportError("the report needs jinja2: pip install 'securindex[report]'") from exc
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("securindex.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["thousands"] = fmt_count
+    return environment
 
 
 def _draw(charts: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,8 @@ def _draw(charts: dict[str, Any]) -> dict[str, Any]:
     from securindex.report import plots
 
     images: dict[str, Any] = {}
-    with matplotlib.rc_context(plots.report_style()):
+    style: Any = plots.report_style()
+    with matplotlib.rc_context(style):
         images["ranking"] = plots.figure_to_data_uri(plots.plot_contributions(**charts["ranking"]))
         images["distributions"] = [
             plots.figure_to_data_uri(plots.plot_distributions(**chunk))
@@ -125,7 +128,9 @@ def render_report(
     """
     for name, value in (("n_top", n_top), ("n_chart", n_chart), ("max_rows", max_rows)):
         if int(value) < 1:
-            raise ValueError(f"The '{name}' parameter of render_report must be >= 1. Got {value!r}.")
+            raise ValueError(
+                f"The '{name}' parameter of render_report must be >= 1. Got {value!r}."
+            )
     data = load(result_or_folder, data_name=data_name)
     options = ReportOptions(
         entities=tuple(str(e) for e in entities),

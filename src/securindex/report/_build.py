@@ -253,12 +253,26 @@ def _tree_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
+def fmt_count(value: Any) -> str:
+    """A count with thin-space thousands separators: 4 726."""
+    return f"{int(value):,}".replace(",", "\u202f")
+
+
 def _table(frame: pd.DataFrame) -> dict[str, Any]:
-    """A small frame as headers + rows of text."""
+    """A small frame as headers, rows of text, and which columns are numbers."""
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+
+    def cell(value: Any) -> str:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return fmt_count(value)
+        if isinstance(value, float):
+            return fmt_value(value)
+        return label_of(value)
+
     return {
         "headers": [str(c) for c in frame.columns],
-        "rows": [[label_of(v) if not isinstance(v, float) else fmt_value(v) for v in row]
-                 for row in frame.itertuples(index=False)],
+        "numeric": numeric,
+        "rows": [[cell(v) for v in row] for row in frame.itertuples(index=False)],
     }
 
 
@@ -309,6 +323,8 @@ def _audit_sections(data: ReportData, max_rows: int) -> tuple[list[dict[str, Any
             )
             items = rows["item"].astype(str).map(data.label)
             by_item = items.value_counts().rename_axis("item").reset_index(name="rows")
+            # one row per item (e.g. transformed indicators): the detail says it all
+            repeated = bool((by_item["rows"] > 1).any()) or len(rows) > max_rows
             detail = rows.head(max_rows).copy()
             detail["item"] = detail["item"].astype(str).map(data.label)
             sections.append(
@@ -317,7 +333,7 @@ def _audit_sections(data: ReportData, max_rows: int) -> tuple[list[dict[str, Any
                     "title": title,
                     "description": description,
                     "total": len(rows),
-                    "summary": _table(by_item.head(max_rows)),
+                    "summary": _table(by_item.head(max_rows)) if repeated else None,
                     "summary_more": max(0, len(by_item) - max_rows),
                     "detail": _table(detail[[ENTITY, PERIOD, "item", "detail"]]),
                     "shown": len(detail),
@@ -354,7 +370,8 @@ def _treatment_table(data: ReportData) -> dict[str, Any] | None:
                 fmt_value(record.get("kurt_after", np.nan)),
             ]
         )
-    return {"headers": headers, "rows": rows}
+    numeric = [False, False, True, True, True, False, True, True]
+    return {"headers": headers, "numeric": numeric, "rows": rows}
 
 
 def _normalisation_table(data: ReportData) -> dict[str, Any] | None:
@@ -365,9 +382,7 @@ def _normalisation_table(data: ReportData) -> dict[str, Any] | None:
     headers = ["indicator", "method", "reference", "learnt"]
     rows = []
     for indicator, record in frame.iterrows():
-        learnt = ", ".join(
-            f"{k} = {fmt_value(record[k])}" for k in rest if pd.notna(record[k])
-        )
+        learnt = ", ".join(f"{k} = {fmt_value(record[k])}" for k in rest if pd.notna(record[k]))
         rows.append(
             [
                 data.label(str(indicator)),
@@ -376,7 +391,7 @@ def _normalisation_table(data: ReportData) -> dict[str, Any] | None:
                 learnt,
             ]
         )
-    return {"headers": headers, "rows": rows}
+    return {"headers": headers, "numeric": [False] * 4, "rows": rows}
 
 
 def _select_profiles(
@@ -400,7 +415,9 @@ def _select_profiles(
     absent = [e for e in requested if e not in in_latest]
     if len(order) <= options.all_profiles_max:
         return order, absent, "every entity"
-    chosen = set(order[: options.n_top]) | set(order[-options.n_top :]) | (set(requested) & in_latest)
+    chosen = (
+        set(order[: options.n_top]) | set(order[-options.n_top :]) | (set(requested) & in_latest)
+    )
     selected = [e for e in order if e in chosen]
     note = f"the top {options.n_top} and bottom {options.n_top}"
     if requested:
@@ -423,17 +440,18 @@ def _dot_rows(
         return x0 + (value - start) / (stop - start) * (x1 - x0)
 
     quantiles = block.quantile([0.25, 0.5, 0.75])
+    rows: list[dict[str, Any]] = []
     axis = {
         "width": 500,
         "x0": x0,
         "x1": x1,
         "ticks": [{"x": f"{x_of(t):.1f}", "text": f"{t:g}"} for t in ticks],
         "height": 30 + 24 * len(columns),
-        "rows": [],
+        "rows": rows,
     }
     for k, column in enumerate(columns):
         q1, median, q3 = (float(v) for v in quantiles[column])
-        axis["rows"].append(
+        rows.append(
             {
                 "y": 18 + 24 * k,
                 "label": _shorten("Index" if column == data.framework_id else data.label(column)),
@@ -509,8 +527,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             else f"In {latest_label}, only {top[0]} has an index score."
         )
         summary.append(
-            text
-            + f" Scores range from {fmt_score(index_values.min())} to "
+            text + f" Scores range from {fmt_score(index_values.min())} to "
             f"{fmt_score(index_values.max())} (median {fmt_score(index_values.median())})."
         )
     else:
@@ -552,7 +569,11 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         ("impute: imputed", "value was imputed", "values were imputed"),
         ("treat: winsorised", "value was winsorised", "values were winsorised"),
         ("treat: transformed", "indicator was transformed", "indicators were transformed"),
-        ("aggregate: not scored", "node score could not be computed", "node scores could not be computed"),
+        (
+            "aggregate: not scored",
+            "node score could not be computed",
+            "node scores could not be computed",
+        ),
     ):
         count = audit_counts.get(key, 0)
         if count:
@@ -572,7 +593,11 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
     change_values = change.reindex(order)
     rank_text = rank_values.map(lambda v: label_of(float(v)) if pd.notna(v) else "—")
     change_text = change_values.map(
-        lambda v: "" if pd.isna(v) else ("▲ " + label_of(v) if v > 0 else "▼ " + label_of(-v) if v < 0 else "=")
+        lambda v: (
+            ""
+            if pd.isna(v)
+            else ("▲ " + label_of(v) if v > 0 else "▼ " + label_of(-v) if v < 0 else "=")
+        )
     )
     ranking_rows = [
         {
@@ -584,7 +609,11 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "index_value": _number(table_frame[root].iat[i]),
             "change": change_text.iat[i],
             "change_value": _number(change_values.iat[i]),
-            "change_class": "up" if change_values.iat[i] > 0 else "down" if change_values.iat[i] < 0 else "",
+            "change_class": "up"
+            if change_values.iat[i] > 0
+            else "down"
+            if change_values.iat[i] < 0
+            else "",
             "pillars": [
                 (fmt_score(table_frame[p].iat[i]), _number(table_frame[p].iat[i])) for p in pillars
             ],
@@ -597,7 +626,9 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "label": data.label(p),
             "weight": fmt_share(float(pillar_weights.get(p, np.nan))),
             "median": fmt_score(scores[p].median()),
-            "spread": f"{fmt_score(scores[p].quantile(0.25))} – {fmt_score(scores[p].quantile(0.75))}",
+            "spread": (
+                f"{fmt_score(scores[p].quantile(0.25))} – {fmt_score(scores[p].quantile(0.75))}"
+            ),
             "influence": fmt_share(float(influence.get(p, np.nan))),
             "correlation": f"{scores[p].corr(scores[root]):.2f}"
             if scores[p].notna().sum() > 2
@@ -614,9 +645,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
     indicators = [i for i in data.indicators if i in normalised.columns]
     percentiles = _percentiles(normalised[indicators])
     n_best = max(1, min(3, len(indicators) // 2))
-    dots, dot_axis = (
-        _dot_rows(data, scores, profile_entities) if profile_entities else ({}, {})
-    )
+    dots, dot_axis = _dot_rows(data, scores, profile_entities) if profile_entities else ({}, {})
     history_ranks = data.ranks[root]
     history_scores = data.scores[root]
     profiles = []
@@ -628,17 +657,20 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         raw_sel = raw.reindex(profile_entities)
         norm_sel = normalised.reindex(profile_entities)
         imp_sel = imputed.reindex(profile_entities)
-        treated_sel = (
-            _slice(data.treated, latest_period).reindex(index=profile_entities, columns=indicators)
+        treated_sel = _slice(data.treated, latest_period).reindex(
+            index=profile_entities, columns=indicators
         )
         transformed_columns = _transformed(data)
-        changed = ~np.isclose(
-            treated_sel.to_numpy(dtype=np.float64),
-            raw_sel[indicators].to_numpy(dtype=np.float64),
-            rtol=1e-12,
-            atol=0.0,
-            equal_nan=True,
-        ) & raw_sel[indicators].notna().to_numpy()
+        changed = (
+            ~np.isclose(
+                treated_sel.to_numpy(dtype=np.float64),
+                raw_sel[indicators].to_numpy(dtype=np.float64),
+                rtol=1e-12,
+                atol=0.0,
+                equal_nan=True,
+            )
+            & raw_sel[indicators].notna().to_numpy()
+        )
         changed[:, [indicators.index(c) for c in transformed_columns if c in indicators]] = False
         history = pd.DataFrame({"score": history_scores, "rank": history_ranks})
         for row, entity in enumerate(profile_entities):
@@ -691,14 +723,13 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
     else:
         chart_entities = scored[: options.n_chart] + scored[-options.n_chart :]
         gap_after = options.n_chart
-        gap_text = f"… {len(scored) - 2 * options.n_chart:,} entities not shown …".replace(",", "\u202f")
-    chart_title = (
-        f"{data.name}, {latest_label}: "
-        + (
-            f"all {len(scored)} entities"
-            if gap_after is None
-            else f"top {options.n_chart} and bottom {options.n_chart} of {len(scored)} entities"
+        gap_text = f"… {len(scored) - 2 * options.n_chart:,} entities not shown …".replace(
+            ",", "\u202f"
         )
+    chart_title = f"{data.name}, {latest_label}: " + (
+        f"all {len(scored)} entities"
+        if gap_after is None
+        else f"top {options.n_chart} and bottom {options.n_chart} of {len(scored)} entities"
     )
     charts: dict[str, Any] = {
         "ranking": {
@@ -759,11 +790,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
 
     # header -------------------------------------------------------------------------------------
     date = options.date or _dt.date.today().isoformat()
-    period_text = (
-        latest_label
-        if len(periods) == 1
-        else f"{label_of(periods[0])} – {latest_label}"
-    )
+    period_text = latest_label if len(periods) == 1 else f"{label_of(periods[0])} – {latest_label}"
     meta = {
         "title": options.title or f"{data.name} — composite index report",
         "name": data.name,
@@ -799,9 +826,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         "audit_counts": audit_counts,
         "treatment_table": _treatment_table(data),
         "normalisation_table": _normalisation_table(data),
-        "indicators": [
-            {"label": data.label(i), "unit": data.units.get(i, "")} for i in indicators
-        ],
+        "indicators": [{"label": data.label(i), "unit": data.units.get(i, "")} for i in indicators],
         "correlation_columns": correlation_columns,
         "charts": charts,
         "n_chart": options.n_chart,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,18 +18,18 @@ def report(
         ),
     ],
     output: Annotated[
-        Optional[Path],  # noqa: UP007 - typer needs Optional on Python 3.10
+        Path | None,
         typer.Option("--output", "-o", help="HTML file to write (default: RESULT_DIR/report.html)"),
     ] = None,
     entity: Annotated[
-        Optional[list[str]],  # noqa: UP007
+        list[str] | None,
         typer.Option("--entity", "-e", help="also profile this entity (repeatable)"),
     ] = None,
     data_name: Annotated[
-        Optional[str],  # noqa: UP007
+        str | None,
         typer.Option("--data-name", help="name of the dataset shown in the header"),
     ] = None,
-    title: Annotated[Optional[str], typer.Option(help="title of the page")] = None,  # noqa: UP007
+    title: Annotated[str | None, typer.Option(help="title of the page")] = None,
     top: Annotated[
         int, typer.Option("--top", min=1, help="best and worst entities given a profile")
     ] = 10,

@@ -164,10 +164,11 @@ def _leaves(tree: Mapping[str, tuple[str, ...]], root: str) -> list[str]:
 
 
 def _step_text(method: str, params: Mapping[str, Any]) -> str:
-    if not params:
-        return method
+    """``method (a=1, b=2)``; only the parameters for a setting without a method."""
     inner = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{method} ({inner})"
+    if not method:
+        return inner
+    return f"{method} ({inner})" if inner else method
 
 
 # -- from an IndexResult ---------------------------------------------------------------------
@@ -191,6 +192,9 @@ def from_result(result: IndexResult, *, data_name: str | None = None) -> ReportD
         step: _step_text(getattr(spec.pipeline, step).method, getattr(spec.pipeline, step).params)
         for step in ("screen", "impute", "treat", "normalise", "weight", "aggregate")
     }
+    missing = getattr(spec.pipeline, "missing", None)
+    if missing is not None and hasattr(missing, "model_dump"):
+        pipeline["missing"] = _step_text("", missing.model_dump())
     name = data_name or getattr(result, "data_name", None)
     indicator_audit = getattr(result.indicator_values, "audit", None)
     if indicator_audit is None:
@@ -366,7 +370,9 @@ def from_folder(folder: str | Path, *, data_name: str | None = None) -> ReportDa
     )
 
 
-def load(source: IndexResult | ReportData | str | Path, *, data_name: str | None = None) -> ReportData:
+def load(
+    source: IndexResult | ReportData | str | Path, *, data_name: str | None = None
+) -> ReportData:
     """A :class:`ReportData` from a result in memory, a results folder, or itself."""
     if isinstance(source, ReportData):
         return source

@@ -94,10 +94,16 @@ def _shorten(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def _text_width(texts: Sequence[str], size: float = 8.0) -> float:
-    """Rough width of the longest text [inches] (0.5 em per character)."""
-    longest = max((len(t) for t in texts), default=0)
-    return longest * 0.5 * size / 72.0
+def _text_width(figure: Figure, texts: Sequence[str], size: float = 8.0) -> float:
+    """Width of the widest text at ``size`` points, as the Agg renderer draws it [inches]."""
+    if not texts:
+        return 0.0
+    from matplotlib.font_manager import FontProperties
+
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    font = FontProperties(size=size)
+    widest = max(renderer.get_text_width_height_descent(t, font, ismath=False)[0] for t in texts)
+    return float(widest) / figure.dpi
 
 
 def figure_to_data_uri(figure: Figure, *, dpi: float = 96) -> str:
@@ -165,9 +171,7 @@ def plot_contributions(
     row_text = list(row_labels) if row_labels is not None else [str(i) for i in contributions.index]
     row_text = [_shorten(t, 32) for t in row_text]
     total = (
-        np.asarray(totals, dtype=np.float64)
-        if totals is not None
-        else np.nansum(values, axis=1)
+        np.asarray(totals, dtype=np.float64) if totals is not None else np.nansum(values, axis=1)
     )
     position = np.arange(n_rows, dtype=np.float64)
     if gap_after is not None and 0 < gap_after < n_rows:
@@ -175,10 +179,10 @@ def plot_contributions(
     n_slots = float(position[-1] + 1) if n_rows else 1.0
     legend_rows = -(-max(n_pillars, 1) // 3)
     top = 0.25 + (0.3 if title else 0.0) + 0.2 * legend_rows  # [inches]
-    bottom, left, right = 0.55, 0.25 + _text_width(row_text), 0.2
     width = 8.5
-    height = max(2.5, top + bottom + 0.21 * n_slots)
+    height = max(2.5, top + 0.55 + 0.21 * n_slots)
     figure = _new_figure(width, height)
+    bottom, left, right = 0.55, 0.2 + _text_width(figure, row_text), 0.2
     ax = figure.add_axes(
         (left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height)
     )
@@ -290,10 +294,14 @@ def plot_distributions(
     width, height = cell_width * n_columns + 0.5, cell_height * n_rows
     figure = _new_figure(width, height)
     figure.subplots_adjust(
-        left=0.55 / width, right=1 - 0.15 / width, bottom=0.45 / height, top=1 - 0.3 / height,
-        wspace=0.3, hspace=0.75,
+        left=0.55 / width,
+        right=1 - 0.15 / width,
+        bottom=0.3 / height,
+        top=1 - 0.3 / height,
+        wspace=0.3,
+        hspace=0.45,
     )
-    grid = figure.add_gridspec(2 * n_rows, n_columns)
+    grid = figure.add_gridspec(n_rows, n_columns)
     for k, column in enumerate(columns):
         r, c = divmod(k, n_columns)
         x_raw = raw[column].to_numpy(dtype=np.float64)
@@ -302,8 +310,9 @@ def plot_distributions(
         finite_treated = x_treated[np.isfinite(x_treated)]
         transform = transforms.get(column, "none")
         transformed = transform not in ("", "none")
-        ax_raw = figure.add_subplot(grid[2 * r, c])
-        ax_treated = figure.add_subplot(grid[2 * r + 1, c])
+        pair = grid[r, c].subgridspec(2, 1, hspace=0.75)
+        ax_raw = figure.add_subplot(pair[0])
+        ax_treated = figure.add_subplot(pair[1])
         n_bins = int(np.clip(np.sqrt(max(finite_raw.size, 1)), 8, 30))
         if finite_raw.size:
             ax_raw.hist(finite_raw, bins=n_bins, color=RAW_COLOUR)
@@ -376,17 +385,22 @@ def plot_correlation(
     names = [_shorten(labels.get(str(c), str(c)), 30) for c in correlation.columns]
     k = max(len(names), 1)
     size = 8.0 if k <= 30 else 6.0
-    cell = float(np.clip(9.0 / k, 0.12, 0.45))  # [inches]
+    cell = float(np.clip(7.0 / k, 0.12, 0.4))  # [inches]
     side = cell * k
-    margin = 0.3 + _text_width(names, size)
+    figure = _new_figure(6.0, 6.0)
+    margin = 0.25 + _text_width(figure, names, size)
     top = 0.45 if title else 0.15
     width = margin + side + 1.3
     height = top + side + margin
-    figure = _new_figure(width, height)
+    figure.set_size_inches(width, height)
     ax = figure.add_axes((margin / width, margin / height, side / width, side / height))
     colour_axes = figure.add_axes(
-        ((margin + side + 0.25) / width, (margin + 0.15 * side) / height, 0.15 / width,
-         0.7 * side / height)
+        (
+            (margin + side + 0.25) / width,
+            (margin + 0.15 * side) / height,
+            0.15 / width,
+            0.7 * side / height,
+        )
     )
     matrix = correlation.to_numpy(dtype=np.float64)
     image = ax.imshow(
@@ -407,8 +421,8 @@ def plot_correlation(
         for r, c in zip(rows, cols, strict=True):
             value = matrix[r, c]
             ax.text(
-                c,
-                r,
+                float(c),
+                float(r),
                 f"{value:.2f}",
                 ha="center",
                 va="center",
