@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from securindex.catalogue import IndicatorValues
     from securindex.dataset import Panel
 
-__all__ = ["build_index", "rank_within_periods", "run_pipeline"]
+__all__ = ["build_index", "run_pipeline"]
 
 _BLOCK_BYTES = 8 * 2**20
 """Target size of a block of columns or rows [bytes]: below glibc's largest mmap
@@ -438,8 +438,84 @@ def _impute_codes(
 # --------------------------------------------------------------------------------------
 
 
+_TREATS_ONLY_FAILING = frozenset({"none", "winsorise"})
+"""Built-in treat methods that leave a column passing the skewness–kurtosis rule as it is
+(the JRC procedure treats only the failing indicators); ``log`` and ``boxcox`` do too with
+``only_failing: true``. A user method says so with ``treats_only_failing=True``."""
+
+_RULE_MARGIN = 1e-6
+"""A column is passed over only if it passes the rule by this margin [unitless]; columns
+closer to the thresholds are left to the method, which decides exactly."""
+
+
+def _treats_only_failing(method: Method[Any], params: Mapping[str, Any]) -> bool:
+    if "treats_only_failing" in method.extra:
+        return bool(method.extra["treats_only_failing"])
+    if not _builtin(method):
+        return False
+    return method.name in _TREATS_ONLY_FAILING or params.get("only_failing") is True
+
+
+def _clear_passes(
+    x: FloatArray, skew_max: float, kurt_max: float
+) -> tuple[BoolArray, FloatArray, FloatArray]:
+    """Columns that clearly pass the JRC rule, with their skewness and excess kurtosis.
+
+    The statistics are the bias-corrected sample skewness :math:`G_1` and excess kurtosis
+    :math:`G_2` (Joanes and Gill 1998, doi:10.1111/1467-9884.00122), the estimators of
+    :func:`securindex.methods.treat.skewness` and :func:`~securindex.methods.treat.kurtosis`,
+    from one set of central moments instead of one per statistic. A column passes when
+    :math:`|G_1| < ` ``skew_max`` or :math:`G_2 < ` ``kurt_max``; columns within
+    ``_RULE_MARGIN`` of a threshold, with fewer than 4 values or almost no spread count as
+    not clear.
+    """
+    observed = ~np.isnan(x)
+    n = observed.sum(axis=0).astype(np.float64)
+    safe_n = np.where(n > 0, n, 1.0)
+    d = np.where(observed, x, 0.0)
+    mean = d.sum(axis=0) / safe_n
+    np.subtract(x, mean, out=d)
+    d[~observed] = 0.0
+    d2 = d * d
+    m2 = d2.sum(axis=0) / safe_n
+    d *= d2
+    m3 = d.sum(axis=0) / safe_n
+    d2 *= d2
+    m4 = d2.sum(axis=0) / safe_n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skew = m3 / m2**1.5 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
+        kurt = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * (m4 / m2**2 - 3.0) + 6.0)
+        spread = np.sqrt(m2) > 1e-6 * np.abs(mean)
+        clear = (n >= 4) & spread & (
+            (np.abs(skew) < skew_max - _RULE_MARGIN) | (kurt < kurt_max - _RULE_MARGIN)
+        )
+    return clear, skew, kurt
+
+
+def _untouched_record(skew: float, kurt: float) -> dict[str, Any]:
+    """The report of a column the rule passes, in the treat methods' format."""
+    return {
+        "skew_before": skew,
+        "kurt_before": kurt,
+        "pass_before": True,
+        "n_winsorised": 0,
+        "winsorised_low": np.nan,
+        "winsorised_high": np.nan,
+        "transform": "none",
+        "shift": np.nan,
+        "lambda": np.nan,
+        "skew_after": skew,
+        "kurt_after": kurt,
+        "pass_after": True,
+    }
+
+
 def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
-    """Outlier treatment per group of indicators sharing settings, in column blocks."""
+    """Outlier treatment per group of indicators sharing settings, in column blocks.
+
+    For methods that treat only the indicators failing the skewness–kurtosis rule, the
+    rule is tested once per column here and only the failing columns go to the method.
+    """
     x = stages.imputed
     assert x is not None
     treated = np.array(x, dtype=np.float64, order="F", copy=True)
@@ -450,7 +526,18 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
         step = framework.treat_step(ids[positions[0]])
         _, params = split_options("treat", step)
         method = treaters.get(step.method)
+        skip = _treats_only_failing(method, params)
+        skew_max = float(params.get("skew_max", 2.0))
+        kurt_max = float(params.get("kurt_max", 3.5))
         for block in _blocks(positions, x.shape[0], _columnwise(method, params)):
+            if skip:
+                clear, skew, kurt = _clear_passes(_take(x, block), skew_max, kurt_max)
+                for k in np.flatnonzero(clear):
+                    record = _untouched_record(float(skew[k]), float(kurt[k]))
+                    records.append({"indicator": ids[block[k]], **record, "method": step.method})
+                block = [c for c, ok in zip(block, clear, strict=True) if not ok]
+                if not block:
+                    continue
             before = _take(x, block)
             result = method(before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
@@ -459,9 +546,8 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
                 treated[:, block] = result.values
             for record in result.report:
                 record = dict(record)
-                record["indicator"] = ids[block[int(record.pop("column", 0))]]
-                record["method"] = step.method
-                records.append(record)
+                indicator = ids[block[int(record.pop("column", 0))]]
+                records.append({"indicator": indicator, **record, "method": step.method})
             rows, local = np.nonzero(changed)
             if len(rows):
                 cols = np.asarray(block)[local]
@@ -483,7 +569,6 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
     if not treatment.empty:
         order = {i: k for k, i in enumerate(ids)}
         treatment = treatment.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
-        treatment = treatment[["indicator", *[c for c in treatment.columns if c != "indicator"]]]
         treatment = treatment.reset_index(drop=True)
     stages.treated = treated
     stages.treatment = treatment
@@ -688,7 +773,6 @@ def _aggregate_all(
             framework, node, block, w, period_codes, index, audit
         )
     stages.audit["aggregate"] = audit
-    ranks = rank_within_periods(scores, period_codes)
     effective = pd.Series(
         overall_weights(dict(framework.children), {k: v.to_numpy() for k, v in weights.items()}),
         name="effective_weight",
@@ -714,7 +798,6 @@ def _aggregate_all(
         treated=frame(stages.treated, ids),
         normalised=frame(x, ids),
         scores=frame(scores, order),
-        ranks=frame(ranks, order),
         weights=weights,
         effective_weights=effective,
         normalisation=stages.normalisation,
@@ -879,64 +962,3 @@ def _apply_missing_policy(
             part = part.copy()
             part[short] = np.nan
     return part
-
-
-# --------------------------------------------------------------------------------------
-# Ranks
-# --------------------------------------------------------------------------------------
-
-
-def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArray:
-    """Rank of each row's score within its period: 1 = highest, ties share the best rank.
-
-    Parameters
-    ----------
-    scores : FloatArray, shape (n_rows, n_columns)
-        Scores [score]; NaN is not ranked.
-    period_codes : IntArray, shape (n_rows,)
-        Period code of each row.
-
-    Returns
-    -------
-    FloatArray, shape (n_rows, n_columns)
-        Ranks [rank, 1 … number of scored rows of the period]; NaN where the score is NaN.
-        Tied scores share the lowest rank and the next rank skips (1, 2, 2, 4: "min"
-        ranking, as ``pandas.Series.rank(method="min", ascending=False)`` and COINr).
-
-    Notes
-    -----
-    One sort per node and period (never a loop over entities): the rows of a period are
-    sorted by decreasing score, and each run of equal scores gets the position of its
-    first member.
-
-    Examples
-    --------
-    >>> rank_within_periods(np.array([[3.0], [5.0], [5.0], [1.0]]), np.zeros(4, dtype=int))
-    array([[3.],
-           [1.],
-           [1.],
-           [4.]])
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    out = np.full(scores.shape, np.nan, order="F")
-    codes = np.asarray(period_codes)
-    by_period = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
-    groups = np.split(by_period, bounds) if len(codes) else []
-    for j in range(scores.shape[1]):  # one sort per node and period, never per entity
-        column = scores[:, j]
-        ranks = out[:, j]
-        for rows in groups:
-            values = column[rows]
-            order = np.argsort(-values)  # NaN sorts last
-            n_valid = int(np.count_nonzero(~np.isnan(values)))
-            if not n_valid:
-                continue
-            order = order[:n_valid]
-            ordered = values[order]
-            new = np.ones(n_valid, dtype=bool)
-            new[1:] = ordered[1:] != ordered[:-1]
-            position = np.arange(n_valid)
-            run_start = np.maximum.accumulate(np.where(new, position, 0))
-            ranks[rows[order]] = run_start + 1.0
-    return out

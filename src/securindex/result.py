@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +23,14 @@ import numpy as np
 import pandas as pd
 
 from securindex.errors import DataError
+from securindex.methods._types import FloatArray, IntArray
 
 if TYPE_CHECKING:
     from securindex.catalogue import IndicatorValues
     from securindex.framework import Framework
     from securindex.spec.framework import Step
 
-__all__ = ["AUDIT_COLUMNS", "IndexResult", "read_scores"]
+__all__ = ["AUDIT_COLUMNS", "IndexResult", "rank_within_periods", "read_scores"]
 
 AUDIT_COLUMNS = ["stage", "entity", "period", "item", "action", "before", "after", "detail"]
 """Columns of :attr:`IndexResult.audit`: one row per action taken on the data."""
@@ -103,7 +105,6 @@ class IndexResult:
     treated: pd.DataFrame
     normalised: pd.DataFrame
     scores: pd.DataFrame
-    ranks: pd.DataFrame
     weights: dict[str, pd.Series]
     effective_weights: pd.Series
     normalisation: pd.DataFrame
@@ -116,6 +117,18 @@ class IndexResult:
     data_name: str | None = None
 
     # -- views ----------------------------------------------------------------------------
+    @cached_property
+    def ranks(self) -> pd.DataFrame:
+        """Rank of each row's score within its period, per node: 1 = highest.
+
+        Ties share the best rank (1, 2, 2, 4); NaN where the node has no score. Computed on
+        first use (one sort per node and period) and kept.
+        """
+        periods = self.scores.index.get_level_values("period")
+        codes, _ = pd.factorize(periods, sort=True)
+        ranks = rank_within_periods(self.scores.to_numpy(), np.asarray(codes, dtype=np.int64))
+        return pd.DataFrame(ranks, index=self.scores.index, columns=self.scores.columns, copy=False)
+
     @property
     def index(self) -> pd.Series:
         """The root node's score (the composite index) [score]."""
@@ -355,3 +368,59 @@ def _plain(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return str(value)
+
+
+def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArray:
+    """Rank of each row's score within its period: 1 = highest, ties share the best rank.
+
+    Parameters
+    ----------
+    scores : FloatArray, shape (n_rows, n_columns)
+        Scores [score]; NaN is not ranked.
+    period_codes : IntArray, shape (n_rows,)
+        Period code of each row.
+
+    Returns
+    -------
+    FloatArray, shape (n_rows, n_columns)
+        Ranks [rank, 1 … number of scored rows of the period]; NaN where the score is NaN.
+        Tied scores share the lowest rank and the next rank skips (1, 2, 2, 4: "min"
+        ranking, as ``pandas.Series.rank(method="min", ascending=False)`` and COINr).
+
+    Notes
+    -----
+    One sort per node and period (never a loop over entities): the rows of a period are
+    sorted by decreasing score, and each run of equal scores gets the position of its
+    first member.
+
+    Examples
+    --------
+    >>> rank_within_periods(np.array([[3.0], [5.0], [5.0], [1.0]]), np.zeros(4, dtype=int))
+    array([[3.],
+           [1.],
+           [1.],
+           [4.]])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.full(scores.shape, np.nan, order="F")
+    codes = np.asarray(period_codes)
+    by_period = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
+    groups = np.split(by_period, bounds) if len(codes) else []
+    for j in range(scores.shape[1]):  # one sort per node and period, never per entity
+        column = scores[:, j]
+        ranks = out[:, j]
+        for rows in groups:
+            values = column[rows]
+            order = np.argsort(-values)  # NaN sorts last
+            n_valid = int(np.count_nonzero(~np.isnan(values)))
+            if not n_valid:
+                continue
+            order = order[:n_valid]
+            ordered = values[order]
+            new = np.ones(n_valid, dtype=bool)
+            new[1:] = ordered[1:] != ordered[:-1]
+            position = np.arange(n_valid)
+            run_start = np.maximum.accumulate(np.where(new, position, 0))
+            ranks[rows[order]] = run_start + 1.0
+    return out

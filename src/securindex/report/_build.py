@@ -599,26 +599,44 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             else ("▲ " + label_of(v) if v > 0 else "▼ " + label_of(-v) if v < 0 else "=")
         )
     )
+    # formatted once per column (numpy arrays → lists), then zipped into rows
+    change_array = change_values.to_numpy(dtype=np.float64)
+    change_class = np.where(change_array > 0, "up", np.where(change_array < 0, "down", ""))
+    columns = {c: table_frame[c].to_numpy(dtype=np.float64).tolist() for c in [root, *pillars]}
+    pillar_cells = (
+        list(
+            zip(
+                *([(fmt_score(v), _number(v)) for v in columns[p]] for p in pillars),
+                strict=True,
+            )
+        )
+        if pillars
+        else [()] * len(order)
+    )
     ranking_rows = [
         {
-            "rank": rank_text.iat[i],
-            "rank_value": _number(rank_values.iat[i]),
+            "rank": rank,
+            "rank_value": _number(rank_value),
             "entity": entity,
             "anchor": anchors.get(entity),
-            "index": fmt_score(table_frame[root].iat[i]),
-            "index_value": _number(table_frame[root].iat[i]),
-            "change": change_text.iat[i],
-            "change_value": _number(change_values.iat[i]),
-            "change_class": "up"
-            if change_values.iat[i] > 0
-            else "down"
-            if change_values.iat[i] < 0
-            else "",
-            "pillars": [
-                (fmt_score(table_frame[p].iat[i]), _number(table_frame[p].iat[i])) for p in pillars
-            ],
+            "index": fmt_score(index_value),
+            "index_value": _number(index_value),
+            "change": change,
+            "change_value": _number(change_value),
+            "change_class": css,
+            "pillars": cells,
         }
-        for i, entity in enumerate(order)
+        for entity, rank, rank_value, index_value, change, change_value, css, cells in zip(
+            order,
+            rank_text.tolist(),
+            rank_values.tolist(),
+            columns[root],
+            change_text.tolist(),
+            change_array.tolist(),
+            change_class.tolist(),
+            pillar_cells,
+            strict=True,
+        )
     ]
 
     pillar_rows = [

@@ -283,6 +283,8 @@ def plot_distributions(
     matplotlib.figure.Figure
         A grid with two stacked panels per indicator: raw (grey) above, treated (blue) below.
     """
+    from matplotlib.ticker import MaxNLocator
+
     labels = labels or {}
     units = units or {}
     transforms = transforms or {}
@@ -314,10 +316,15 @@ def plot_distributions(
         ax_raw = figure.add_subplot(pair[0])
         ax_treated = figure.add_subplot(pair[1])
         n_bins = int(np.clip(np.sqrt(max(finite_raw.size, 1)), 8, 30))
-        if finite_raw.size:
-            ax_raw.hist(finite_raw, bins=n_bins, color=RAW_COLOUR)
-        if finite_treated.size:
-            ax_treated.hist(finite_treated, bins=n_bins, color=TREATED_COLOUR)
+        # one filled step artist per histogram (not one patch per bar): much faster to draw
+        for ax, values, colour in (
+            (ax_raw, finite_raw, RAW_COLOUR),
+            (ax_treated, finite_treated, TREATED_COLOUR),
+        ):
+            if values.size:
+                counts, edges = np.histogram(values, bins=n_bins)
+                ax.stairs(counts, edges, fill=True, color=colour)
+                ax.set_ylim(0, max(int(counts.max()), 1) * 1.25)
         unit = units.get(column, "")
         n_missing = int(x_raw.size - finite_raw.size)
         missing_text = f", {n_missing} missing" if n_missing else ""
@@ -347,7 +354,8 @@ def plot_distributions(
         )
         for ax in (ax_raw, ax_treated):
             ax.tick_params(labelsize=7, pad=1)
-            ax.set_ylim(top=ax.get_ylim()[1] * 1.25)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
         if c == 0:
             ax_raw.set_ylabel("rows")
             ax_treated.set_ylabel("rows")
