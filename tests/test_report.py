@@ -429,6 +429,26 @@ def test_invalid_option_is_rejected(result: Any) -> None:
         render_report(result, n_top=0)
 
 
+def test_cross_section_with_negative_scores(workdir: Path) -> None:
+    # one period (no change, no history) and z-scores (negative pillar contributions)
+    folder = workdir / "cross"
+    folder.mkdir()
+    text = FRAMEWORK_YAML.replace("{method: minmax, lo: 0, hi: 100}", "{method: zscore}")
+    panel = _panel(12, seed=2, odd=False)
+    frame = panel.frame[panel.frame.index.get_level_values("period") == 2021]
+    cross = Panel(frame, panel.units)
+    result = _framework(folder, text).compute(cross)
+    assert (result.scores["crime"] < 0).any()
+    html = render_report(result, date=DATE)
+    page = _parse(html)
+    assert len(page.ranking) == 12
+    assert all(row[3] == "" for row in page.ranking)  # no change column values
+    words = _text(html)
+    assert "Periods 1 (2021)" in words
+    assert "Over time" not in words
+    assert len(page.images) == 3
+
+
 # -- the numbers behind the charts ---------------------------------------------------------------
 def test_contributions_sum_to_the_index_by_hand() -> None:
     # x: crime 50, social 100, weights 0.6/0.4 → index 0.6·50 + 0.4·100 = 70; parts 30 and 40.

@@ -311,6 +311,16 @@ def evaluate(
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {output}")
 
 
+def _register_extensions() -> None:
+    """Commands defined next to the subpackages they drive."""
+    from securindex.report._cli import register as register_report
+
+    register_report(app)
+
+
+_register_extensions()
+
+
 def main() -> None:
     """Entry point of the ``securindex`` console script."""
     app()

@@ -595,6 +595,7 @@ class _Partial:
     codes: dict[str, int]  # offence code → records that reached the offence check
     unknown_areas: dict[str, int]
     n_boundary: int = 0
+    sources: dict[str, int] = field(default_factory=dict)  # file → records read
 
 
 def _as_keys(values: pd.Series | pd.Index | np.ndarray) -> pd.Index:
@@ -1076,6 +1077,10 @@ def _merge(parts: Sequence[_Partial]) -> _Partial:
         for target, source in ((reasons, part.reasons), (codes, part.codes), (unknown, part.unknown_areas)):
             for key, value in source.items():
                 target[key] = target.get(key, 0) + value
+    sources: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.sources.items():
+            sources[key] = sources.get(key, 0) + value
     return _Partial(
         cells,
         reasons,
@@ -1083,7 +1088,15 @@ def _merge(parts: Sequence[_Partial]) -> _Partial:
         codes,
         unknown,
         sum(p.n_boundary for p in parts),
+        sources,
     )
+
+
+def _count_chunk(chunk: _Chunk, plan: _Plan) -> _Partial:
+    """Read and count one chunk (a task of the Dask engine, a loop step of pandas')."""
+    part = _count(_read_chunk(chunk, plan.spec), plan)
+    part.sources = {chunk.path: part.n_records}
+    return part
 
 
 # =============================================================================================
@@ -1399,16 +1412,14 @@ def incidents_to_panel(
         raise SpecError("no incident data: give data= or 'source' in the from_incidents block")
     paths = _expand_sources(sources, folder)
     files = _scan_files(paths, resolved)
-    partials = []
-    per_file: dict[str, int] = {}
+    partials: list[_Partial] = []
     for chunk in _chunks(paths, rows_per_chunk):
-        part = _count(_read_chunk(chunk, resolved), plan)
-        per_file[chunk.path] = per_file.get(chunk.path, 0) + part.n_records
-        partials.append(part)
+        partials.append(_count_chunk(chunk, plan))
         if len(partials) >= 8:  # keep memory bounded on many files
             partials = [_merge(partials)]
-    files["n_records"] = files["file"].map(per_file).fillna(0).astype(np.int64)
-    return _finish(_merge(partials), plan, files, name)
+    total = _merge(partials)
+    files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
+    return _finish(total, plan, files, name)
 
 
 # =============================================================================================

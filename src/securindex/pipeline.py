@@ -54,8 +54,12 @@ if TYPE_CHECKING:
 __all__ = ["build_index", "run_pipeline"]
 
 _BLOCK_BYTES = 8 * 2**20
-"""Target size of a block of columns or rows [bytes]: below glibc's largest mmap
-threshold (32 MiB), so temporaries of that size are reused rather than page-faulted anew."""
+"""Target size of a block of whole columns [bytes]: below glibc's largest mmap threshold
+(32 MiB), so temporaries of that size are reused rather than page-faulted anew."""
+
+_ROW_BLOCK_BYTES = 2**20
+"""Target size of a block of rows [bytes]: small enough for the temporaries of a
+row-wise method to stay in the processor's cache."""
 
 STAGES = ("screen", "impute", "treat", "normalise")
 """Stages whose output a re-run can reuse when their settings did not change."""
@@ -208,7 +212,8 @@ def _blocks(columns: Sequence[int], n_rows: int, columnwise: bool) -> Iterator[l
 
 
 def _row_blocks(n_rows: int, n_columns: int) -> Iterator[slice]:
-    size = max(1, _BLOCK_BYTES // max(1, 8 * n_columns))
+    """Slices of about ``_ROW_BLOCK_BYTES`` of a (rows × n_columns) float64 matrix."""
+    size = max(1, _ROW_BLOCK_BYTES // max(1, 8 * n_columns))
     for start in range(0, n_rows, size):
         yield slice(start, min(n_rows, start + size))
 
@@ -370,6 +375,9 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
     x = stages.raw
     n_rows = x.shape[0]
     mask = np.zeros(x.shape, dtype=bool, order="F")
+    if _builtin(method) and method.name == "none":  # fills nothing: the raw stage is kept
+        stages.imputed, stages.imputed_mask, stages.audit["impute"] = x, mask, []
+        return
     imputed: FloatArray | None = None
     kwargs: dict[str, Any] = {}
     audit: list[pd.DataFrame] = []
@@ -457,31 +465,42 @@ def _treats_only_failing(method: Method[Any], params: Mapping[str, Any]) -> bool
 
 
 def _clear_passes(
-    x: FloatArray, skew_max: float, kurt_max: float
+    x: FloatArray, positions: list[int], skew_max: float, kurt_max: float
 ) -> tuple[BoolArray, FloatArray, FloatArray]:
-    """Columns that clearly pass the JRC rule, with their skewness and excess kurtosis.
+    """Columns ``positions`` of ``x`` that clearly pass the JRC rule, with their statistics.
 
     The statistics are the bias-corrected sample skewness :math:`G_1` and excess kurtosis
     :math:`G_2` (Joanes and Gill 1998, doi:10.1111/1467-9884.00122), the estimators of
     :func:`securindex.methods.treat.skewness` and :func:`~securindex.methods.treat.kurtosis`,
-    from one set of central moments instead of one per statistic. A column passes when
-    :math:`|G_1| < ` ``skew_max`` or :math:`G_2 < ` ``kurt_max``; columns within
-    ``_RULE_MARGIN`` of a threshold, with fewer than 4 values or almost no spread count as
-    not clear.
+    from one set of central moments accumulated over blocks of rows (two passes: the mean,
+    then the moments). A column passes when :math:`|G_1| <` ``skew_max`` or
+    :math:`G_2 <` ``kurt_max``; columns within ``_RULE_MARGIN`` of a threshold, with fewer
+    than 4 values or almost no spread are not "clear" and are left to the method.
     """
-    observed = ~np.isnan(x)
-    n = observed.sum(axis=0).astype(np.float64)
+    k = len(positions)
+    contiguous = positions == list(range(positions[0], positions[-1] + 1))
+
+    def chunks() -> Iterator[FloatArray]:
+        for rows in _row_blocks(x.shape[0], k):
+            yield x[rows, positions[0] : positions[-1] + 1] if contiguous else x[rows][:, positions]
+
+    n = np.zeros(k)
+    total = np.zeros(k)
+    for part in chunks():
+        observed = ~np.isnan(part)
+        n += observed.sum(axis=0)
+        total += np.where(observed, part, 0.0).sum(axis=0)
     safe_n = np.where(n > 0, n, 1.0)
-    d = np.where(observed, x, 0.0)
-    mean = d.sum(axis=0) / safe_n
-    np.subtract(x, mean, out=d)
-    d[~observed] = 0.0
-    d2 = d * d
-    m2 = d2.sum(axis=0) / safe_n
-    d *= d2
-    m3 = d.sum(axis=0) / safe_n
-    d2 *= d2
-    m4 = d2.sum(axis=0) / safe_n
+    mean = total / safe_n
+    m2, m3, m4 = np.zeros(k), np.zeros(k), np.zeros(k)
+    for part in chunks():
+        d = part - mean
+        d[np.isnan(d)] = 0.0
+        d2 = d * d
+        m2 += d2.sum(axis=0)
+        m3 += (d2 * d).sum(axis=0)
+        m4 += (d2 * d2).sum(axis=0)
+    m2, m3, m4 = m2 / safe_n, m3 / safe_n, m4 / safe_n
     with np.errstate(invalid="ignore", divide="ignore"):
         skew = m3 / m2**1.5 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
         kurt = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * (m4 / m2**2 - 3.0) + 6.0)
@@ -529,15 +548,13 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
         skip = _treats_only_failing(method, params)
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
+        if skip:
+            clear, skew, kurt = _clear_passes(x, positions, skew_max, kurt_max)
+            for k in np.flatnonzero(clear):
+                record = _untouched_record(float(skew[k]), float(kurt[k]))
+                records.append({"indicator": ids[positions[k]], **record, "method": step.method})
+            positions = [c for c, ok in zip(positions, clear, strict=True) if not ok]
         for block in _blocks(positions, x.shape[0], _columnwise(method, params)):
-            if skip:
-                clear, skew, kurt = _clear_passes(_take(x, block), skew_max, kurt_max)
-                for k in np.flatnonzero(clear):
-                    record = _untouched_record(float(skew[k]), float(kurt[k]))
-                    records.append({"indicator": ids[block[k]], **record, "method": step.method})
-                block = [c for c, ok in zip(block, clear, strict=True) if not ok]
-                if not block:
-                    continue
             before = _take(x, block)
             result = method(before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
@@ -585,6 +602,9 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
 
     The reference sample is all rows (``pooled``), each period's rows (``per_period``) or
     the base period's rows (``base``): only pooled and base scores compare over time.
+    Learn first, apply second: for pooled and base references the statistics are learnt
+    from whole columns, then applied to blocks of rows (``learnt=``), which keeps the
+    method's temporaries small.
     """
     x = stages.treated
     assert x is not None
@@ -605,33 +625,97 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             base_code = _base_code(options.get("base_period"), period_labels, step.method)
         entity = options.get("reference_entity")
         method = normalisers.get(step.method)
-        for block in _blocks(positions, x.shape[0], _columnwise(method, params)):
-            part = _take(x, block)
-            if entity is not None:
-                values, stats = _normalise_to_entity(
-                    step.method, part, index, period_codes, direction[block], mode, base_code,
-                    entity, params,
-                )
-            else:
+        columnwise = _columnwise(method, params)
+        if entity is not None:
+            values, stats = _normalise_to_entity(
+                step.method, _take(x, positions), index, period_codes, direction[positions],
+                mode, base_code, entity, params,
+            )
+            out[:, positions] = values
+        elif mode == "per_period" or not columnwise:
+            stats = {}
+            parts = []
+            for block in _blocks(positions, x.shape[0], columnwise):
                 result = normalise_by_period(
-                    step.method, part, period_codes, direction[block], mode=mode,
+                    step.method, _take(x, block), period_codes, direction[block], mode=mode,
                     base_period=base_code, **params,
                 )
-                values, stats = result.values, {**result.learnt, **result.flags}
-            out[:, block] = values
-            for local, column in enumerate(block):
-                indicator = ids[column]
-                learnt[indicator] = _column_stats(stats, local, len(block))
-                table.extend(
-                    _learnt_rows(indicator, step.method, mode, learnt[indicator], period_labels,
-                                 options.get("base_period"))
-                )
+                out[:, block] = result.values
+                parts.append({**result.learnt, **result.flags})
+            stats = _join_stats(parts)
+        else:
+            reference_rows = None if mode == "pooled" else period_codes == base_code
+            stats = _learn_then_apply(
+                method, x, out, positions, direction, reference_rows, params
+            )
+        for local, column in enumerate(positions):
+            indicator = ids[column]
+            learnt[indicator] = _column_stats(stats, local, len(positions))
+            table.extend(
+                _learnt_rows(indicator, step.method, mode, learnt[indicator], period_labels,
+                             options.get("base_period"))
+            )
     normalisation = pd.DataFrame(table)
     if not normalisation.empty:
         normalisation = normalisation.set_index("indicator")
     stages.normalised = out
     stages.normalisation = normalisation
     stages.learnt = learnt
+
+
+def _learn_then_apply(
+    method: Method[Any],
+    x: FloatArray,
+    out: FloatArray,
+    positions: list[int],
+    direction: FloatArray,
+    reference_rows: BoolArray | None,
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Learn a normaliser's statistics column block by column block, apply them row block
+    by row block into ``out``; returns the statistics (and flags) of all the columns."""
+    parts = []
+    for block in _blocks(positions, x.shape[0], True):
+        columns = _take(x, block)
+        reference = columns if reference_rows is None else columns[reference_rows]
+        first = method(columns[:1], direction=direction[block], reference=reference, **params)
+        parts.append({**first.learnt, **first.flags})
+    stats = _join_stats(parts)
+    learnt = {k: v for k, v in stats.items() if k in parts[0] and k not in _flag_names(parts)}
+    contiguous = positions == list(range(positions[0], positions[-1] + 1))
+    d = direction[positions]
+    for rows in _row_blocks(x.shape[0], len(positions)):
+        if contiguous:
+            part = x[rows, positions[0] : positions[-1] + 1]
+        else:
+            part = x[rows][:, positions]
+        result = method(part, direction=d, learnt=learnt, **params)
+        if contiguous:
+            out[rows, positions[0] : positions[-1] + 1] = result.values
+        else:
+            out[rows, positions] = result.values
+    return stats
+
+
+def _flag_names(parts: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Keys that are flags (boolean arrays), not learnt statistics."""
+    return {k for k, v in parts[0].items() if np.asarray(v).dtype == bool}
+
+
+def _join_stats(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Statistics of column blocks joined along their last (column) axis."""
+    if not parts:
+        return {}
+    if len(parts) == 1:
+        return dict(parts[0])
+    joined: dict[str, Any] = {}
+    for key in parts[0]:
+        arrays = [np.asarray(p[key]) for p in parts]
+        if key == "period":
+            joined[key] = arrays[0]
+        elif all(a.ndim >= 1 for a in arrays) and len({a.shape[:-1] for a in arrays}) == 1:
+            joined[key] = np.concatenate(arrays, axis=-1)
+    return joined
 
 
 def _column_stats(stats: Mapping[str, Any], local: int, n_columns: int) -> dict[str, Any]:

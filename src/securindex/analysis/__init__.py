@@ -1,1 +1,82 @@
-"""Statistical coherence, uncertainty and sensitivity analysis of composite indices."""
+"""Statistical coherence, uncertainty and sensitivity analysis of composite indices.
+
+The OECD/JRC Handbook's step 4 (multivariate analysis: is the structure coherent?) and
+step 7 (uncertainty and sensitivity analysis: how robust are the ranks?):
+
+* :mod:`~securindex.analysis.coherence` — statistics, availability, correlations within
+  and across levels with flags, Cronbach's alpha, PCA, unit profiles (:func:`coherence`);
+* :mod:`~securindex.analysis.uncertainty` — the declarative ``uncertainty:`` block
+  (:class:`UncertaintySpec`) and the vectorised Monte-Carlo engine
+  (:func:`run_uncertainty`);
+* :mod:`~securindex.analysis.sensitivity` — Sobol indices with SALib
+  (:func:`run_sensitivity`; optional extra ``securindex[sensitivity]``);
+* :mod:`~securindex.analysis.plots` — rank intervals, Sobol bars, correlation heat maps
+  (matplotlib; extra ``securindex[report]``).
+
+Nothing heavy is imported until used: SALib and matplotlib load on the first call that
+needs them.
+"""
+
+from securindex.analysis.coherence import (
+    Coherence,
+    PCAResult,
+    availability,
+    coherence,
+    correlation_flags,
+    correlations,
+    cronbach_alpha,
+    describe,
+    levels,
+    node_correlations,
+    pca,
+    unit_profiles,
+)
+from securindex.analysis.plots import plot_correlation, plot_rank_intervals, plot_sobol
+from securindex.analysis.sensitivity import SobolResult, run_sensitivity, sobol_indices
+from securindex.analysis.uncertainty import (
+    AggregationChoice,
+    IndicatorExclusion,
+    InputNoise,
+    ParameterChoice,
+    UncertaintyResult,
+    UncertaintySpec,
+    WeightNoise,
+    load_uncertainty_spec,
+    rebuild_replicate,
+    run_uncertainty,
+    sample_factors,
+    uncertainty_factors,
+)
+
+__all__ = [
+    "AggregationChoice",
+    "Coherence",
+    "IndicatorExclusion",
+    "InputNoise",
+    "PCAResult",
+    "ParameterChoice",
+    "SobolResult",
+    "UncertaintyResult",
+    "UncertaintySpec",
+    "WeightNoise",
+    "availability",
+    "coherence",
+    "correlation_flags",
+    "correlations",
+    "cronbach_alpha",
+    "describe",
+    "levels",
+    "load_uncertainty_spec",
+    "node_correlations",
+    "pca",
+    "plot_correlation",
+    "plot_rank_intervals",
+    "plot_sobol",
+    "rebuild_replicate",
+    "run_sensitivity",
+    "run_uncertainty",
+    "sample_factors",
+    "sobol_indices",
+    "uncertainty_factors",
+    "unit_profiles",
+]

@@ -100,14 +100,19 @@ def fmt_value(value: Any) -> str:
 
 
 def fmt_score(value: Any) -> str:
+    """A score with one decimal ("—" when missing, never "-0.0")."""
     try:
         x = float(value)
     except (TypeError, ValueError):
         return str(value)
-    return f"{x:.1f}" if math.isfinite(x) else "—"
+    if not math.isfinite(x):
+        return "—"
+    text = f"{x:.1f}"
+    return "0.0" if text == "-0.0" else text
 
 
 def fmt_share(value: float) -> str:
+    """A share [unitless] as a percentage with one decimal."""
     return f"{100 * value:.1f}%" if math.isfinite(value) else "—"
 
 

@@ -177,7 +177,9 @@ def plot_contributions(
     if gap_after is not None and 0 < gap_after < n_rows:
         position[gap_after:] += 1.5
     n_slots = float(position[-1] + 1) if n_rows else 1.0
-    legend_rows = -(-max(n_pillars, 1) // 3)
+    has_negative = bool(np.any(np.nan_to_num(values) < 0))
+    n_handles = n_pillars + int(has_negative)
+    legend_rows = -(-max(n_handles, 1) // 3)
     top = 0.25 + (0.3 if title else 0.0) + 0.2 * legend_rows  # [inches]
     width = 8.5
     height = max(2.5, top + 0.55 + 0.21 * n_slots)
@@ -189,7 +191,7 @@ def plot_contributions(
     clean = np.nan_to_num(values, nan=0.0)
     left_positive = np.zeros(n_rows)
     left_negative = np.zeros(n_rows)
-    handles = []
+    handles: list[Any] = []
     for k, pillar in enumerate(contributions.columns):
         part = clean[:, k]
         start = np.where(part >= 0, left_positive, left_negative)
@@ -231,8 +233,12 @@ def plot_contributions(
             style="italic",
             color="#555555",
         )
-    if low < 0:
+    if has_negative:
+        # with negative parts the bar's length is not the score: mark the net score
         ax.axvline(0.0, color="#333333", linewidth=0.8)
+        handles.append(
+            ax.scatter(total, position, marker="|", s=120, color="black", label="index score")
+        )
     ax.set_xlim(min(low, 0.0) - 0.01 * span, high + 0.08 * span)
     ax.set_xlabel(xlabel)
     ax.tick_params(axis="y", length=0)
@@ -244,7 +250,7 @@ def plot_contributions(
         handles=handles,
         loc="upper left",
         bbox_to_anchor=(left / width - 0.01, 1 - (0.45 if title else 0.1) / height),
-        ncol=min(3, max(1, n_pillars)),
+        ncol=min(3, max(1, n_handles)),
         frameon=False,
         borderaxespad=0.0,
     )

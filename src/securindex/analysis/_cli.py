@@ -1,0 +1,213 @@
+"""Command-line commands of the analysis: ``securindex analyse`` and ``securindex uncertainty``.
+
+:func:`register` adds them to the main Typer app (``securindex.cli``). Like the other
+commands they call only the public API, print ``file:line: message`` for specification
+errors, exit with status 1 on any securindex error, and write nothing unless the job
+succeeded.
+
+A framework file may carry its ``uncertainty:`` block under that key: it is read here and
+removed before the framework is validated (or give it in a separate file with ``--spec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from securindex.errors import SecurindexError, SpecError
+
+if TYPE_CHECKING:
+    from securindex.analysis.uncertainty import UncertaintySpec
+    from securindex.framework import Framework
+    from securindex.result import IndexResult
+
+__all__ = ["register"]
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(exc: SecurindexError) -> typer.Exit:
+    if isinstance(exc, SpecError):
+        for issue in exc.issues:
+            errors.print(str(issue), markup=False, highlight=False)
+        errors.print(f"{len(exc.issues)} problem(s) found.", style="bold red")
+    else:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+    return typer.Exit(code=1)
+
+
+def load_framework(path: Path) -> tuple[Framework, UncertaintySpec | None]:
+    """A framework file, and its ``uncertainty:`` block when it has one."""
+    from securindex._yaml import Located, read_yaml
+    from securindex.analysis.uncertainty import UncertaintySpec
+    from securindex.framework import Framework
+    from securindex.spec._validate import validate_located
+    from securindex.spec.framework import FrameworkSpec
+
+    located = read_yaml(path)
+    value = located.value
+    if not (isinstance(value, Mapping) and "uncertainty" in value):
+        return Framework.load(path), None
+    block = validate_located(UncertaintySpec, located, ("uncertainty",))
+    rest = Located(
+        {k: v for k, v in value.items() if k != "uncertainty"}, located.file, located.positions
+    )
+    spec = validate_located(FrameworkSpec, rest)
+    return Framework.from_spec(spec, base_dir=path.parent, located=rest), block
+
+
+def _build(framework: Framework, data: Path, dictionary: Path | None) -> IndexResult:
+    from securindex.dataset import Panel
+
+    panel = Panel.read(data, dictionary=dictionary or framework.dictionary_path)
+    return framework.compute(panel)
+
+
+def _save_figure(ax: Any, path: Path) -> Path:
+    figure = ax.figure
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``analyse`` and ``uncertainty`` commands to ``app``."""
+
+    @app.command("analyse")
+    def analyse(
+        framework: Annotated[Path, typer.Argument(help="framework YAML")],
+        data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")],
+        dictionary: Annotated[
+            Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
+        ] = None,
+        threshold: Annotated[
+            float, typer.Option(help="|r| above which two indicators are flagged collinear")
+        ] = 0.9,
+        profiles: Annotated[int, typer.Option(help="strengths and weaknesses per entity")] = 3,
+        plots: Annotated[bool, typer.Option(help="draw correlation heat maps (matplotlib)")] = True,
+    ) -> None:
+        """Statistical coherence: statistics, availability, correlations, alpha, PCA, profiles."""
+        from securindex.analysis.coherence import coherence
+
+        try:
+            fw, _ = load_framework(framework)
+            result = _build(fw, data, dictionary)
+            report = coherence(result, threshold=threshold, n_profile=profiles)
+        except SecurindexError as exc:
+            raise _fail(exc) from None
+        written = report.write(output)
+        if plots:
+            from securindex.analysis.plots import plot_correlation
+
+            for name in ("pearson_1_1", "pearson_1_2"):
+                if name in report.correlations:
+                    ax = plot_correlation(report.correlations[name], title=f"Pearson {name[8:]}")
+                    written[f"{name}_png"] = _save_figure(ax, output / f"correlation_{name}.png")
+        n_flags = len(report.flags)
+        console.print(f"[green]wrote[/green] {len(written)} files to {output}")
+        console.print(f"{n_flags} correlation flag(s); Cronbach's alpha per node:")
+        for row in report.cronbach.reset_index().itertuples(index=False):
+            console.print(f"  {row.node}: {row.alpha:.3f} ({row.n_items} items)", markup=False)
+
+    @app.command("uncertainty")
+    def uncertainty(
+        framework: Annotated[Path, typer.Argument(help="framework YAML")],
+        data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")],
+        spec: Annotated[
+            Path | None,
+            typer.Option("--spec", help="uncertainty YAML (default: the framework's block)"),
+        ] = None,
+        n_replicates: Annotated[
+            int | None, typer.Option("-n", "--replicates", help="Monte-Carlo replicates")
+        ] = None,
+        sobol: Annotated[bool, typer.Option("--sobol", help="also compute Sobol indices")] = False,
+        sobol_base: Annotated[
+            int, typer.Option("--sobol-base", help="base sample N of the Sobol design")
+        ] = 512,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="validate and list the factors only")
+        ] = False,
+        seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+        dictionary: Annotated[
+            Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
+        ] = None,
+        chunk_size: Annotated[
+            int | None, typer.Option(help="replicates evaluated together (memory bound)")
+        ] = None,
+        plots: Annotated[bool, typer.Option(help="draw the rank-interval and Sobol plots")] = True,
+    ) -> None:
+        """Monte-Carlo uncertainty (and Sobol sensitivity) analysis of the index ranks."""
+        from securindex.analysis.uncertainty import (
+            load_uncertainty_spec,
+            run_uncertainty,
+            uncertainty_factors,
+        )
+
+        try:
+            fw, block = load_framework(framework)
+            parsed = load_uncertainty_spec(spec) if spec is not None else block
+            if parsed is None:
+                raise SpecError(
+                    f"{framework} has no 'uncertainty:' block; add one or give --spec FILE"
+                )
+            result = _build(fw, data, dictionary)
+            factors = uncertainty_factors(result, spec if spec is not None else parsed)
+            if dry_run:
+                console.print(
+                    f"{len(factors)} factor(s), {int(factors['dimensions'].sum())} dimensions:"
+                )
+                for row in factors.itertuples(index=False):
+                    console.print(
+                        f"  {row.factor} [{row.kind}, {row.dimensions}]: {row.description}",
+                        markup=False,
+                    )
+                return
+            analysis = run_uncertainty(
+                result,
+                spec if spec is not None else parsed,
+                n_replicates=n_replicates,
+                seed=seed,
+                chunk_size=chunk_size,
+                progress=True,
+            )
+            sensitivity = None
+            if sobol:
+                from securindex.analysis.sensitivity import run_sensitivity
+
+                sensitivity = run_sensitivity(
+                    result,
+                    spec if spec is not None else parsed,
+                    n_base=sobol_base,
+                    seed=seed,
+                    chunk_size=chunk_size,
+                    progress=True,
+                )
+        except SecurindexError as exc:
+            raise _fail(exc) from None
+        written = analysis.write(output)
+        if sensitivity is not None:
+            written.update(sensitivity.write(output))
+        if plots:
+            from securindex.analysis.plots import plot_rank_intervals, plot_sobol
+
+            ax = plot_rank_intervals(analysis)
+            written["rank_intervals"] = _save_figure(ax, output / "rank_intervals.png")
+            if sensitivity is not None:
+                ax = plot_sobol(sensitivity)
+                written["sobol_png"] = _save_figure(ax, output / "sobol.png")
+        console.print(f"[green]wrote[/green] {len(written)} files to {output}: {analysis!r}")
+        if sensitivity is not None:
+            table = sensitivity.table()
+            console.print("Sobol indices of the mean rank shift (first order, total):")
+            for factor, row in table.iterrows():
+                console.print(f"  {factor}: S1 {row['S1']:.3f}, ST {row['ST']:.3f}", markup=False)
