@@ -614,7 +614,7 @@ def test_select_pulls_dependencies(fixtures_dir: Path) -> None:
     selected = catalogue.select(["weighted_homicide_rate"])
     assert list(selected) == ["homicide_rate", "weighted_homicide_rate"]
     assert selected.location("homicide_rate") == catalogue.location("homicide_rate")
-    with pytest.raises(SpecError, match="no indicator .nope."):
+    with pytest.raises(SpecError, match=r"no indicator .nope."):
         catalogue.select(["nope"])
 
 

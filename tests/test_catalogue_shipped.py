@@ -65,7 +65,9 @@ def test_indicator_computes_on_a_fixture_in_its_declared_unit(indicator_id: str)
     panel = Panel.from_frame(frame, entity="entity", period="period", units=units)
     result = selected.compute(panel)
     column = result.frame[indicator_id]
-    uses_lag = "lag(" in CATALOGUE[indicator_id].formula or "mean_over(" in CATALOGUE[indicator_id].formula
+    uses_lag = (
+        "lag(" in CATALOGUE[indicator_id].formula or "mean_over(" in CATALOGUE[indicator_id].formula
+    )
     finite = np.isfinite(column.to_numpy())
     assert finite[1::2].all() if uses_lag else finite.all(), result.audit
     assert result.units[indicator_id] == CATALOGUE[indicator_id].unit

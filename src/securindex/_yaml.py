@@ -51,7 +51,9 @@ class Located:
         value = self.value
         for key in prefix:
             value = value[key]
-        positions = {p[len(prefix) :]: pos for p, pos in self.positions.items() if p[: len(prefix)] == prefix}
+        positions = {
+            p[len(prefix) :]: pos for p, pos in self.positions.items() if p[: len(prefix)] == prefix
+        }
         return Located(value, self.file, positions)
 
 
@@ -69,10 +71,12 @@ def _build(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]
             key = _constructor.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
                 mark = key_node.start_mark
-                raise _BadKey(f"mapping keys must be text, got {key!r}", mark.line + 1, mark.column + 1)
+                raise _BadKeyError(
+                    f"mapping keys must be text, got {key!r}", mark.line + 1, mark.column + 1
+                )
             if key in result:
                 mark = key_node.start_mark
-                raise _BadKey(f"key '{key}' appears twice", mark.line + 1, mark.column + 1)
+                raise _BadKeyError(f"key '{key}' appears twice", mark.line + 1, mark.column + 1)
             child: Path_ = (*path, key)
             result[key] = _build(value_node, child, positions)
             # point the key itself at its own line, which is where a wrong value is typed
@@ -83,7 +87,7 @@ def _build(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]]
     return _constructor.construct_object(node, deep=True)
 
 
-class _BadKey(Exception):
+class _BadKeyError(Exception):
     """A mapping key that is repeated or not text; located by the caller with the file."""
 
     def __init__(self, message: str, line: int, column: int) -> None:
@@ -119,7 +123,7 @@ def read_yaml(path: str | Path, text: str | None = None) -> Located:
         return Located(None, file, positions)
     try:
         value = _build(node, (), positions)
-    except _BadKey as bad:
+    except _BadKeyError as bad:
         raise SpecError([Issue(bad.message, file=file, line=bad.line, column=bad.column)]) from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark

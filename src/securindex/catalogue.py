@@ -140,10 +140,10 @@ class Catalogue(Mapping[str, Indicator]):
                 first = locations.get(indicator.id)
                 where = ""
                 if first is not None and first.located is not None:
-                    where = f" (first defined at {first.located.file}:{first.located.position(())[0]})"
-                issues.append(
-                    Issue(f"duplicate indicator id '{indicator.id}'{where}", field="id")
-                )
+                    where = (
+                        f" (first defined at {first.located.file}:{first.located.position(())[0]})"
+                    )
+                issues.append(Issue(f"duplicate indicator id '{indicator.id}'{where}", field="id"))
                 continue
             by_id[indicator.id] = indicator
         self._locations = locations
@@ -195,9 +195,7 @@ class Catalogue(Mapping[str, Indicator]):
         return issues
 
     def _resolve_order(self, by_id: Mapping[str, Indicator], issues: list[Issue]) -> list[str]:
-        sorter = graphlib.TopologicalSorter(
-            {k: self._dependencies.get(k, ()) for k in by_id}
-        )
+        sorter = graphlib.TopologicalSorter({k: self._dependencies.get(k, ()) for k in by_id})
         try:
             return list(sorter.static_order())
         except graphlib.CycleError as exc:
@@ -205,9 +203,7 @@ class Catalogue(Mapping[str, Indicator]):
             cycle = list(reversed(exc.args[1]))
             self._broken.update(cycle)
             path = " -> ".join(cycle)
-            issues.append(
-                self._where(cycle[0]).issue(("formula",), f"indicator cycle: {path}")
-            )
+            issues.append(self._where(cycle[0]).issue(("formula",), f"indicator cycle: {path}"))
             return list(by_id)
 
     def _check_units(self, by_id: Mapping[str, Indicator]) -> list[Issue]:
@@ -365,7 +361,9 @@ class Catalogue(Mapping[str, Indicator]):
             values: dict[str, np.ndarray | float] = {}
             missing_masks: dict[str, np.ndarray] = {}
             for name in indicator.inputs:
-                column = panel.frame[name].to_numpy(dtype=np.float64) * factors[(indicator_id, name)]
+                column = (
+                    panel.frame[name].to_numpy(dtype=np.float64) * factors[(indicator_id, name)]
+                )
                 values[name] = column
                 missing_masks[f"missing input '{name}'"] = np.isnan(column)
             for name, constant in indicator.constants.items():
@@ -383,11 +381,11 @@ class Catalogue(Mapping[str, Indicator]):
             undefined = np.isnan(result)
             if undefined.any():
                 audit_parts.append(
-                    _audit_rows(index, indicator_id, undefined, {**missing_masks, **evaluation.problems})
+                    _audit_rows(
+                        index, indicator_id, undefined, {**missing_masks, **evaluation.problems}
+                    )
                 )
-        frame = pd.DataFrame(
-            {k: computed[k] for k in catalogue._order}, index=index
-        )
+        frame = pd.DataFrame({k: computed[k] for k in catalogue._order}, index=index)
         audit = (
             pd.concat(audit_parts, ignore_index=True)
             if audit_parts
@@ -426,7 +424,10 @@ class Catalogue(Mapping[str, Indicator]):
 
 
 def _audit_rows(
-    index: pd.MultiIndex, indicator_id: str, undefined: np.ndarray, reasons: Mapping[str, np.ndarray]
+    index: pd.MultiIndex,
+    indicator_id: str,
+    undefined: np.ndarray,
+    reasons: Mapping[str, np.ndarray],
 ) -> pd.DataFrame:
     """Audit rows for the NaN values of one indicator, each with its first known reason."""
     reason = np.full(len(index), "undefined value", dtype=object)

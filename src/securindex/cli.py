@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -62,9 +62,7 @@ def validate(
 
 @app.command()
 def schema(
-    kind: Annotated[
-        str, typer.Argument(help="indicator, framework or dictionary")
-    ] = "indicator",
+    kind: Annotated[str, typer.Argument(help="indicator, framework or dictionary")] = "indicator",
 ) -> None:
     """Print the JSON Schema of a YAML file kind (for editor autocompletion)."""
     from pydantic import BaseModel
@@ -92,10 +90,10 @@ def indicators(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
     dictionary: Annotated[
-        Optional[Path], typer.Option("--dictionary", "-d", help="data dictionary YAML")  # noqa: UP007
+        Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
     ] = None,
     only: Annotated[
-        Optional[list[str]], typer.Option("--indicator", "-i", help="compute only these ids")  # noqa: UP007
+        list[str] | None, typer.Option("--indicator", "-i", help="compute only these ids")
     ] = None,
 ) -> None:
     """Compute indicator values over a panel and write them as CSV."""
@@ -117,7 +115,9 @@ def indicators(
     )
     if len(values.audit):
         counts = values.audit.groupby(["indicator", "reason"]).size()
-        console.print(f"[yellow]{len(values.audit)} value(s) could not be computed[/yellow] (see {audit_path}):")
+        console.print(
+            f"[yellow]{len(values.audit)} value(s) could not be computed[/yellow] (see {audit_path}):"
+        )
         for (indicator, reason), n in counts.head(20).items():
             console.print(f"  {indicator}: {reason} ({n})", markup=False)
 
@@ -125,12 +125,13 @@ def indicators(
 @app.command("catalogue")
 def catalogue_command(
     paths: Annotated[
-        Optional[list[Path]], typer.Argument(help="catalogue folders (default: ./indicators)")  # noqa: UP007
+        list[Path] | None, typer.Argument(help="catalogue folders (default: ./indicators)")
     ] = None,
-    category: Annotated[Optional[str], typer.Option(help="only this category")] = None,  # noqa: UP007
-    tag: Annotated[Optional[str], typer.Option(help="only indicators with this tag")] = None,  # noqa: UP007
+    category: Annotated[str | None, typer.Option(help="only this category")] = None,
+    tag: Annotated[str | None, typer.Option(help="only indicators with this tag")] = None,
     reference: Annotated[
-        Optional[str], typer.Option(help="only indicators citing this framework[/code], e.g. 'SDG 16'")  # noqa: UP007
+        str | None,
+        typer.Option(help="only indicators citing this framework[/code], e.g. 'SDG 16'"),
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="print a Markdown table")] = False,
     write_readmes: Annotated[
@@ -171,9 +172,11 @@ def catalogue_command(
 def compute(
     framework: Annotated[Path, typer.Argument(help="framework YAML")],
     data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file, or a folder for every stage")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="CSV file, or a folder for every stage")
+    ],
     dictionary: Annotated[
-        Optional[Path], typer.Option("--dictionary", "-d", help="data dictionary YAML")  # noqa: UP007
+        Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
     ] = None,
 ) -> None:
     """Build a composite index: one row per (entity, period), a column per node, ranks."""
@@ -199,9 +202,9 @@ def compute(
 
 @app.command()
 def demo(
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="results folder to write")
-    ] = Path("securindex-results"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="results folder to write")] = Path(
+        "securindex-results"
+    ),
     framework: Annotated[str, typer.Option(help="shipped framework to build")] = "iusi",
     dataset: Annotated[str, typer.Option(help="shipped example dataset")] = "uci_communities",
     report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
@@ -284,7 +287,7 @@ def _print_summary(result: IndexResult, panel: Panel) -> None:
 def evaluate(
     job: Annotated[Path, typer.Argument(help="evaluation YAML (data, measures, evaluation block)")],
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="folder for CSV/JSON results")  # noqa: UP007
+        Path | None, typer.Option("--output", "-o", help="folder for CSV/JSON results")
     ] = None,
     plots: Annotated[bool, typer.Option(help="write trajectory and before/after plots")] = True,
 ) -> None:

@@ -277,9 +277,7 @@ class Panel:
         wide = data.pivot(index=[entity, period], columns=variable, values=value)
         wide.columns = [str(c) for c in wide.columns]
         wide = wide.reset_index()
-        return cls.from_frame(
-            wide, entity=entity, period=period, units=dict(units), source=source
-        )
+        return cls.from_frame(wide, entity=entity, period=period, units=dict(units), source=source)
 
     @classmethod
     def example(cls, name: str) -> Panel:
@@ -287,7 +285,9 @@ class Panel:
         from securindex.datasets import example_dir, read_example_frame
 
         folder = example_dir(name)
-        located = read_yaml(f"{name}/dictionary.yaml", folder.joinpath("dictionary.yaml").read_text())
+        located = read_yaml(
+            f"{name}/dictionary.yaml", folder.joinpath("dictionary.yaml").read_text()
+        )
         spec = validate_located(DataDictionary, located)
         return cls.from_frame(read_example_frame(name), dictionary=spec, source=name)
 
@@ -386,4 +386,3 @@ def _as_dictionary(
     if period is not None:
         overrides["period"] = period
     return spec.model_copy(update=overrides) if overrides else spec
-

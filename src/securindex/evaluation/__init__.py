@@ -91,10 +91,6 @@ from securindex.evaluation.uncertainty import (
 )
 
 __all__ = [
-    "EvaluationJob",
-    "EvaluationOutcome",
-    "load_job",
-    "run_evaluation",
     "BenchmarkBaseline",
     "Coefficient",
     "DesignSpec",
@@ -102,6 +98,8 @@ __all__ = [
     "EconomicCost",
     "EmmieEntry",
     "EmmieRecord",
+    "EvaluationJob",
+    "EvaluationOutcome",
     "EvaluationResult",
     "EvaluationSpec",
     "InitiativeEvaluation",
@@ -130,6 +128,7 @@ __all__ = [
     "evaluate_initiative_spec",
     "harm_weighted_count",
     "interrupted_time_series",
+    "load_job",
     "maryland_sms_level",
     "parse_evaluation",
     "percent_of_target",
@@ -143,6 +142,7 @@ __all__ = [
     "progress_to_targets",
     "rate_ratio_test",
     "relative_effect_size",
+    "run_evaluation",
     "target_trajectory",
     "weighted_displacement_difference",
     "weighted_displacement_quotient",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -134,7 +134,9 @@ class EvaluationOutcome:
     @property
     def sms(self) -> SMSLevel | None:
         """Maryland Scientific Methods Scale level of the design (None: monitoring only)."""
-        return self.initiative.sms if self.initiative is not None else self.job.evaluation.sms_level()
+        return (
+            self.initiative.sms if self.initiative is not None else self.job.evaluation.sms_level()
+        )
 
     def summary(self) -> str:
         """A few sentences for a city analyst."""
@@ -209,7 +211,9 @@ def _load_framework(job: EvaluationJob, base_dir: Path) -> Framework | None:
     return Framework.load(candidate if candidate.exists() else framework_file(job.framework))
 
 
-def _long(frame: pd.DataFrame, polarity: dict[str, str], default: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def _long(
+    frame: pd.DataFrame, polarity: dict[str, str], default: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
     long = frame.reset_index().melt(
         id_vars=[ENTITY, PERIOD], var_name="indicator", value_name="value"
     )
@@ -237,7 +241,7 @@ def run_evaluation(
             polarity[name] = index.framework.polarity(name)
         frames.append(indicators)
         frames.append(index.scores)
-        polarity.update({node: "positive" for node in index.scores.columns})
+        polarity.update(dict.fromkeys(index.scores.columns, "positive"))
     wanted = list(dict.fromkeys([*job.monitor, *job.measures, *spec.targets]))
     available = {c for f in frames for c in f.columns}
     variables = [w for w in wanted if w not in available]
@@ -362,7 +366,9 @@ def _change_check(check: ChangeCheck, index: IndexResult) -> pd.DataFrame:
     periods = set(index.scores.index.unique(PERIOD))
     for label in (check.baseline_period, check.current_period):
         if label not in periods:
-            raise DataError(f"change_check period {label!r} not among the periods {sorted(periods)}")
+            raise DataError(
+                f"change_check period {label!r} not among the periods {sorted(periods)}"
+            )
     with np.errstate(all="ignore"):
         return bootstrap_change(
             data,
@@ -374,4 +380,3 @@ def _change_check(check: ChangeCheck, index: IndexResult) -> pd.DataFrame:
             seed=check.seed,
             confidence=check.confidence,
         )
-

@@ -52,7 +52,9 @@ def _check_unit(text: str) -> str:
 class Input(_Spec):
     """A raw variable an indicator reads from the dataset."""
 
-    unit: str = Field(description="Physical unit of the variable, e.g. 'inhabitant', 'count', 'km**2'.")
+    unit: str = Field(
+        description="Physical unit of the variable, e.g. 'inhabitant', 'count', 'km**2'."
+    )
     description: str = ""
 
     @field_validator("unit")
@@ -160,4 +162,3 @@ class Indicator(_Spec):
     def declared_names(self) -> frozenset[str]:
         """Names the formula may use without another indicator: inputs and constants."""
         return frozenset(self.inputs) | frozenset(self.constants)
-
