@@ -9,7 +9,10 @@ panels of 10³, 10⁵ and 10⁶ entity-periods × 50 indicators, and prints for 
   ``IndexResult``) divided by the time of one vectorised numpy pass over the same matrix,
   ``np.nanmean(X, axis=1)`` (best of several runs each);
 * ``<size>.peak_memory_over_matrix``: the peak memory allocated during the build
-  (``tracemalloc``, the input matrix excluded) divided by the size of the matrix.
+  (``tracemalloc``, the input matrix excluded) divided by the size of the matrix;
+* ``<size>.ranks_over_pass``: the ranks of every node within each period, which a result
+  computes on first use (``IndexResult.ranks``, one sort per node and period), in the same
+  unit.
 
 The aim at 10⁶ entity-periods is a build of at most 20 passes and a peak of at most 4
 matrices. The synthetic data are realistic for the treatment step, which dominates: 5 of the
@@ -36,6 +39,7 @@ import pandas as pd
 from securindex.catalogue import IndicatorValues
 from securindex.framework import Framework
 from securindex.pipeline import run_pipeline
+from securindex.result import rank_within_periods
 
 N_INDICATORS = 50
 N_PERIODS = 5
@@ -72,12 +76,17 @@ def framework() -> Framework:
     ]
     per_dimension = N_PILLARS // N_DIMENSIONS
     dimensions = [
-        {"id": f"d{d}", "children": [f"p{p}" for p in range(d * per_dimension, (d + 1) * per_dimension)]}
+        {
+            "id": f"d{d}",
+            "children": [f"p{p}" for p in range(d * per_dimension, (d + 1) * per_dimension)],
+        }
         for d in range(N_DIMENSIONS)
     ]
     spec = {
         "id": "bench",
-        "columns": {c: {"polarity": "positive" if k % 3 else "negative"} for k, c in enumerate(codes)},
+        "columns": {
+            c: {"polarity": "positive" if k % 3 else "negative"} for k, c in enumerate(codes)
+        },
         "pipeline": {
             "screen": {"method": "availability", "min_share": 0.5},
             "impute": {"method": "none"},
@@ -116,6 +125,9 @@ def measure(n_rows: int, repeats: int) -> dict[str, float]:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert result.scores.shape == (n_rows, 1 + N_DIMENSIONS + N_PILLARS)
+    scores = result.scores.to_numpy()
+    codes = pd.factorize(result.scores.index.get_level_values("period"), sort=True)[0]
+    ranks = _best(lambda: rank_within_periods(scores, codes), repeats)
     return {
         "build_seconds": build,
         "pass_seconds": one_pass,
@@ -123,6 +135,7 @@ def measure(n_rows: int, repeats: int) -> dict[str, float]:
         "peak_memory_mib": peak / 2**20,
         "matrix_mib": x.nbytes / 2**20,
         "peak_memory_over_matrix": peak / x.nbytes,
+        "ranks_over_pass": ranks / one_pass,
     }
 
 

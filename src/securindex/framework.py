@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -232,7 +233,10 @@ class Framework:
         if catalogue is not None:
             node_ids = {n.id for n in spec.structure}
             wanted = [
-                c for n in spec.structure for c in n.children if c not in node_ids and c in catalogue
+                c
+                for n in spec.structure
+                for c in n.children
+                if c not in node_ids and c in catalogue
             ]
             selected = catalogue.select(dict.fromkeys(wanted))
             indicators.extend(selected.values())
@@ -270,7 +274,7 @@ class Framework:
     def _build_tree(self) -> list[Issue]:
         spec, issues = self.spec, []
         for i, node in enumerate(spec.structure):
-            where = ("structure", i, "id")
+            where: _Path = ("structure", i, "id")
             if node.id == spec.id:
                 issues.append(
                     self._issue(
@@ -503,7 +507,9 @@ class Framework:
             problem = _dry_run(family, step.method, params, options, n_columns, labels, nominal)
             if problem is not None:
                 reported.add(path)
-                issues.append(self._issue(path, problem))
+                named = re.search(r"'(\w+)' parameter", problem)
+                key = named.group(1) if named and named.group(1) in params else None
+                issues.append(self._issue((*path, key) if key else path, problem))
         return issues
 
     def _check_positive_inputs(self) -> list[Issue]:
@@ -545,9 +551,7 @@ class Framework:
             ]
             if not bad:
                 continue
-            listed = "; ".join(
-                f"'{c}' in [{r[0]:g}, {r[1]:g}] ({sources[c]})" for c, r in bad[:5]
-            )
+            listed = "; ".join(f"'{c}' in [{r[0]:g}, {r[1]:g}] ({sources[c]})" for c, r in bad[:5])
             advice = (
                 "normalise to a positive range, e.g. normalise: {method: minmax, lo: 1, "
                 "hi: 100}, or aggregate with method: arithmetic"
@@ -691,10 +695,7 @@ class Framework:
         }
 
     def __repr__(self) -> str:
-        return (
-            f"Framework({self.id}: {len(self.indicators)} indicators, "
-            f"{len(self.nodes)} nodes)"
-        )
+        return f"Framework({self.id}: {len(self.indicators)} indicators, {len(self.nodes)} nodes)"
 
     def with_steps(
         self, *, keep_overrides: bool = False, **steps: Step | Mapping[str, Any]
@@ -719,6 +720,12 @@ class Framework:
             An unknown family, or a framework that no longer validates (e.g. a geometric
             mean over min-max scores in [0, 100]).
         """
+        return self.replace_steps(steps, keep_overrides=keep_overrides)
+
+    def replace_steps(
+        self, steps: Mapping[str, Step | Mapping[str, Any]], *, keep_overrides: bool = False
+    ) -> Framework:
+        """:meth:`with_steps` with the steps as a mapping (family → step)."""
         if not steps:
             return self
         allowed = [*FAMILIES, "missing"]
@@ -899,9 +906,10 @@ def _dry_run(
             warnings.simplefilter("ignore")
             func(*args, **kwargs)
     except SpecError as exc:
-        return f"{family} method '{method}': {exc}"
+        text = str(exc)
+        return text if f"'{method}'" in text else f"{family} method '{method}': {text}"
     except TypeError as exc:
         return f"{family} method '{method}': invalid parameters ({exc})"
-    except Exception:  # noqa: BLE001 - data-dependent errors are checked at compute time
+    except Exception:  # data-dependent errors are checked at compute time
         return None
     return None

@@ -10,12 +10,16 @@ the matrix and its peak memory a small multiple of the matrix:
   entry), so the pipeline feeds them blocks of columns of about ``_BLOCK_BYTES``. The
   methods' temporaries then stay small and are recycled by the allocator instead of being
   mapped fresh from the operating system for every operation;
-* row blocks: aggregation methods that combine each row's children on their own (every
-  built-in one but those comparing rows, i.e. taking ``groups``) get blocks of rows.
+* row blocks of about ``_ROW_BLOCK_BYTES``, whose temporaries stay in cache: aggregation
+  methods that combine each row's children on their own (every built-in one but those
+  comparing rows, i.e. taking ``groups``; a user method says so with ``rowwise=True``),
+  and the application of normalisation statistics learnt beforehand from whole columns
+  (learn first, apply second).
 
-Stages that change nothing are not copied: without missing values the imputed stage is
-the raw matrix itself, and untreated columns are only copied once into the treated stage.
-Audit rows are built only from the cells a step actually changed.
+Treat methods that leave indicators passing the JRC skewness–kurtosis rule untouched only
+receive the failing ones: the pipeline tests the rule once per indicator. Stages that
+change nothing are not copied (without imputation the imputed stage is the raw matrix
+itself), and audit rows are built only from the cells a step actually changed.
 
 References
 ----------
@@ -65,7 +69,9 @@ STAGES = ("screen", "impute", "treat", "normalise")
 """Stages whose output a re-run can reuse when their settings did not change."""
 
 
-def build_index(framework: Framework, data: Panel, **steps: Step | Mapping[str, Any]) -> IndexResult:
+def build_index(
+    framework: Framework, data: Panel, **steps: Step | Mapping[str, Any]
+) -> IndexResult:
     """Compute the framework's indicators over ``data`` and build the index.
 
     Parameters
@@ -82,7 +88,7 @@ def build_index(framework: Framework, data: Panel, **steps: Step | Mapping[str, 
     IndexResult
         Every stage, the scores and ranks of every node, weights and the audit.
     """
-    framework = framework.with_steps(**steps)
+    framework = framework.replace_steps(steps)
     values = framework.catalogue.compute(data, indicators=list(framework.indicators))
     return run_pipeline(framework, values, data.groups, data_name=data.name)
 
@@ -347,7 +353,13 @@ def _screen(framework: Framework, stages: _Stages, x: FloatArray, ids: list[str]
     share = (~np.isnan(x[dropped])).mean(axis=1)
     stages.audit["screen"].append(
         _audit(
-            "screen", stages.index, dropped, "row", "excluded", share, np.nan,
+            "screen",
+            stages.index,
+            dropped,
+            "row",
+            "excluded",
+            share,
+            np.nan,
             f"{step.method} {params}: share of indicators present",
         )
     )
@@ -388,7 +400,7 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
             continue
         if not kwargs:
             kwargs = _impute_codes(stages, groups, options, step.method)
-        columns = [c for c, g in zip(block, gaps, strict=True) if g]
+        columns = [c for c, g in zip(block, np.asarray(gaps).tolist(), strict=True) if g]
         result = method(_take(x, columns), **kwargs, **params)
         filled = np.asarray(result.imputed, dtype=bool)
         if not filled.any():
@@ -401,8 +413,14 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
         cols = np.asarray(columns)[local]
         audit.append(
             _audit(
-                "impute", stages.index, rows, np.asarray(ids, dtype=object)[cols], "imputed",
-                np.nan, imputed[rows, cols], step.method,
+                "impute",
+                stages.index,
+                rows,
+                np.asarray(ids, dtype=object)[cols],
+                "imputed",
+                np.nan,
+                imputed[rows, cols],
+                step.method,
             )
         )
     stages.imputed = x if imputed is None else imputed
@@ -435,8 +453,8 @@ def _impute_codes(
                 f"{list(groups.columns)} (declare it under 'groups' in the data dictionary)"
             )
         values = groups[column]
-        if len(values) != len(index):
-            values = values.iloc[stages.rows] if stages.rows is not None else values.reindex(index)
+        if not values.index.equals(index):  # screened rows, or groups in another order
+            values = values.reindex(index)
         codes["groups"] = _codes(values.to_numpy())
     return codes
 
@@ -505,8 +523,10 @@ def _clear_passes(
         skew = m3 / m2**1.5 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
         kurt = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * (m4 / m2**2 - 3.0) + 6.0)
         spread = np.sqrt(m2) > 1e-6 * np.abs(mean)
-        clear = (n >= 4) & spread & (
-            (np.abs(skew) < skew_max - _RULE_MARGIN) | (kurt < kurt_max - _RULE_MARGIN)
+        clear = (
+            (n >= 4)
+            & spread
+            & ((np.abs(skew) < skew_max - _RULE_MARGIN) | (kurt < kurt_max - _RULE_MARGIN))
         )
     return clear, skew, kurt
 
@@ -537,7 +557,7 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
     """
     x = stages.imputed
     assert x is not None
-    treated = np.array(x, dtype=np.float64, order="F", copy=True)
+    treated: FloatArray | None = None  # a copy of the imputed stage once a column changes
     records: list[dict[str, Any]] = []
     audit: list[pd.DataFrame] = []
     names = np.asarray(ids, dtype=object)
@@ -554,12 +574,16 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
                 record = _untouched_record(float(skew[k]), float(kurt[k]))
                 records.append({"indicator": ids[positions[k]], **record, "method": step.method})
             positions = [c for c, ok in zip(positions, clear, strict=True) if not ok]
+            if not positions:
+                continue
         for block in _blocks(positions, x.shape[0], _columnwise(method, params)):
             before = _take(x, block)
             result = method(before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
             transformed = dict(result.transformed)
             if changed.any() or transformed:
+                if treated is None:
+                    treated = np.array(x, dtype=np.float64, order="F", copy=True)
                 treated[:, block] = result.values
             for record in result.report:
                 record = dict(record)
@@ -567,18 +591,35 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
                 records.append({"indicator": indicator, **record, "method": step.method})
             rows, local = np.nonzero(changed)
             if len(rows):
+                assert treated is not None
                 cols = np.asarray(block)[local]
                 audit.append(
                     _audit(
-                        "treat", stages.index, rows, names[cols], "winsorised",
-                        before[rows, local], treated[rows, cols], step.method,
+                        "treat",
+                        stages.index,
+                        rows,
+                        names[cols],
+                        "winsorised",
+                        before[rows, local],
+                        treated[rows, cols],
+                        step.method,
                     )
                 )
             for local_column, transform in transformed.items():
                 audit.append(
                     pd.DataFrame(
-                        [["treat", None, None, ids[block[local_column]], "transformed",
-                          np.nan, np.nan, transform]],
+                        [
+                            [
+                                "treat",
+                                None,
+                                None,
+                                ids[block[local_column]],
+                                "transformed",
+                                np.nan,
+                                np.nan,
+                                transform,
+                            ]
+                        ],
                         columns=AUDIT_COLUMNS,
                     )
                 )
@@ -587,7 +628,7 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
         order = {i: k for k, i in enumerate(ids)}
         treatment = treatment.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
         treatment = treatment.reset_index(drop=True)
-    stages.treated = treated
+    stages.treated = x if treated is None else treated
     stages.treatment = treatment
     stages.audit["treat"] = audit
 
@@ -628,8 +669,15 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
         columnwise = _columnwise(method, params)
         if entity is not None:
             values, stats = _normalise_to_entity(
-                step.method, _take(x, positions), index, period_codes, direction[positions],
-                mode, base_code, entity, params,
+                step.method,
+                _take(x, positions),
+                index,
+                period_codes,
+                direction[positions],
+                mode,
+                base_code,
+                entity,
+                params,
             )
             out[:, positions] = values
         elif mode == "per_period" or not columnwise:
@@ -637,23 +685,32 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             parts = []
             for block in _blocks(positions, x.shape[0], columnwise):
                 result = normalise_by_period(
-                    step.method, _take(x, block), period_codes, direction[block], mode=mode,
-                    base_period=base_code, **params,
+                    step.method,
+                    _take(x, block),
+                    period_codes,
+                    direction[block],
+                    mode=mode,
+                    base_period=base_code,
+                    **params,
                 )
                 out[:, block] = result.values
                 parts.append({**result.learnt, **result.flags})
             stats = _join_stats(parts)
         else:
             reference_rows = None if mode == "pooled" else period_codes == base_code
-            stats = _learn_then_apply(
-                method, x, out, positions, direction, reference_rows, params
-            )
+            stats = _learn_then_apply(method, x, out, positions, direction, reference_rows, params)
         for local, column in enumerate(positions):
             indicator = ids[column]
             learnt[indicator] = _column_stats(stats, local, len(positions))
             table.extend(
-                _learnt_rows(indicator, step.method, mode, learnt[indicator], period_labels,
-                             options.get("base_period"))
+                _learnt_rows(
+                    indicator,
+                    step.method,
+                    mode,
+                    learnt[indicator],
+                    period_labels,
+                    options.get("base_period"),
+                )
             )
     normalisation = pd.DataFrame(table)
     if not normalisation.empty:
@@ -685,10 +742,7 @@ def _learn_then_apply(
     contiguous = positions == list(range(positions[0], positions[-1] + 1))
     d = direction[positions]
     for rows in _row_blocks(x.shape[0], len(positions)):
-        if contiguous:
-            part = x[rows, positions[0] : positions[-1] + 1]
-        else:
-            part = x[rows][:, positions]
+        part = x[rows, positions[0] : positions[-1] + 1] if contiguous else x[rows][:, positions]
         result = method(part, direction=d, learnt=learnt, **params)
         if contiguous:
             out[rows, positions[0] : positions[-1] + 1] = result.values
@@ -770,9 +824,7 @@ def _normalise_to_entity(
             )
             values[rows] = result.values
         return values, {}
-    reference_rows = (
-        np.ones(len(x), dtype=bool) if mode == "pooled" else period_codes == base_code
-    )
+    reference_rows = np.ones(len(x), dtype=bool) if mode == "pooled" else period_codes == base_code
     here = np.flatnonzero(is_entity[reference_rows])
     if len(here) != 1:
         raise DataError(
@@ -796,13 +848,17 @@ def _learnt_rows(
     """Rows of the normalisation table: one per indicator (per period for per_period)."""
     if mode == "per_period":
         periods = stats.get("period")
-        labels = (
+        labels: Any = (
             period_labels[np.asarray(periods, dtype=np.int64)] if periods is not None else []
         )
         rows = []
         for k, label in enumerate(labels):
-            row: dict[str, Any] = {"indicator": indicator, "method": method, "reference": mode,
-                                   "period": label}
+            row: dict[str, Any] = {
+                "indicator": indicator,
+                "method": method,
+                "reference": mode,
+                "period": label,
+            }
             for name, value in stats.items():
                 arr = np.asarray(value)
                 if name != "period" and arr.ndim == 1 and arr.shape[0] == len(labels):
@@ -842,14 +898,14 @@ def _aggregate_all(
     column = {node: k for k, node in enumerate(order)}
     n_rows = x.shape[0]
     period_codes, _ = _period_codes(index)
-    scores = np.full((n_rows, len(order)), np.nan, order="F")
+    scores = np.empty((n_rows, len(order)), dtype=np.float64, order="F")
     weights: dict[str, pd.Series] = {}
     weight_info: dict[str, dict[str, Any]] = {}
     audit: list[pd.DataFrame] = []
     for node in framework.postorder():
         children = framework.children[node]
         block = _children_block(children, x, position, scores, column)
-        w, info = _weights(framework, node, block, period_codes)
+        w, info = _weights(framework, node, block)
         mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
         weights[node] = pd.Series(mean_w, index=list(children), name=node)
         weight_info[node] = info
@@ -917,7 +973,7 @@ def _accepts(func: Any, name: str) -> bool:
 
 
 def _weights(
-    framework: Framework, node: str, block: FloatArray, period_codes: IntArray
+    framework: Framework, node: str, block: FloatArray
 ) -> tuple[FloatArray, dict[str, Any]]:
     """The node's children weights: (n_children,), or (n_rows, n_children) per row."""
     step = framework.weight_step(node)
@@ -926,8 +982,8 @@ def _weights(
     children = framework.children[node]
     nominal = np.array([framework.nominal_weight(c) for c in children], dtype=np.float64)
     extra: dict[str, Any] = {}
-    if _accepts(method.func, "groups") and "groups" not in params:
-        extra["groups"] = period_codes
+    # weights are learnt from all periods together (one benefit-of-the-doubt frontier, one
+    # PCA), so that they, like pooled normalisation, do not change the scale over time
     if _accepts(method.func, "labels") and "labels" not in params:
         extra["labels"] = list(children)
     try:
@@ -956,9 +1012,7 @@ def _aggregate_node(
     policy = framework.missing_policy(node)
     extra = {"groups": period_codes} if _accepts(method.func, "groups") else {}
     n_rows, n_children = block.shape
-    slices = (
-        list(_row_blocks(n_rows, n_children)) if _rowwise(method) else [slice(0, n_rows)]
-    )
+    slices = list(_row_blocks(n_rows, n_children)) if _rowwise(method) else [slice(0, n_rows)]
     out = np.empty(n_rows, dtype=np.float64)
     total = float(np.sum(w)) / (n_rows if w.ndim == 2 else 1)
     for rows in slices:
@@ -997,8 +1051,14 @@ def _not_scored_at_zero(
     local = np.flatnonzero(zero)
     audit.append(
         _audit(
-            "aggregate", index, np.arange(rows.start, rows.stop)[local], node, "not scored",
-            0.0, np.nan, f"a child is 0 (its lower goalpost): the {method} mean is undefined",
+            "aggregate",
+            index,
+            np.arange(rows.start, rows.stop)[local],
+            node,
+            "not scored",
+            0.0,
+            np.nan,
+            f"a child is 0 (its lower goalpost): the {method} mean is undefined",
         )
     )
     part = part.copy()
@@ -1038,8 +1098,13 @@ def _apply_missing_policy(
             local = np.flatnonzero(short)
             audit.append(
                 _audit(
-                    "aggregate", index, np.arange(rows.start, rows.stop)[local], node,
-                    "not scored", np.asarray(present)[local], np.nan,
+                    "aggregate",
+                    index,
+                    np.arange(rows.start, rows.stop)[local],
+                    node,
+                    "not scored",
+                    np.asarray(present)[local],
+                    np.nan,
                     f"weight share of present children < {policy.min_coverage:g}",
                 )
             )

@@ -187,7 +187,7 @@ class IndexResult:
         """
         from securindex.pipeline import run_pipeline
 
-        framework = self.framework.with_steps(keep_overrides=keep_overrides, **steps)
+        framework = self.framework.replace_steps(steps, keep_overrides=keep_overrides)
         return run_pipeline(
             framework, self.indicator_values, self.groups, previous=self, data_name=self.data_name
         )
@@ -219,8 +219,10 @@ class IndexResult:
         fw = self.framework
         spec = fw.spec
         pipeline: dict[str, Any] = {
-            family: {"method": getattr(spec.pipeline, family).method,
-                     **getattr(spec.pipeline, family).params}
+            family: {
+                "method": getattr(spec.pipeline, family).method,
+                **getattr(spec.pipeline, family).params,
+            }
             for family in ("screen", "impute", "treat", "normalise", "weight", "aggregate")
         }
         pipeline["missing"] = spec.pipeline.missing.model_dump()
@@ -246,7 +248,9 @@ class IndexResult:
             table = self.table()
             out["columns"] = [str(c) for c in table.columns]
             out["scores"] = _records(table)
-        out["weights"] = {k: {str(c): float(w) for c, w in v.items()} for k, v in self.weights.items()}
+        out["weights"] = {
+            k: {str(c): float(w) for c, w in v.items()} for k, v in self.weights.items()
+        }
         out["effective_weights"] = {str(k): float(v) for k, v in self.effective_weights.items()}
         out["normalisation"] = _records(self.normalisation.reset_index())
         out["treatment"] = _records(self.treatment)

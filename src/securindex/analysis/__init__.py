@@ -4,7 +4,7 @@ The OECD/JRC Handbook's step 4 (multivariate analysis: is the structure coherent
 step 7 (uncertainty and sensitivity analysis: how robust are the ranks?):
 
 * :mod:`~securindex.analysis.coherence` — statistics, availability, correlations within
-  and across levels with flags, Cronbach's alpha, PCA, unit profiles (:func:`coherence`);
+  and across levels with flags, Cronbach's alpha, PCA, unit profiles (:func:`coherence_report`);
 * :mod:`~securindex.analysis.uncertainty` — the declarative ``uncertainty:`` block
   (:class:`UncertaintySpec`) and the vectorised Monte-Carlo engine
   (:func:`run_uncertainty`);
@@ -18,10 +18,10 @@ needs them.
 """
 
 from securindex.analysis.coherence import (
-    Coherence,
+    CoherenceReport,
     PCAResult,
     availability,
-    coherence,
+    coherence_report,
     correlation_flags,
     correlations,
     cronbach_alpha,
@@ -50,7 +50,7 @@ from securindex.analysis.uncertainty import (
 
 __all__ = [
     "AggregationChoice",
-    "Coherence",
+    "CoherenceReport",
     "IndicatorExclusion",
     "InputNoise",
     "PCAResult",
@@ -60,7 +60,7 @@ __all__ = [
     "UncertaintySpec",
     "WeightNoise",
     "availability",
-    "coherence",
+    "coherence_report",
     "correlation_flags",
     "correlations",
     "cronbach_alpha",

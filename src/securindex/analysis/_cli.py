@@ -96,12 +96,12 @@ def register(app: typer.Typer) -> None:
         plots: Annotated[bool, typer.Option(help="draw correlation heat maps (matplotlib)")] = True,
     ) -> None:
         """Statistical coherence: statistics, availability, correlations, alpha, PCA, profiles."""
-        from securindex.analysis.coherence import coherence
+        from securindex.analysis.coherence import coherence_report
 
         try:
             fw, _ = load_framework(framework)
             result = _build(fw, data, dictionary)
-            report = coherence(result, threshold=threshold, n_profile=profiles)
+            report = coherence_report(result, threshold=threshold, n_profile=profiles)
         except SecurindexError as exc:
             raise _fail(exc) from None
         written = report.write(output)
@@ -155,13 +155,15 @@ def register(app: typer.Typer) -> None:
 
         try:
             fw, block = load_framework(framework)
-            parsed = load_uncertainty_spec(spec) if spec is not None else block
-            if parsed is None:
+            if spec is None and block is None:
                 raise SpecError(
                     f"{framework} has no 'uncertainty:' block; add one or give --spec FILE"
                 )
+            # read from the file, so that every problem is located at file:line
+            source = spec if spec is not None else framework
+            load_uncertainty_spec(source)  # fail fast, before the data are read
             result = _build(fw, data, dictionary)
-            factors = uncertainty_factors(result, spec if spec is not None else parsed)
+            factors = uncertainty_factors(result, source)
             if dry_run:
                 console.print(
                     f"{len(factors)} factor(s), {int(factors['dimensions'].sum())} dimensions:"
@@ -174,7 +176,7 @@ def register(app: typer.Typer) -> None:
                 return
             analysis = run_uncertainty(
                 result,
-                spec if spec is not None else parsed,
+                source,
                 n_replicates=n_replicates,
                 seed=seed,
                 chunk_size=chunk_size,
@@ -186,7 +188,7 @@ def register(app: typer.Typer) -> None:
 
                 sensitivity = run_sensitivity(
                     result,
-                    spec if spec is not None else parsed,
+                    source,
                     n_base=sobol_base,
                     seed=seed,
                     chunk_size=chunk_size,

@@ -8,7 +8,7 @@ dimension is internally consistent (Cronbach's alpha) and how many latent direct
 has (principal components), and what each entity's strengths and weaknesses are.
 
 Every function takes an :class:`~securindex.result.IndexResult` and returns a tidy
-DataFrame; :func:`coherence` runs them all and :meth:`Coherence.write` saves CSV files
+DataFrame; :func:`coherence_report` runs them all and :meth:`CoherenceReport.write` saves CSV files
 (``securindex analyse`` on the command line). Correlations and components use the
 normalised indicators (polarity applied: higher is always better) and the node scores, so
 a negative correlation always means disagreement. ``period`` restricts an analysis to one
@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     from securindex.result import IndexResult
 
 __all__ = [
-    "Coherence",
+    "CoherenceReport",
     "PCAResult",
     "availability",
-    "coherence",
+    "coherence_report",
     "correlation_flags",
     "correlations",
     "cronbach_alpha",
@@ -651,8 +651,8 @@ def unit_profiles(result: IndexResult, *, n: int = 3, period: object | None = No
 
 
 @dataclass(frozen=True)
-class Coherence:
-    """Every coherence table of one index; see :func:`coherence`."""
+class CoherenceReport:
+    """Every coherence table of one index; see :func:`coherence_report`."""
 
     statistics: pd.DataFrame
     availability: pd.DataFrame
@@ -689,14 +689,14 @@ class Coherence:
         return written
 
 
-def coherence(
+def coherence_report(
     result: IndexResult,
     *,
     methods: Sequence[Method] = ("pearson", "spearman"),
     threshold: float = 0.9,
     n_profile: int = 3,
     period: object | None = None,
-) -> Coherence:
+) -> CoherenceReport:
     """Run every coherence analysis of :mod:`securindex.analysis.coherence`.
 
     Correlation matrices: within each level and between each pair of levels, for each
@@ -705,7 +705,7 @@ def coherence(
 
     Returns
     -------
-    Coherence
+    CoherenceReport
     """
     framework = result.framework
     level_of = levels(framework)
@@ -719,7 +719,7 @@ def coherence(
                 matrices[f"{method}_{a}_{b}"] = correlations(
                     result, rows=a, columns=b, method=method, period=period
                 )
-    return Coherence(
+    return CoherenceReport(
         statistics=describe(result, period=period),
         availability=availability(result, period=period),
         correlations=matrices,

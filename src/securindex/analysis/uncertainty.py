@@ -15,25 +15,30 @@ once on the nominal data, so a wrong parameter fails at once with its YAML locat
 
 Speed
 -----
-The index is not rebuilt per replicate. Every factor is a point ``u`` of the unit
-hypercube (one coordinate per weight, one per discrete choice, one per noisy input value);
-:class:`~securindex.analysis.uncertainty` decodes a whole chunk of such points at once:
+The index is not rebuilt per replicate. Every factor is a block of coordinates of the
+unit hypercube (one per weight, one per discrete choice, one per noisy input value), and
+the engine decodes a whole chunk of such points at once:
 
 * the discrete data choices (imputation, treatment, normalisation and their parameters)
-  form a small set of normalised matrices, each computed once with the registry methods
-  the pipeline uses, and gathered per replicate into a ``(replicates, rows, indicators)``
-  array;
+  form a small set of combinations, each imputed, treated and normalised once with the
+  registry methods the pipeline uses;
+* for the replicates sharing one normalised matrix, arithmetic and geometric means of a
+  node are two matrix products of its (rows × children) block with the replicates'
+  (children × replicates) weights; other methods call the registry's aggregator, which
+  broadcasts over a leading replicate axis;
 * with input noise, each chunk of perturbed matrices is laid side by side as one wide
-  ``(rows, replicates × indicators)`` matrix, and imputation, treatment and normalisation
-  run once on it (the methods work column by column, which is checked);
-* weights become one ``(replicates, 1, children)`` array per node and each node is
-  aggregated once per chunk with the registry's aggregators, which broadcast over the
-  leading replicate axis;
+  ``(rows, replicates × indicators)`` matrix, which the column-wise data methods impute,
+  treat and normalise in one call;
 * ranks are computed per period with one ``argsort`` per chunk.
 
 Memory is bounded by ``chunk_size``, not by the number of replicates: per-entity
-intervals are exact (from stored replicates) when ``n_replicates × rows`` is small, and
-otherwise come from per-row histograms (exact for ranks up to 1 000 rows).
+intervals are exact (from stored replicates) when ``n_replicates × rows`` is at most
+:data:`_EXACT_CELLS`, and otherwise come from fixed-size per-row histograms (exact for
+ranks up to 1 000 rows, scores to 0.3 % of their range).
+
+A replicate is *defined* as the pipeline run with its sampled choices;
+:func:`rebuild_replicate` runs exactly that, slowly, and the tests check that the engine
+agrees with it.
 
 References
 ----------
@@ -102,13 +107,14 @@ _Z95 = 1.959963984540054
 
 # Largest number of (replicate × row) cells stored to give exact per-entity quantiles;
 # beyond it, per-row histograms keep memory independent of the number of replicates.
-_EXACT_CELLS = 2**23
+_EXACT_CELLS = 2**22
 
 # Histogram resolution of the streaming summaries [bins per row].
 _BINS = 1000
 
-# Default size of the largest per-chunk array (replicates × rows × indicators) [elements].
-_CHUNK_ELEMENTS = 2**21
+# Default size of the largest per-chunk array [elements]: replicates × rows × indicators
+# with input noise, else replicates × rows × max(children, nodes).
+_CHUNK_ELEMENTS = 2**22
 
 # u is mapped through quantile functions; keep it off 0 and 1, where they are infinite.
 _U_EPS = 1e-12
@@ -427,8 +433,35 @@ def _columnwise(method: Any, params: Mapping[str, Any]) -> bool:
     return flag and not any(isinstance(v, (list, tuple, np.ndarray)) for v in params.values())
 
 
+_Terms = tuple[FloatArray, FloatArray | None]
+
+
+def _mean_terms(method: str, x: FloatArray) -> _Terms | None:
+    """The matrices the matrix-product means need: values (or logs) with 0 for missing,
+    and the presence mask (None when nothing is missing); None when the registry's
+    aggregator must handle ``x``."""
+    if method not in ("arithmetic", "geometric"):
+        return None
+    present = ~np.isnan(x)
+    complete = bool(present.all())
+    if not np.isfinite(x if complete else x[present]).all():
+        return None
+    if method == "geometric":
+        if ((x if complete else x[present]) <= 0).any():
+            return None  # the aggregator raises the proper error
+        values = np.log(x if complete else np.where(present, x, 1.0))
+    else:
+        values = x if complete else np.where(present, x, 0.0)
+    return values, None if complete else present.astype(np.float64)
+
+
 def _matrix_mean(
-    method: str, params: Mapping[str, Any], x: FloatArray, w: FloatArray, n_replicates: int
+    method: str,
+    params: Mapping[str, Any],
+    x: FloatArray,
+    w: FloatArray,
+    n_replicates: int,
+    terms: _Terms | None = None,
 ) -> FloatArray | None:
     r"""Weighted arithmetic or geometric means of many replicates as matrix products.
 
@@ -437,7 +470,8 @@ def _matrix_mean(
     [x_{ij}\ present]` (of :math:`\log x` for the geometric mean), i.e. two products of
     the (rows × children) matrix with the (children × replicates) weights. Returns None
     when this does not apply (other methods, per-row weights, values the registry's
-    aggregator must reject), so that the caller uses the aggregator itself.
+    aggregator must reject), so that the caller uses the aggregator itself. ``terms``
+    are :func:`_mean_terms` of ``x``, when already known.
     """
     if params or method not in ("arithmetic", "geometric"):
         return None
@@ -445,25 +479,26 @@ def _matrix_mean(
     if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
         return None
     weights = np.broadcast_to(w.reshape(-1, k), (n_replicates, k))
-    present = ~np.isnan(x)
-    if not np.isfinite(x[present]).all() or (weights < 0).any():
+    if (weights < 0).any():
         return None
-    if method == "geometric":
-        if (x[present] <= 0).any():
+    if terms is None:
+        terms = _mean_terms(method, x)
+        if terms is None:
             return None
-        values = np.log(np.where(present, x, 1.0))
+    values, mask = terms
+    # (replicates × rows): one matrix product for a shared matrix, else per replicate
+    numerator = weights @ values.T if x.ndim == 2 else np.einsum("rnk,rk->rn", values, weights)
+    if mask is None:  # every child present: the denominator is each replicate's weight sum
+        denominator = weights.sum(axis=1, keepdims=True)
+    elif x.ndim == 2:
+        denominator = weights @ mask.T
     else:
-        values = np.where(present, x, 0.0)
-    mask = present.astype(np.float64)
-    if x.ndim == 2:
-        numerator = (values @ weights.T).T
-        denominator = (mask @ weights.T).T
-    else:
-        numerator = np.einsum("rnk,rk->rn", values, weights)
         denominator = np.einsum("rnk,rk->rn", mask, weights)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(denominator > 0, numerator / denominator, np.nan)
-    return np.exp(mean) if method == "geometric" else mean
+        mean = numerator / denominator
+    if (denominator <= 0).any():
+        mean = np.where(denominator > 0, mean, np.nan)
+    return np.exp(mean, out=mean) if method == "geometric" else mean
 
 
 @dataclass
@@ -546,6 +581,8 @@ class _Engine:
         self.offsets = offsets
         self.n_dims = int(offsets[-1])
         self._z_cache: dict[tuple[int, ...], FloatArray] = {}
+        self._blocks: dict[tuple[tuple[int, ...], str], FloatArray] = {}
+        self._terms: dict[tuple[tuple[int, ...], str, str], Any] = {}
         self._validate_by_running()
         self._raise()
         self.nominal_target_rank = nominal.ranks[self.target].to_numpy(dtype=np.float64)
@@ -805,7 +842,7 @@ class _Engine:
                     needs = False
                 if not needs or options.get("allow_zero", False):
                     continue
-                for alternative in normalise_options:
+                for position, alternative in enumerate(normalise_options):
                     if factor is None and alternative is None:
                         continue  # the nominal framework, already validated
                     low = self._lowest_input(node.id, alternative)
@@ -816,7 +853,11 @@ class _Engine:
                         if alternative is not None
                         else "the nominal normalisation"
                     )
-                    path = (*factor.path, "methods", k) if factor is not None else ("normalise",)
+                    path = (
+                        (*factor.path, "methods", k)
+                        if factor is not None
+                        else ("normalise", position)
+                    )
                     self._issue(
                         path,
                         f"aggregation '{step.method}' at node '{node.id}' needs strictly positive "
@@ -933,41 +974,52 @@ class _Engine:
 
     # -- validation by running each alternative once ------------------------------------
     def _validate_by_running(self) -> None:
+        """Run every alternative once on the data, so that errors surface before the run.
+
+        Data steps: each alternative of each data factor, the other factors at their first
+        alternative (real configurations, reused by the run). Aggregations: every node's
+        alternatives (or its own method) on the first configuration, children before
+        parents. Errors that only arise in other combinations surface during the run.
+        """
+        n_data = len(self.data_factors)
         for position, index in enumerate(self.data_factors):
-            factor = self.factors[index]
-            for level in range(len(factor.alternatives)):
-                key = tuple(level if p == position else -1 for p in range(len(self.data_factors)))
+            data_factor = self.factors[index]
+            for level in range(len(data_factor.alternatives)):
+                key = tuple(level if p == position else 0 for p in range(n_data))
                 try:
                     self._normalised(key)
                 except SecurindexError as exc:
                     self._issue(
-                        factor.path if factor.parameter else (*factor.path, level),
-                        f"alternative '{factor.labels[level]}' fails on the nominal data: {exc}",
+                        data_factor.path if data_factor.parameter else (*data_factor.path, level),
+                        f"alternative '{data_factor.labels[level]}' fails on the data: {exc}",
                     )
         if self.issues:
             return
-        # every aggregation alternative once, on the nominal children
-        for node in self.nodes.values():
-            if node.choice is None:
-                continue
-            factor = self.factors[node.choice]
+        first = tuple(0 for _ in range(n_data))
+        z = self._normalised(first)
+        labels = ", ".join(self.factors[k].labels[0] for k in self.data_factors)
+        values: dict[str, FloatArray] = {}
+        for node in self.nodes.values():  # postorder
+            if not all(c in self.column or c in values for c in node.children):
+                continue  # a child failed: reported already
             block = np.column_stack(
-                [
-                    self.nominal.normalised[c].to_numpy(dtype=np.float64)
-                    if c in self.column
-                    else self.nominal.scores[c].to_numpy(dtype=np.float64)
-                    for c in node.children
-                ]
+                [z[:, self.column[c]] if c in self.column else values[c] for c in node.children]
             )
-            for level, step in enumerate(factor.alternatives):
+            factor = self.factors[node.choice] if node.choice is not None else None
+            steps = list(factor.alternatives) if factor is not None else [node.step]
+            for level, step in enumerate(steps):
                 try:
-                    self._combine(node, step, block, node.weights, 1)
+                    score = self._combine(node, step, block, node.weights, 1)[0]
                 except SecurindexError as exc:
+                    where = f" with the data choices {labels}" if labels else ""
+                    path = (*factor.path, "methods", level) if factor is not None else ()
                     self._issue(
-                        (*factor.path, "methods", level),
-                        f"aggregation '{factor.labels[level]}' fails at node '{node.id}' on the "
-                        f"nominal data: {exc}",
+                        path,
+                        f"aggregation '{_label(step)}' fails at node '{node.id}'{where}: {exc}",
                     )
+                    continue
+                if level == 0:
+                    values[node.id] = score
 
     # -- data steps ------------------------------------------------------------------------------
     def _steps(self, key: tuple[int, ...]) -> tuple[dict[str, Step], set[str]]:
@@ -1176,12 +1228,14 @@ class _Engine:
             x[:, :, cols] = np.where(np.isnan(base), np.nan, new)
         return x
 
-    def _data_groups(self, u: FloatArray) -> list[tuple[np.ndarray, FloatArray]]:
+    def _data_groups(
+        self, u: FloatArray
+    ) -> list[tuple[np.ndarray, FloatArray, tuple[int, ...] | None]]:
         """The chunk's replicates grouped by their normalised data.
 
         Without input noise each group shares one (rows × indicators) matrix, computed once
-        per combination of data choices; with input noise there is one group holding a
-        (replicates × rows × indicators) array.
+        per combination of data choices (the third item is that combination); with input
+        noise there is one group holding a (replicates × rows × indicators) array.
         """
         n_chunk = u.shape[0]
         keys = self._data_keys(u)
@@ -1191,10 +1245,11 @@ class _Engine:
         else:
             unique, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(n_chunk, dtype=np.int64)
         if not self.has_inputs:
-            return [
-                (np.flatnonzero(inverse == g), self._normalised(tuple(int(v) for v in key)))
-                for g, key in enumerate(unique)
-            ]
+            groups: list[tuple[np.ndarray, FloatArray, tuple[int, ...] | None]] = []
+            for g, row in enumerate(unique):
+                key = tuple(int(v) for v in row)
+                groups.append((np.flatnonzero(inverse == g), self._normalised(key), key))
+            return groups
         x = self._perturbed(u)
         out = np.empty((n_chunk, self.n_rows, self.n_indicators))
         for g, key in enumerate(unique):
@@ -1202,10 +1257,37 @@ class _Engine:
             wide = x[selected].transpose(1, 0, 2).reshape(self.n_rows, -1)
             prepared = self._prepare(tuple(int(v) for v in key), wide, len(selected))
             out[selected] = prepared.reshape(self.n_rows, len(selected), -1).transpose(1, 0, 2)
-        return [(np.arange(n_chunk), out)]
+        return [(np.arange(n_chunk), out, None)]
 
     def weights_chunk(self, u: FloatArray) -> dict[str, FloatArray]:
-        """Each node's weights for a chunk: (k,), (rows, k) or (C, 1, k) / (C, rows, k)."""
+        """Each node's weights for a chunk, the left-out indicator's set to 0.
+
+        Shapes: (k,) or per row (rows, k) when they do not vary, else (C, 1, k) or
+        (C, rows, k).
+        """
+        n_chunk = u.shape[0]
+        out = self.sampled_weights(u)
+        exclusion = next((k for k, f in enumerate(self.factors) if f.kind == "exclude"), None)
+        if exclusion is not None:
+            factor = self.factors[exclusion]
+            level = _choose(self._coordinates(u, exclusion)[:, 0], len(factor.candidates))
+            for position, candidate in enumerate(factor.candidates):
+                if candidate is None:
+                    continue
+                rows = np.flatnonzero(level == position)
+                if not len(rows):
+                    continue
+                node_id, child = self.parent_of[candidate]
+                w = out[node_id]
+                if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
+                    per_row = w if w.ndim == 2 else w[None, :]
+                    w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
+                w[rows, :, child] = 0.0
+                out[node_id] = w
+        return out
+
+    def sampled_weights(self, u: FloatArray) -> dict[str, FloatArray]:
+        """Each node's weights under the weight noise alone (rescaled to sum 1)."""
         n_chunk = u.shape[0]
         noise = self.spec.weights
         out: dict[str, FloatArray] = {}
@@ -1231,27 +1313,16 @@ class _Engine:
                 total = draw.sum(axis=1, keepdims=True)
                 w = (draw / np.where(total > 0, total, 1.0))[:, None, :]
             out[node.id] = w
-        exclusion = next((k for k, f in enumerate(self.factors) if f.kind == "exclude"), None)
-        if exclusion is not None:
-            factor = self.factors[exclusion]
-            level = _choose(self._coordinates(u, exclusion)[:, 0], len(factor.candidates))
-            for position, candidate in enumerate(factor.candidates):
-                if candidate is None:
-                    continue
-                rows = np.flatnonzero(level == position)
-                if not len(rows):
-                    continue
-                node_id, child = self.parent_of[candidate]
-                w = out[node_id]
-                if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
-                    per_row = w if w.ndim == 2 else w[None, :]
-                    w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
-                w[rows, :, child] = 0.0
-                out[node_id] = w
         return out
 
     def _combine(
-        self, node: _Node, step: Step, x: FloatArray, w: FloatArray, n_replicates: int
+        self,
+        node: _Node,
+        step: Step,
+        x: FloatArray,
+        w: FloatArray,
+        n_replicates: int,
+        cache: tuple[int, ...] | None = None,
     ) -> FloatArray:
         """Aggregate one node for ``n_replicates`` replicates: (n_replicates, rows).
 
@@ -1263,13 +1334,21 @@ class _Engine:
         every other case calls the registry's aggregator, broadcast over replicates.
         """
         options, params = split_options("aggregate", step)
+        given = x
         x = self._missing(node, x, w)
         if options.get("allow_zero", False) and requires_positive(step.method, params):
             with np.errstate(invalid="ignore"):
                 zero = (x == 0).any(axis=-1, keepdims=True)
             if zero.any():
                 x = np.where(zero, np.nan, x)
-        fast = _matrix_mean(step.method, params, x, w, n_replicates)
+        terms = None
+        if cache is not None and x is given and not params:
+            # a matrix shared by many chunks: its logs and mask are computed once
+            cache_key = (cache, node.id, step.method)
+            if cache_key not in self._terms:
+                self._terms[cache_key] = _mean_terms(step.method, x)
+            terms = self._terms[cache_key]
+        fast = _matrix_mean(step.method, params, x, w, n_replicates, terms)
         if fast is not None:
             return fast
         method = aggregators.get(step.method)
@@ -1321,9 +1400,9 @@ class _Engine:
                 levels = _choose(self._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
             score = np.empty((n_chunk, self.n_rows))
             if node.leaf_columns is not None:
-                columns = list(node.leaf_columns)
-                for rows, z in groups:
-                    self._fill(node, z[..., columns], weights[node_id], levels, rows, score)
+                for rows, z, key in groups:
+                    x = self._leaf_block(node, z, key)
+                    self._fill(node, x, weights[node_id], levels, rows, score, key)
             else:
                 block = np.stack(
                     [
@@ -1336,16 +1415,32 @@ class _Engine:
             values[node_id] = score
             if node_id == self.target:
                 return score
+            for child in node.children:  # only the parent needed them
+                values.pop(child, None)
         raise AssertionError("the target node was not reached")  # pragma: no cover
 
     def _leaf(
-        self, indicator: str, groups: list[tuple[np.ndarray, FloatArray]], n_chunk: int
+        self,
+        indicator: str,
+        groups: list[tuple[np.ndarray, FloatArray, tuple[int, ...] | None]],
+        n_chunk: int,
     ) -> FloatArray:
         """One indicator's normalised values per replicate, (C, rows)."""
         out = np.empty((n_chunk, self.n_rows))
-        for rows, z in groups:
+        for rows, z, _ in groups:
             out[rows] = z[..., self.column[indicator]]
         return out
+
+    def _leaf_block(self, node: _Node, z: FloatArray, key: tuple[int, ...] | None) -> FloatArray:
+        """A leaf node's children: (rows × k) of a shared matrix (cached), or per replicate."""
+        assert node.leaf_columns is not None
+        columns = list(node.leaf_columns)
+        if key is None:
+            return z[..., columns]
+        cache_key = (key, node.id)
+        if cache_key not in self._blocks:
+            self._blocks[cache_key] = z[:, columns]
+        return self._blocks[cache_key]
 
     def _fill(
         self,
@@ -1355,13 +1450,14 @@ class _Engine:
         levels: np.ndarray | None,
         rows: np.ndarray,
         out: FloatArray,
+        cache: tuple[int, ...] | None = None,
     ) -> None:
         """Aggregate the replicates ``rows`` of a node into ``out``, per aggregation choice."""
         if not len(rows):
             return
         w_rows = w[rows] if w.ndim == 3 else w
         if levels is None:
-            out[rows] = self._combine(node, node.step, x, w_rows, len(rows))
+            out[rows] = self._combine(node, node.step, x, w_rows, len(rows), cache)
             return
         factor = self.factors[node.choice] if node.choice is not None else None
         assert factor is not None
@@ -1371,7 +1467,8 @@ class _Engine:
                 continue
             x_sel = x if x.ndim == 2 else x[chosen]
             w_sel = w_rows[chosen] if w_rows.ndim == 3 else w_rows
-            out[rows[chosen]] = self._combine(node, step, x_sel, w_sel, len(chosen))
+            shared = cache if x.ndim == 2 else None
+            out[rows[chosen]] = self._combine(node, step, x_sel, w_sel, len(chosen), shared)
 
     def ranks(self, scores: FloatArray) -> FloatArray:
         """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
@@ -1403,7 +1500,7 @@ class _Engine:
                 columns[factor.name] = np.asarray(factor.labels, dtype=object)[level]
             elif factor.kind == "weights":
                 if weights is None:
-                    weights = self.weights_chunk(u)
+                    weights = self.sampled_weights(u)
                 for node_id in factor.nodes:
                     w = weights[node_id]
                     for position, child in enumerate(self.nodes[node_id].children):
@@ -1428,8 +1525,11 @@ class _Engine:
             if requested < 1:
                 raise SpecError(f"chunk_size must be >= 1; got {requested}")
             return int(requested)
-        per_replicate = max(1, self.n_rows * self.n_indicators)
-        return max(1, _CHUNK_ELEMENTS // per_replicate)
+        if self.has_inputs:  # every replicate has its own normalised matrix
+            width = self.n_indicators
+        else:  # shared matrices; per replicate one score per node and child blocks
+            width = max(len(self.nodes), max(len(n.children) for n in self.nodes.values()))
+        return max(1, _CHUNK_ELEMENTS // max(1, self.n_rows * width))
 
     def factor_table(self) -> pd.DataFrame:
         rows = []
@@ -1495,15 +1595,14 @@ class _RowDistribution:
         self.exact = exact
         self.integer_max = integer_max
         self.chunks: list[FloatArray] = []
-        self.pending: list[FloatArray] = []
-        self.n_pending = 0
         self.count = np.zeros(n_rows)
         self.total = np.zeros(n_rows)
         self.low = np.full(n_rows, np.inf)
         self.high = np.full(n_rows, -np.inf)
         self.start = np.zeros(n_rows)
         self.width = np.ones(n_rows)
-        self.hist: np.ndarray | None = None
+        self.n_bins = 0
+        self.hist: np.ndarray | None = None  # (rows × (bins + 2)), flattened
 
     def add(self, values: FloatArray) -> None:
         valid = ~np.isnan(values)
@@ -1516,41 +1615,30 @@ class _RowDistribution:
             return
         if self.hist is None:
             self._start_histogram()
-        self.pending.append(values.copy())
-        self.n_pending += values.size
         assert self.hist is not None
-        if self.n_pending >= max(self.hist.size, 2**20):
-            self._flush()
+        with np.errstate(invalid="ignore"):
+            position = np.floor((values - self.start) / self.width)
+        position = np.clip(np.where(valid, position, 0.0), -1, self.n_bins) + 1  # 0: under
+        flat = position.astype(np.int64) + np.arange(self.n_rows) * (self.n_bins + 2)
+        for replicate, cells in zip(flat, valid, strict=True):
+            # one replicate puts each row in one bin: no repeated index, so += is exact;
+            # a loop over replicates, each step vectorised over the rows
+            self.hist[np.compress(cells, replicate)] += 1
 
     def _start_histogram(self) -> None:
         if self.integer_max is not None:
             width = float(max(1, math.ceil(self.integer_max / _BINS)))
-            n_bins = math.ceil(self.integer_max / width)
+            self.n_bins = math.ceil(self.integer_max / width)
             self.start = np.full(self.n_rows, 0.5)
             self.width = np.full(self.n_rows, width)
         else:
             low = np.where(np.isfinite(self.low), self.low, 0.0)
             high = np.where(np.isfinite(self.high), self.high, 1.0)
             span = np.maximum(high - low, 1e-9 * (np.abs(low) + 1.0))
-            n_bins = _BINS
+            self.n_bins = _BINS
             self.start = low - span
-            self.width = 3.0 * span / n_bins
-        self.hist = np.zeros((self.n_rows, n_bins + 2), dtype=np.int64)
-
-    def _flush(self) -> None:
-        """Add the pending replicates to the histogram with one ``bincount``."""
-        if not self.pending or self.hist is None:
-            return
-        values = np.vstack(self.pending)
-        self.pending, self.n_pending = [], 0
-        valid = ~np.isnan(values)
-        n_bins = self.hist.shape[1] - 2
-        with np.errstate(invalid="ignore"):
-            position = np.floor((values - self.start) / self.width)
-        position = np.clip(np.where(valid, position, 0.0), -1, n_bins).astype(np.int64) + 1
-        rows = np.broadcast_to(np.arange(self.n_rows), values.shape)
-        flat = (rows * (n_bins + 2) + position)[valid]
-        self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+            self.width = 3.0 * span / self.n_bins
+        self.hist = np.zeros(self.n_rows * (self.n_bins + 2), dtype=np.int32)
 
     def mean(self) -> FloatArray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -1562,43 +1650,57 @@ class _RowDistribution:
     def quantiles(self, probabilities: Sequence[float]) -> FloatArray:
         """(len(probabilities), n_rows) quantiles, numpy's default (linear) definition."""
         if self.exact:
-            data = np.vstack(self.chunks)
-            out = np.full((len(probabilities), self.n_rows), np.nan)
-            some = ~np.isnan(data).all(axis=0)
-            if some.any():
-                out[:, some] = np.nanquantile(data[:, some], probabilities, axis=0)
-            return out
-        self._flush()
+            return _column_quantiles(np.vstack(self.chunks), probabilities)
         assert self.hist is not None
+        hist = self.hist.reshape(self.n_rows, self.n_bins + 2)
+        cumulative = np.cumsum(hist, axis=1)
         out = np.full((len(probabilities), self.n_rows), np.nan)
-        cumulative = np.cumsum(self.hist, axis=1)
+        last = np.maximum(self.count - 1.0, 0.0)
         for j, q in enumerate(probabilities):
-            h = q * np.maximum(self.count - 1.0, 0.0)
+            h = q * last
             lower = np.floor(h)
-            a = self._order_statistic(cumulative, lower)
-            b = self._order_statistic(
-                cumulative, np.minimum(lower + 1, np.maximum(self.count - 1, 0))
-            )
+            a = self._order_statistic(hist, cumulative, lower)
+            b = self._order_statistic(hist, cumulative, np.minimum(lower + 1, last))
             out[j] = np.where(self.count > 0, a + (h - lower) * (b - a), np.nan)
         return out
 
-    def _order_statistic(self, cumulative: np.ndarray, k: FloatArray) -> FloatArray:
+    def _order_statistic(
+        self, hist: np.ndarray, cumulative: np.ndarray, k: FloatArray
+    ) -> FloatArray:
         """The k-th smallest (0-based) replicate of every row, interpolated within its bin."""
-        assert self.hist is not None
-        n_bins = self.hist.shape[1] - 2
         position = np.argmax(cumulative > k[:, None], axis=1)
         rows = np.arange(self.n_rows)
         before = np.where(position > 0, cumulative[rows, np.maximum(position - 1, 0)], 0)
-        inside = (k - before + 0.5) / np.maximum(self.hist[rows, position], 1)
+        inside = (k - before + 0.5) / np.maximum(hist[rows, position], 1)
         if self.integer_max is not None and np.all(self.width == 1.0):
             value = self.start + (position - 0.5) * self.width  # one bin per rank: exact
         else:
             value = self.start + (position - 1 + inside) * self.width
-        top = self.start + n_bins * self.width
+        top = self.start + self.n_bins * self.width
         value = np.where(position == 0, self.low + inside * (self.start - self.low), value)
-        value = np.where(position == n_bins + 1, top + inside * (self.high - top), value)
+        value = np.where(position == self.n_bins + 1, top + inside * (self.high - top), value)
         with np.errstate(invalid="ignore"):
             return np.clip(value, self.low, self.high)
+
+
+def _column_quantiles(data: FloatArray, probabilities: Sequence[float]) -> FloatArray:
+    """Quantiles of every column ignoring NaN, numpy's linear definition, without a loop.
+
+    Equals ``np.nanquantile(data, probabilities, axis=0)`` (NaN for an all-NaN column).
+    """
+    ordered = np.sort(data, axis=0)  # NaN last
+    count = (~np.isnan(data)).sum(axis=0)
+    last = np.maximum(count - 1, 0)
+    columns = np.arange(data.shape[1])
+    out = np.full((len(probabilities), data.shape[1]), np.nan)
+    for j, q in enumerate(probabilities):
+        h = q * last
+        lower = np.floor(h).astype(np.int64)
+        upper = np.minimum(lower + 1, last)
+        a = ordered[lower, columns]
+        b = ordered[upper, columns]
+        out[j] = np.where(count > 0, a + (h - lower) * (b - a), np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -1761,11 +1863,11 @@ def run_uncertainty(
     interval : (float, float), default (0.05, 0.95)
         Quantiles of the reported rank and score intervals [probability].
     chunk_size : int, optional
-        Replicates evaluated together; bounds memory (about 10 arrays of
-        ``chunk_size × rows × indicators`` floats). Default: 2**21 elements per array.
+        Replicates evaluated together; bounds memory. Default: about 2**22 elements in the
+        largest array (chunk × rows × the widest node, or × indicators with input noise).
     keep_replicates : bool, optional
         Keep every replicate's scores and ranks (exact quantiles, ``result.scores``);
-        default: when ``n_replicates × rows`` is at most 2**23.
+        default: when ``n_replicates × rows`` is at most 2**22.
     progress : bool, default False
         Show a progress bar (rich) while running.
 
@@ -1934,12 +2036,19 @@ def rebuild_replicate(
     IndexResult
         The replicate's build.
     """
+    parsed, located, prefix = _as_spec(spec)
+    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    return _rebuild(engine, point)
+
+
+def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResult:
+    """:func:`rebuild_replicate` with an engine already built (the naive per-replicate
+    cost: a framework variant and a full pipeline run)."""
     from securindex.catalogue import IndicatorValues
     from securindex.framework import Framework
     from securindex.pipeline import run_pipeline
 
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    nominal, parsed = engine.nominal, engine.spec
     u = np.asarray(point, dtype=np.float64).reshape(1, -1)
     if u.shape[1] != engine.n_dims:
         raise SpecError(

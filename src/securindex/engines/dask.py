@@ -59,13 +59,13 @@ import pandas as pd
 from securindex.dataset import ENTITY, LABEL, PERIOD, Panel
 from securindex.errors import DataError, SpecError
 from securindex.formula import PanelLayout, parse_formula
-from securindex.framework import NORMALISE_REFERENCE_KEYS, Framework
-from securindex.methods.aggregate import aggregators
+from securindex.framework import Framework, split_options
+from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalisers
 from securindex.methods.screen import screeners
 from securindex.methods.treat import fails_rule, treaters
-from securindex.methods.weight import weighters
+from securindex.methods.weight import overall_weights, weighters
 from securindex.result import AUDIT_COLUMNS
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def _dask() -> Any:
     """Import dask lazily: it is an optional extra."""
     try:
         import dask
-        import dask.dataframe  # noqa: F401 - registers the dataframe collection
+        import dask.dataframe
     except ImportError as exc:
         raise ImportError(
             f"the Dask engine needs dask[dataframe] and distributed: {DASK_HINT} ({exc})"
@@ -150,7 +150,9 @@ def _scheduler(client: Any, scheduler: str | None) -> Iterator[Any]:
         try:
             from distributed import Client
         except ImportError as exc:
-            raise ImportError(f"connecting to a scheduler needs distributed: {DASK_HINT} ({exc})") from None
+            raise ImportError(
+                f"connecting to a scheduler needs distributed: {DASK_HINT} ({exc})"
+            ) from None
         with Client(scheduler) as created, dask.config.set(scheduler=created):
             yield created
         return
@@ -227,6 +229,8 @@ class DaskPanel:
     by_entity: bool = False
     name: str | None = None
     schema: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file", "schema"]))
+    periods: np.ndarray | None = None  # sorted periods, when known without reading
+    n_rows: int | None = None
 
     @property
     def variables(self) -> list[str]:
@@ -312,30 +316,36 @@ def read_panel_dask(
     _dask()
     import dask.dataframe as dd
 
-    from securindex.dataset import _as_dictionary
-
     if isinstance(data, Panel):
         frame = _panel_frame(data)
         n = npartitions or max(1, len(frame) // 250_000)
         return DaskPanel(
             _from_pandas_by_entity(frame, n),
             dict(data.units),
-            [c for c in data.groups.columns],
+            list(data.groups.columns),
             by_entity=True,
             name=data.name,
+            periods=np.asarray(data.periods),
+            n_rows=len(frame),
         )
     if dictionary is None:
         raise DataError(
             "the Dask engine needs a data dictionary (entity, period, variables with units) "
             "to read this data; give dictionary=..."
         )
-    spec = _as_dictionary(dictionary, entity=None, period=None, units=None)
+    from securindex.dataset import read_dictionary
+    from securindex.spec.dictionary import DataDictionary
+
+    if isinstance(dictionary, DataDictionary):
+        spec = dictionary
+    elif isinstance(dictionary, (str, Path)):
+        spec = read_dictionary(dictionary)
+    else:
+        spec = DataDictionary.model_validate(dict(dictionary))
     units = {name: v.unit for name, v in spec.variables.items()}
     groups = list(spec.groups) + ([LABEL] if spec.label else [])
     if isinstance(data, pd.DataFrame):
-        return read_panel_dask(
-            Panel.from_frame(data, dictionary=spec), npartitions=npartitions
-        )
+        return read_panel_dask(Panel.from_frame(data, dictionary=spec), npartitions=npartitions)
     if isinstance(data, dd.DataFrame):
         renamed = data.rename(
             columns={
@@ -431,7 +441,12 @@ def check_supported(framework: Framework) -> None:
 
 
 def _unsupported_params(family: str, step: Step) -> str | None:
-    params = step.params
+    options, params = split_options(family, step)
+    if "reference_entity" in options:
+        return (
+            "normalise option 'reference_entity' is not supported by the dask engine (it needs "
+            "the position of one entity's row in the reference sample); use engine: pandas"
+        )
     if family == "treat":
         method = step.method
         fallback = params.get("fallback", "log_CT") if method == "winsorise" else None
@@ -457,7 +472,13 @@ def _moments_of(X: np.ndarray, mask: np.ndarray) -> _Moments:
     mean = np.where(mask, X, 0.0).sum(axis=0) / safe
     d = np.where(mask, X - mean, 0.0)
     d2 = d * d
-    return n, np.where(n > 0, mean, 0.0), d2.sum(axis=0), (d2 * d).sum(axis=0), (d2 * d2).sum(axis=0)
+    return (
+        n,
+        np.where(n > 0, mean, 0.0),
+        d2.sum(axis=0),
+        (d2 * d).sum(axis=0),
+        (d2 * d2).sum(axis=0),
+    )
 
 
 def _weighted_moments(values: np.ndarray, counts: np.ndarray) -> _Moments:
@@ -489,7 +510,12 @@ def _merge_moments(a: _Moments, b: _Moments) -> _Moments:
     delta = np.where(both, delta, 0.0)
     mean = np.where(na == 0, mb, np.where(nb == 0, ma, ma + delta * nb / safe))
     m2 = a2 + b2 + delta**2 * na * nb / safe
-    m3 = a3 + b3 + delta**3 * na * nb * (na - nb) / safe**2 + 3.0 * delta * (na * b2 - nb * a2) / safe
+    m3 = (
+        a3
+        + b3
+        + delta**3 * na * nb * (na - nb) / safe**2
+        + 3.0 * delta * (na * b2 - nb * a2) / safe
+    )
     m4 = (
         a4
         + b4
@@ -511,7 +537,9 @@ def _extreme_levels(col: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray
     def side(top: bool) -> tuple[np.ndarray, np.ndarray]:
         take = min(m, depth)
         while True:
-            threshold = np.partition(col, m - take if top else take - 1)[m - take if top else take - 1]
+            threshold = np.partition(col, m - take if top else take - 1)[
+                m - take if top else take - 1
+            ]
             candidates = col[col >= threshold] if top else col[col <= threshold]
             u, c = np.unique(candidates, return_counts=True)
             if len(u) >= depth or take >= m:
@@ -562,7 +590,7 @@ def _summarise(X: np.ndarray, depth: int) -> _Summary:
         values, counts, low[j], high[j] = _extreme_levels(X[observed[:, j], j], depth)
         levels.append((values, counts))
     with np.errstate(invalid="ignore"):
-        core = observed & (X > low) & (X < high)
+        core = observed & (low < X) & (high > X)
     return _Summary(
         depth,
         _moments_of(X, core),
@@ -600,7 +628,22 @@ def _merge_summaries(parts: Sequence[_Summary]) -> _Summary:
     )
 
 
-def _column_moments(summary: _Summary, j: int, floor: float = -np.inf, cap: float = np.inf) -> _Moments:
+def _subset(summary: _Summary, columns: Sequence[int]) -> _Summary:
+    """The summary of some columns of a summarised block."""
+    index = np.asarray(columns, dtype=np.int64)
+    core = tuple(np.asarray(a)[index].copy() for a in summary.core)
+    return _Summary(
+        summary.depth,
+        core,
+        [summary.levels[j] for j in index],
+        summary.total[index],
+        summary.count[index],
+    )
+
+
+def _column_moments(
+    summary: _Summary, j: int, floor: float = -np.inf, cap: float = np.inf
+) -> _Moments:
     """Moments of column j with its extreme values clipped to [floor, cap]."""
     values, counts = summary.levels[j]
     core = tuple(a[j : j + 1] for a in summary.core)
@@ -620,7 +663,11 @@ def _shape(moments: _Moments) -> tuple[float, float]:
         g1 = m3 / m2**1.5 if m2 > 0 else np.nan
         g2 = m4 / m2**2 - 3.0 if m2 > 0 else np.nan
         skew = g1 * np.sqrt(n * (n - 1.0)) / (n - 2.0) if n >= 3 and m2 > 0 else np.nan
-        kurt = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0) if n >= 4 and m2 > 0 else np.nan
+        kurt = (
+            (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0)
+            if n >= 4 and m2 > 0
+            else np.nan
+        )
     return float(skew), float(kurt)
 
 
@@ -671,83 +718,140 @@ class _NormaliseGroup:
 
 
 @dataclass
+class _NodePlan:
+    node: str
+    children: list[str]
+    weights: np.ndarray
+    method: str
+    params: dict[str, Any]
+    allow_zero: bool
+    policy: str
+    min_coverage: float
+
+
+@dataclass
 class _Plan:
     ids: list[str]
     groups: list[str]
     screen: tuple[str, dict[str, Any]]
+    screen_on: str = "raw"  # screen the raw values, or the imputed ones
+    impute_periods: np.ndarray | None = None  # sorted periods of the rows imputed
     impute: dict[str, Any] | None = None
     treat: list[_TreatGroup] | None = None
     normalise: list[_NormaliseGroup] | None = None
     direction: np.ndarray | None = None
-    tree: list[tuple[str, list[str], np.ndarray, str, dict[str, Any], str, float]] | None = None
+    tree: list[_NodePlan] | None = None
+    node_order: list[str] = field(default_factory=list)
+    n_rows: int = 0  # rows of the panel, to size what is gathered at once
     periods: np.ndarray | None = None  # sorted periods of the screened rows
 
 
-def _stage_frame(part: pd.DataFrame, X: np.ndarray, ids: Sequence[str]) -> pd.DataFrame:
+def _stage_frame(
+    part: pd.DataFrame, X: np.ndarray, ids: Sequence[str], carry: Sequence[str] = ()
+) -> pd.DataFrame:
     frame = pd.DataFrame(X, columns=list(ids), index=part.index)
-    return pd.concat([part[[ENTITY, PERIOD]], frame], axis=1).reset_index(drop=True)
+    return pd.concat([part[[ENTITY, PERIOD, *carry]], frame], axis=1).reset_index(drop=True)
 
 
 def _audit_frame(
     stage: str,
     part: pd.DataFrame,
     rows: np.ndarray,
-    items: Any,
+    item: Any,
     action: str,
-    detail: Any,
+    before: Any = np.nan,
+    after: Any = np.nan,
+    detail: Any = "",
 ) -> pd.DataFrame:
+    """Audit rows in the pandas engine's format (:data:`securindex.result.AUDIT_COLUMNS`)."""
     return pd.DataFrame(
         {
             "stage": stage,
             "entity": part[ENTITY].to_numpy()[rows],
             "period": part[PERIOD].to_numpy()[rows],
-            "item": items,
+            "item": item,
             "action": action,
+            "before": before,
+            "after": after,
             "detail": detail,
         },
         columns=AUDIT_COLUMNS,
     )
 
 
-def _run_partition(part: pd.DataFrame, plan: _Plan, upto: str) -> pd.DataFrame:
+def _screen_apply(
+    X: np.ndarray, part: pd.DataFrame, plan: _Plan, audit: list[pd.DataFrame] | None
+) -> np.ndarray:
+    method, params = plan.screen
+    keep = np.asarray(screeners.get(method)(X, **params), dtype=bool)
+    if audit is not None and not keep.all():
+        dropped = np.flatnonzero(~keep)
+        share = (~np.isnan(X[dropped])).mean(axis=1)
+        audit.append(
+            _audit_frame(
+                "screen",
+                part,
+                dropped,
+                "row",
+                "excluded",
+                share,
+                np.nan,
+                f"{method} {params}: share of indicators present",
+            )
+        )
+    return keep
+
+
+def _run_partition(
+    part: pd.DataFrame, plan: _Plan, upto: str, carry: Sequence[str] = ()
+) -> pd.DataFrame:
     """Apply the planned steps to one partition of indicator values.
 
     ``upto`` picks the output: a stage (``raw``, ``imputed``, ``treated``, ``normalised``),
-    the node ``scores``, or the ``audit`` rows of this partition.
+    the node ``scores``, or the ``audit`` rows of this partition; ``carry`` adds group
+    columns to a stage.
     """
     ids = plan.ids
-    audit: list[pd.DataFrame] = []
+    audit: list[pd.DataFrame] | None = [] if upto == "audit" else None
     X = part[ids].to_numpy(dtype=np.float64, copy=True)
-    method, params = plan.screen
-    keep = np.asarray(screeners.get(method)(X, **params), dtype=bool)
-    if upto == "audit" and not keep.all():
-        dropped = np.flatnonzero(~keep)
-        share = np.mean(~np.isnan(X[dropped]), axis=1)
-        audit.append(
-            _audit_frame("screen", part, dropped, "row", "excluded", [f"{s:.0%} of indicators present" for s in share])
-        )
-    part = part.loc[keep]
-    X = X[keep]
-    if upto == "raw":
-        return _stage_frame(part, X, ids)
-    X, imputed = _impute_apply(X, part, plan)
-    if upto == "audit":
+    if plan.screen_on == "raw":
+        keep = _screen_apply(X, part, plan, audit)
+        part, X = part.loc[keep], X[keep]
+        raw = X
+        if upto == "raw":
+            return _stage_frame(part, X, ids, carry)
+        X, imputed = _impute_apply(X, part, plan)
+    else:
+        if upto == "raw" and plan.impute is None:
+            return _stage_frame(part, X, ids, carry)
+        filled, imputed = _impute_apply(X, part, plan)
+        keep = _screen_apply(filled, part, plan, audit)
+        part, raw, X, imputed = part.loc[keep], X[keep], filled[keep], imputed[keep]
+        if upto == "raw":
+            return _stage_frame(part, raw, ids, carry)
+    if audit is not None:
         rows, cols = np.nonzero(imputed)
         if len(rows):
             name = plan.impute["method"] if plan.impute else "none"
             audit.append(
                 _audit_frame(
-                    "impute", part, rows, np.asarray(ids, dtype=object)[cols], "imputed",
-                    [f"{name}: {v:.6g}" for v in X[rows, cols]],
+                    "impute",
+                    part,
+                    rows,
+                    np.asarray(ids, dtype=object)[cols],
+                    "imputed",
+                    np.nan,
+                    X[rows, cols],
+                    name,
                 )
             )
     if upto == "imputed":
-        return _stage_frame(part, X, ids)
+        return _stage_frame(part, X, ids, carry)
     if plan.treat is None:
         raise RuntimeError("treatment not planned")  # pragma: no cover - engine order
     before = X
     X = _treat_apply(X, plan.treat)
-    if upto == "audit":
+    if audit is not None:
         for group in plan.treat:
             cols = np.asarray(group.columns)
             changed = ~np.isnan(before[:, cols]) & (X[:, cols] != before[:, cols])
@@ -757,39 +861,57 @@ def _run_partition(part: pd.DataFrame, plan: _Plan, upto: str) -> pd.DataFrame:
                 c = cols[local]
                 audit.append(
                     _audit_frame(
-                        "treat", part, rows, np.asarray(ids, dtype=object)[c], "winsorised",
-                        [f"{a:.6g} -> {b:.6g}" for a, b in zip(before[rows, c], X[rows, c], strict=True)],
+                        "treat",
+                        part,
+                        rows,
+                        np.asarray(ids, dtype=object)[c],
+                        "winsorised",
+                        before[rows, c],
+                        X[rows, c],
+                        group.method,
                     )
                 )
     if upto == "treated":
-        return _stage_frame(part, X, ids)
+        return _stage_frame(part, X, ids, carry)
     if plan.normalise is None:
         raise RuntimeError("normalisation not planned")  # pragma: no cover - engine order
     X = _normalise_apply(X, part, plan)
     if upto == "normalised":
-        return _stage_frame(part, X, ids)
+        return _stage_frame(part, X, ids, carry)
     if plan.tree is None:
         raise RuntimeError("aggregation not planned")  # pragma: no cover - engine order
-    scores = _aggregate_apply(X, part, plan, audit if upto == "audit" else None)
-    if upto == "audit":
+    scores = _aggregate_apply(X, part, plan, audit)
+    if audit is not None:
         frames = [a for a in audit if len(a)]
-        return pd.concat(frames, ignore_index=True) if frames else _empty_audit()
-    frame = pd.DataFrame(scores, index=part.index)
+        if not frames:
+            return _empty_audit()
+        return _audit_types(pd.concat(frames, ignore_index=True))
+    frame = pd.DataFrame({n: scores[n] for n in plan.node_order}, index=part.index)
     return pd.concat([part[[ENTITY, PERIOD]], frame], axis=1).reset_index(drop=True)
 
 
+_AUDIT_TEXT = ("stage", "entity", "period", "item", "action", "detail")
+
+
+def _audit_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Audit rows with text ids (entity and period as written) and float before/after, so
+    that every partition and the Parquet files share one schema."""
+    types: dict[str, Any] = dict.fromkeys(_AUDIT_TEXT, "string")
+    types.update(before=np.float64, after=np.float64)
+    out = frame.astype(types)
+    return out
+
+
 def _empty_audit() -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in AUDIT_COLUMNS}
-    )
+    return _audit_types(pd.DataFrame({c: pd.Series(dtype=object) for c in AUDIT_COLUMNS}))
 
 
 # -- impute ----------------------------------------------------------------------------------
-def _impute_keys(part: pd.DataFrame, spec: Mapping[str, Any]) -> pd.MultiIndex:
-    columns = list(spec["keys"])
-    if not columns:
-        return pd.MultiIndex.from_arrays([np.zeros(len(part), dtype=np.int64)], names=["all"])
-    return pd.MultiIndex.from_arrays([part[c].to_numpy() for c in columns], names=columns)
+def _key_index(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Index:
+    """The imputation key of each row: (group, period) values, or a single key 0."""
+    if not keys:
+        return pd.Index(np.zeros(len(frame), dtype=np.int64), name="all")
+    return pd.MultiIndex.from_arrays([frame[c].to_numpy() for c in keys], names=list(keys))
 
 
 def _impute_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
@@ -798,14 +920,18 @@ def _impute_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> tuple[np.nd
         return X, np.zeros(X.shape, dtype=bool)
     if spec["kind"] == "panel":
         entity, _ = pd.factorize(part[ENTITY], sort=True)
-        assert plan.periods is not None
-        period = np.searchsorted(plan.periods, part[PERIOD].to_numpy())
+        periods = part[PERIOD]
+        if pd.api.types.is_numeric_dtype(periods):  # years keep their spacing, as in pandas
+            period = periods.to_numpy(dtype=np.float64)
+        else:
+            assert plan.impute_periods is not None
+            period = np.searchsorted(plan.impute_periods, periods.to_numpy()).astype(np.int64)
         result = imputers.get(spec["method"])(
-            X, entity=entity.astype(np.int64), period=period.astype(np.int64), **spec["params"]
+            X, entity=entity.astype(np.int64), period=period, **spec["params"]
         )
         return result.values, result.imputed
     table: pd.DataFrame = spec["table"]
-    rows = table.index.get_indexer(_impute_keys(part, spec))
+    rows = table.index.get_indexer(_key_index(part, spec["keys"]))
     stats = np.full((len(X), X.shape[1]), np.nan)
     found = rows >= 0
     stats[found] = table.to_numpy()[rows[found]]
@@ -858,7 +984,7 @@ def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> np.ndarr
         cols = np.asarray(group.columns)
         direction = plan.direction[cols]
         if group.mode == "per_period":
-            keys = [p for p in pd.unique(periods)]
+            keys = list(pd.unique(periods))
             masks = [periods == p for p in keys]
         else:
             keys, masks = [None], [np.ones(len(X), dtype=bool)]
@@ -868,12 +994,16 @@ def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> np.ndarr
                 values = _rank_block(block, direction, group, key)
             else:
                 func = normalisers.get(group.method)
-                values = func(block, direction=direction, learnt=group.learnt[key], **group.params).values
+                values = func(
+                    block, direction=direction, learnt=group.learnt[key], **group.params
+                ).values
             out[np.ix_(rows, cols)] = values
     return out
 
 
-def _rank_block(block: np.ndarray, direction: np.ndarray, group: _NormaliseGroup, key: Any) -> np.ndarray:
+def _rank_block(
+    block: np.ndarray, direction: np.ndarray, group: _NormaliseGroup, key: Any
+) -> np.ndarray:
     """Rank-type scores by binary search in the sorted reference (what the normalisers'
     joint sort computes, O(log n) per value)."""
     ties = group.params.get("ties", _RANK_METHODS[group.method])
@@ -899,7 +1029,9 @@ def _rank_block(block: np.ndarray, direction: np.ndarray, group: _NormaliseGroup
             r = r if n_ref else np.full(len(v), np.nan)
             if group.method == "percentile_rank":
                 with np.errstate(invalid="ignore"):
-                    y = np.clip(100.0 * (r - 1.0) / (n_ref - 1.0 if n_ref != 1 else 1.0), 0.0, 100.0)
+                    y = np.clip(
+                        100.0 * (r - 1.0) / (n_ref - 1.0 if n_ref != 1 else 1.0), 0.0, 100.0
+                    )
                 y = np.full(len(v), 50.0) if n_ref == 1 else y
             else:
                 y = r
@@ -911,39 +1043,83 @@ def _rank_block(block: np.ndarray, direction: np.ndarray, group: _NormaliseGroup
 def _aggregate_apply(
     X: np.ndarray, part: pd.DataFrame, plan: _Plan, audit: list[pd.DataFrame] | None
 ) -> dict[str, np.ndarray]:
+    """Weight and aggregate every node, row-wise, with the nodes' missing-data policies."""
     assert plan.tree is not None
     columns: dict[str, np.ndarray] = {i: X[:, k] for k, i in enumerate(plan.ids)}
     scores: dict[str, np.ndarray] = {}
-    for node, children, w, method, params, policy, min_coverage in plan.tree:
-        block = np.column_stack([columns[c] for c in children]) if len(X) else np.zeros((0, len(children)))
+    for node in plan.tree:
+        w = node.weights
+        if len(X):
+            block = np.column_stack([columns[c] for c in node.children])
+        else:
+            block = np.zeros((0, len(node.children)))
         missing = np.isnan(block)
         if missing.any():
-            if policy == "fail":
+            if node.policy == "fail":
                 rows = np.flatnonzero(missing.any(axis=1))
-                labels = list(zip(part[ENTITY].to_numpy()[rows[:5]], part[PERIOD].to_numpy()[rows[:5]], strict=True))
-                raise DataError(
-                    f"node '{node}' has missing children in {len(rows)} row(s) of a partition and "
-                    f"its missing policy is 'fail' (e.g. {labels}); impute first or use policy "
-                    "'renormalise'"
+                labels = list(
+                    zip(
+                        part[ENTITY].to_numpy()[rows[:20]],
+                        part[PERIOD].to_numpy()[rows[:20]],
+                        strict=True,
+                    )
                 )
-            if policy == "coverage":
-                total = w.sum()
-                present = (np.where(missing, 0.0, w).sum(axis=1) / total) if total > 0 else np.zeros(len(block))
-                short = present < min_coverage
+                raise DataError(
+                    f"node '{node.node}' has missing children in {len(rows)} row(s) and its "
+                    "missing-data policy is 'fail'; impute first, or use policy renormalise "
+                    "or coverage",
+                    rows=labels,
+                )
+            if node.policy == "coverage":
+                total = float(np.sum(w))
+                present = (
+                    np.where(missing, 0.0, w).sum(axis=1) / total
+                    if total > 0
+                    else np.zeros(len(block))
+                )
+                short = present < node.min_coverage - 1e-12
                 if short.any():
                     if audit is not None:
                         rows = np.flatnonzero(short)
                         audit.append(
                             _audit_frame(
-                                "aggregate", part, rows, node, "not scored",
-                                [f"coverage {s:.0%} < {min_coverage:.0%}" for s in present[rows]],
+                                "aggregate",
+                                part,
+                                rows,
+                                node.node,
+                                "not scored",
+                                present[rows],
+                                np.nan,
+                                f"weight share of present children < {node.min_coverage:g}",
                             )
                         )
                     block = block.copy()
                     block[short] = np.nan
-        score = np.asarray(aggregators.get(method)(block, w, **params), dtype=np.float64)
-        scores[node] = score
-        columns[node] = score
+        if node.allow_zero:
+            with np.errstate(invalid="ignore"):
+                zero = (block == 0).any(axis=1)
+            if zero.any():
+                if audit is not None:
+                    audit.append(
+                        _audit_frame(
+                            "aggregate",
+                            part,
+                            np.flatnonzero(zero),
+                            node.node,
+                            "not scored",
+                            0.0,
+                            np.nan,
+                            f"a child is 0 (its lower goalpost): the {node.method} mean is undefined",
+                        )
+                    )
+                block = block.copy()
+                block[zero] = np.nan
+        try:
+            score = aggregators.get(node.method)(block, w, **node.params)
+        except DataError as exc:
+            raise DataError(f"node '{node.node}' ({node.method}): {exc}") from None
+        scores[node.node] = np.asarray(score, dtype=np.float64)
+        columns[node.node] = scores[node.node]
     return scores
 
 
@@ -960,7 +1136,9 @@ class _PartitionPanel(Panel):
 
     def layout(self) -> PanelLayout:
         entity_codes, entities = pd.factorize(self.frame.index.get_level_values(ENTITY))
-        period_codes = np.searchsorted(self.all_periods, self.frame.index.get_level_values(PERIOD).to_numpy())
+        period_codes = np.searchsorted(
+            self.all_periods, self.frame.index.get_level_values(PERIOD).to_numpy()
+        )
         return PanelLayout(
             entity_codes=entity_codes.astype(np.int64),
             period_codes=period_codes.astype(np.int64),
@@ -971,7 +1149,7 @@ class _PartitionPanel(Panel):
 
 def _indicator_partition(
     part: pd.DataFrame,
-    catalogue: Catalogue,
+    indicators: list[Any],
     ids: list[str],
     units: dict[str, str],
     groups: list[str],
@@ -983,11 +1161,19 @@ def _indicator_partition(
         for i in ids:
             out[i] = np.zeros(0)
         return out
-    index = pd.MultiIndex.from_arrays([part[ENTITY].to_numpy(), part[PERIOD].to_numpy()], names=[ENTITY, PERIOD])
+    index = pd.MultiIndex.from_arrays(
+        [part[ENTITY].to_numpy(), part[PERIOD].to_numpy()], names=[ENTITY, PERIOD]
+    )
     frame = pd.DataFrame({v: part[v].to_numpy(dtype=np.float64) for v in units}, index=index)
-    periods = all_periods if all_periods is not None else np.sort(pd.unique(part[PERIOD].to_numpy()))
+    periods = (
+        all_periods if all_periods is not None else np.sort(pd.unique(part[PERIOD].to_numpy()))
+    )
     panel = _PartitionPanel(frame, units, all_periods=periods)
-    values = catalogue.compute(panel, indicators=ids)
+    # the catalogue is rebuilt from its (picklable) indicator specs on the worker: pint units
+    # of the project's registry do not survive pickling (see docs/scale.md)
+    from securindex.catalogue import Catalogue
+
+    values = Catalogue(indicators).compute(panel, indicators=ids)
     for i in ids:
         out[i] = values.frame[i].to_numpy()
     return out
@@ -1000,8 +1186,15 @@ def _uses_panel(catalogue: Catalogue) -> bool:
 # =============================================================================================
 # Reductions the planner runs
 # =============================================================================================
-def _summary_chunk(part: pd.DataFrame, plan: _Plan, upto: str, columns: list[int], depth: int, by: str | None,
-                   only: Any = None) -> dict[Any, _Summary]:
+def _summary_chunk(
+    part: pd.DataFrame,
+    plan: _Plan,
+    upto: str,
+    columns: list[int],
+    depth: int,
+    by: str | None,
+    only: Any = None,
+) -> dict[Any, _Summary]:
     stage = _run_partition(part, plan, upto)
     X = stage[[plan.ids[c] for c in columns]].to_numpy(dtype=np.float64)
     if by is None:
@@ -1017,11 +1210,20 @@ def _merge_keyed(parts: Sequence[dict[Any, _Summary]]) -> dict[Any, _Summary]:
     for part in parts:
         for key, summary in part.items():
             out.setdefault(key, []).append(summary)
-    return {key: _merge_summaries(items) if len(items) > 1 else items[0] for key, items in out.items()}
+    return {
+        key: _merge_summaries(items) if len(items) > 1 else items[0] for key, items in out.items()
+    }
 
 
-def _summaries(parts: Sequence[Any], plan: Any, upto: str, columns: list[int], depth: int,
-               by: str | None = None, only: Any = None) -> dict[Any, _Summary]:
+def _summaries(
+    parts: Sequence[Any],
+    plan: Any,
+    upto: str,
+    columns: list[int],
+    depth: int,
+    by: str | None = None,
+    only: Any = None,
+) -> dict[Any, _Summary]:
     from dask import delayed
 
     chunks = [delayed(_summary_chunk)(p, plan, upto, columns, depth, by, only) for p in parts]
@@ -1029,8 +1231,8 @@ def _summaries(parts: Sequence[Any], plan: Any, upto: str, columns: list[int], d
     return dict(result)
 
 
-def _periods_chunk(part: pd.DataFrame, plan: _Plan) -> np.ndarray:
-    return np.asarray(pd.unique(_run_partition(part, plan, "raw")[PERIOD].to_numpy()))
+def _periods_chunk(part: pd.DataFrame, plan: _Plan, upto: str) -> np.ndarray:
+    return np.asarray(pd.unique(_run_partition(part, plan, upto)[PERIOD].to_numpy()))
 
 
 def _union(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -1038,23 +1240,16 @@ def _union(parts: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _group_sums_chunk(part: pd.DataFrame, plan: _Plan, keys: list[str]) -> pd.DataFrame:
-    stage = _run_partition(part, plan, "raw")
+    """Sums and counts of the observed values of each indicator per imputation key."""
+    stage = _gather_chunk(part, plan, "raw", [*keys, *plan.ids])
     X = stage[plan.ids].to_numpy(dtype=np.float64)
     observed = ~np.isnan(X)
     frame = pd.DataFrame(
         np.hstack([np.where(observed, X, 0.0), observed.astype(np.float64)]),
         columns=[*(f"s:{i}" for i in plan.ids), *(f"n:{i}" for i in plan.ids)],
+        index=_key_index(stage, keys),
     )
-    key_frame = _key_frame(stage, part, keys)
-    frame.index = pd.MultiIndex.from_frame(key_frame) if keys else pd.Index(np.zeros(len(frame), dtype=np.int64), name="all")
     return frame.groupby(level=list(range(frame.index.nlevels)), dropna=False).sum()
-
-
-def _key_frame(stage: pd.DataFrame, part: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    out = {}
-    for key in keys:
-        out[key] = stage[key].to_numpy() if key in stage.columns else part[key].to_numpy()
-    return pd.DataFrame(out)
 
 
 def _sum_frames(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -1062,14 +1257,18 @@ def _sum_frames(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _gather_chunk(part: pd.DataFrame, plan: _Plan, upto: str, columns: list[str]) -> pd.DataFrame:
-    stage = _run_partition(part, plan, upto)
-    extra = [c for c in columns if c not in stage.columns]
-    if extra:  # group columns are not part of the stages: take them from the screened rows
-        method, params = plan.screen
-        keep = np.asarray(screeners.get(method)(part[plan.ids].to_numpy(dtype=np.float64), **params), bool)
-        for c in extra:
-            stage[c] = part[c].to_numpy()[keep]
-    return stage[columns]
+    carry = [c for c in columns if c in plan.groups]
+    return _run_partition(part, plan, upto, carry)[columns]
+
+
+_GATHER_BYTES = 256 * 2**20
+"""Largest block of values gathered on the client at once [bytes]."""
+
+
+def _batches(columns: Sequence[int], n_rows: int) -> list[list[int]]:
+    """Indicator positions in batches of at most ``_GATHER_BYTES`` of gathered values."""
+    size = max(1, _GATHER_BYTES // max(1, 8 * n_rows))
+    return [list(columns[i : i + size]) for i in range(0, len(columns), size)]
 
 
 def _gather(parts: Sequence[Any], plan: Any, upto: str, columns: list[str]) -> pd.DataFrame:
@@ -1083,6 +1282,8 @@ def _gather(parts: Sequence[Any], plan: Any, upto: str, columns: list[str]) -> p
 # Planning each step
 # =============================================================================================
 def _plan_impute(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> None:
+    """Learn the imputation: group means (a group-by sum), group medians (gathered, exact),
+    or nothing to learn for the entity-local imputers."""
     step = fw.spec.pipeline.impute
     params = step.params
     group = params.pop("group", None)
@@ -1093,8 +1294,13 @@ def _plan_impute(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> None:
             f"{plan.groups} (declare it under 'groups' in the data dictionary)"
         )
     probe = np.array([[1.0], [np.nan], [2.0]])
-    imputers.get(method)(probe, groups=np.zeros(3, dtype=np.int64), entity=np.arange(3),
-                         period=np.zeros(3, dtype=np.int64), **dict(params))  # validates params
+    imputers.get(method)(
+        probe,
+        groups=np.zeros(3, dtype=np.int64),
+        entity=np.zeros(3, dtype=np.int64),
+        period=np.arange(3, dtype=np.int64),
+        **dict(params),
+    )  # validates the parameters
     if method == "none":
         plan.impute = {"method": "none"}
         return
@@ -1112,26 +1318,24 @@ def _plan_impute(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> None:
         totals = sums[[f"s:{i}" for i in plan.ids]].to_numpy()
         counts = sums[[f"n:{i}" for i in plan.ids]].to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
-            table = pd.DataFrame(np.where(counts > 0, totals / np.where(counts > 0, counts, 1.0), np.nan),
-                                 index=sums.index, columns=plan.ids)
+            means = np.where(counts > 0, totals / np.where(counts > 0, counts, 1.0), np.nan)
+        table = pd.DataFrame(means, index=sums.index, columns=plan.ids)
     else:  # median: an exact order statistic, gathered one indicator at a time
-        table = None
-        for i in plan.ids:
-            column = _gather(parts, shared, "raw", [*keys, i])
-            key_index = (pd.MultiIndex.from_frame(column[keys]) if keys
-                         else pd.Index(np.zeros(len(column), dtype=np.int64), name="all"))
-            codes, uniques = pd.factorize(key_index, sort=True)
-            values = column[i].to_numpy(dtype=np.float64)
-            # one extra missing row per key: the median imputer fills it with that key's median
-            padded = np.r_[values, np.full(len(uniques), np.nan)][:, None]
-            filled = imputers.get("median")(padded, groups=np.r_[codes, np.arange(len(uniques))]).values
-            stat = pd.Series(filled[len(values):, 0], index=uniques if keys else pd.Index([0], name="all"))
-            table = stat.to_frame(i) if table is None else table.join(stat.rename(i), how="outer")
-        assert table is not None
-        if not keys:
-            table.index = pd.Index([0], name="all")
-    if not keys:
-        table.index = pd.Index(np.zeros(len(table), dtype=np.int64), name="all")
+        columns: dict[str, pd.Series] = {}
+        for batch in _batches(range(len(plan.ids)), plan.n_rows):
+            names = [plan.ids[j] for j in batch]
+            gathered = _gather(parts, shared, "raw", [*keys, *names])
+            codes, uniques = pd.factorize(_key_index(gathered, keys), sort=True)
+            groups = np.r_[codes, np.arange(len(uniques))].astype(np.int64)
+            # one extra missing row per key: the median imputer fills it with the key's median
+            values = gathered[names].to_numpy(dtype=np.float64)
+            padded = np.vstack([values, np.full((len(uniques), len(names)), np.nan)])
+            filled = imputers.get("median")(padded, groups=groups).values
+            for local, name in enumerate(names):
+                columns[name] = pd.Series(filled[len(values) :, local], index=uniques)
+        table = pd.DataFrame(columns)
+    if keys and not isinstance(table.index, pd.MultiIndex):
+        table.index = pd.MultiIndex.from_arrays([table.index], names=keys)
     plan.impute = {"method": method, "kind": "table", "table": table, "keys": keys}
 
 
@@ -1144,21 +1348,28 @@ def _plan_treat(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> pd.DataFram
     shared = _shared(plan)
     report_rows: list[dict[str, Any]] = []
     after_needed: list[tuple[_TreatGroup, int]] = []
+    settings: list[tuple[list[int], Step, dict[str, Any], int]] = []
     for columns in groups.values():
         step = fw.treat_step(ids[columns[0]])
-        params = step.params
+        _, params = split_options("treat", step)
         probe = np.tile(np.array([[1.0], [2.0], [3.0], [4.0], [50.0]]), (1, len(columns)))
         treaters.get(step.method)(probe, **dict(params))  # validates the parameters
+        winmax = int(params.get("winmax", 5)) if step.method == "winsorise" else 0
+        settings.append((columns, step, params, winmax))
+    # one pass for every column: the deepest winsorisation decides how many extremes to keep
+    depth = max(winmax for *_, winmax in settings) + 1
+    everything = _summaries(parts, shared, "imputed", list(range(len(ids))), depth=depth)[None]
+    for columns, step, params, winmax in settings:
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
-        winmax = int(params.get("winmax", 5)) if step.method == "winsorise" else 0
-        summary = _summaries(parts, shared, "imputed", columns, depth=winmax + 1)[None]
+        summary = _subset(everything, columns)
         group = _plan_columns(step.method, params, summary, columns, skew_max, kurt_max, winmax)
         planned.append(group)
         for local, record in enumerate(group.report):
             if group.transform[local] != "none":
                 after_needed.append((group, local))
-            report_rows.append({"indicator": ids[columns[local]], **record, "method": step.method})
+            fields = {k: v for k, v in record.items() if k != "column"}
+            report_rows.append({"indicator": ids[columns[local]], **fields, "method": step.method})
     plan.treat = planned
     if after_needed:  # statistics of transformed columns: one more pass over the treated data
         transformed = sorted({g.columns[j] for g, j in after_needed})
@@ -1167,13 +1378,21 @@ def _plan_treat(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> pd.DataFram
             j = transformed.index(group.columns[local])
             skew, kurt = _shape(_column_moments(summary, j))
             record = group.report[local]
-            record.update(skew_after=skew, kurt_after=kurt,
-                          pass_after=bool(~fails_rule(np.array(skew), np.array(kurt), group.skew_max, group.kurt_max)))
+            record.update(
+                skew_after=skew,
+                kurt_after=kurt,
+                pass_after=bool(
+                    ~fails_rule(np.array(skew), np.array(kurt), group.skew_max, group.kurt_max)
+                ),
+            )
             for row in report_rows:
                 if row["indicator"] == ids[group.columns[local]]:
                     row.update(skew_after=skew, kurt_after=kurt, pass_after=record["pass_after"])
+    order = {i: k for k, i in enumerate(ids)}
     frame = pd.DataFrame(report_rows)
-    return frame.drop(columns=["column"], errors="ignore")
+    if not frame.empty:
+        frame = frame.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def _plan_columns(
@@ -1188,10 +1407,18 @@ def _plan_columns(
     """Decide each column's treatment from its global summary, exactly as the treaters do."""
     k = len(columns)
     group = _TreatGroup(
-        columns=list(columns), method=method, skew_max=skew_max, kurt_max=kurt_max,
-        floor=np.full(k, -np.inf), cap=np.full(k, np.inf), transform=["none"] * k,
-        lo=np.full(k, np.nan), hi=np.full(k, np.nan), skew_positive=np.zeros(k, bool),
-        shift=np.full(k, np.nan), lmbda=np.full(k, np.nan),
+        columns=list(columns),
+        method=method,
+        skew_max=skew_max,
+        kurt_max=kurt_max,
+        floor=np.full(k, -np.inf),
+        cap=np.full(k, np.inf),
+        transform=["none"] * k,
+        lo=np.full(k, np.nan),
+        hi=np.full(k, np.nan),
+        skew_positive=np.zeros(k, bool),
+        shift=np.full(k, np.nan),
+        lmbda=np.full(k, np.nan),
     )
     fallback = params.get("fallback", "log_CT") if method == "winsorise" else "none"
     name = params.get("transform", "ln") if method == "log" else "boxcox"
@@ -1207,14 +1434,25 @@ def _plan_columns(
         skew0, kurt0 = _shape(_column_moments(summary, j))
         fails0 = bool(fails_rule(np.array(skew0), np.array(kurt0), skew_max, kurt_max))
         record: dict[str, Any] = {
-            "column": j, "skew_before": skew0, "kurt_before": kurt0, "pass_before": not fails0,
-            "n_winsorised": 0, "winsorised_low": np.nan, "winsorised_high": np.nan,
-            "transform": "none", "shift": np.nan, "lambda": np.nan,
-            "skew_after": skew0, "kurt_after": kurt0, "pass_after": not fails0,
+            "column": j,
+            "skew_before": skew0,
+            "kurt_before": kurt0,
+            "pass_before": not fails0,
+            "n_winsorised": 0,
+            "winsorised_low": np.nan,
+            "winsorised_high": np.nan,
+            "transform": "none",
+            "shift": np.nan,
+            "lambda": np.nan,
+            "skew_after": skew0,
+            "kurt_after": kurt0,
+            "pass_after": not fails0,
         }
         transform_name = None
         if method == "winsorise":
-            floor, cap, n_changed, skew, kurt = _winsorise_column(values, counts, summary, j, skew_max, kurt_max, winmax)
+            floor, cap, _, skew, kurt = _winsorise_column(
+                values, counts, summary, j, skew_max, kurt_max, winmax
+            )
             fails = bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
             if fallback != "none" and fails:
                 transform_name = fallback
@@ -1226,12 +1464,16 @@ def _plan_columns(
                     n_winsorised=int(counts[raised].sum() + counts[lowered].sum()),
                     winsorised_low=floor if raised.any() else np.nan,
                     winsorised_high=cap if lowered.any() else np.nan,
-                    skew_after=skew, kurt_after=kurt, pass_after=not fails,
+                    skew_after=skew,
+                    kurt_after=kurt,
+                    pass_after=not fails,
                 )
         elif method in ("log", "boxcox") and (fails0 or not only_failing):
             transform_name = name
         if transform_name is not None:
-            applied, shift, lam = _plan_transform(transform_name, lo, hi, count, skew0, lmbda, makepos, j)
+            applied, shift, lam = _plan_transform(
+                transform_name, lo, hi, count, skew0, lmbda, makepos, j
+            )
             group.transform[j] = applied
             group.shift[j], group.lmbda[j] = shift, lam
             record.update(transform=applied, shift=shift, **{"lambda": lam})
@@ -1242,8 +1484,13 @@ def _plan_columns(
 
 
 def _winsorise_column(
-    values: np.ndarray, counts: np.ndarray, summary: _Summary, j: int,
-    skew_max: float, kurt_max: float, winmax: int,
+    values: np.ndarray,
+    counts: np.ndarray,
+    summary: _Summary,
+    j: int,
+    skew_max: float,
+    kurt_max: float,
+    winmax: int,
 ) -> tuple[float, float, int, float, float]:
     """Replay the JRC/COINr winsorisation loop of :func:`treat.winsorise` on one column's
     extreme values: each pass moves all values tied at the failing tail to the next value."""
@@ -1253,7 +1500,10 @@ def _winsorise_column(
     n_changed = 0
     while True:
         skew, kurt = _shape(_column_moments(summary, j, floor, cap))
-        failing = bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max)) and n_changed < winmax
+        failing = (
+            bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
+            and n_changed < winmax
+        )
         if not failing:
             return floor, cap, n_changed, skew, kurt
         current = np.unique(np.clip(values, floor, cap))
@@ -1298,7 +1548,12 @@ def _plan_transform(
     raise SpecError(f"transform {name!r} is not supported by the dask engine")
 
 
-def _plan_normalise(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> pd.DataFrame:
+def _plan_normalise(
+    fw: Framework, plan: _Plan, parts: Sequence[Any]
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Learn each normalisation group's statistics from its reference rows (all rows,
+    each period, or the base period), exactly; returns the normalisation table and the
+    per-indicator statistics in the pandas engine's format."""
     ids = plan.ids
     direction = np.array([1 if fw.polarity(i) == "positive" else -1 for i in ids], dtype=np.int64)
     plan.direction = direction
@@ -1306,81 +1561,176 @@ def _plan_normalise(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> pd.Data
     for position, i in enumerate(ids):
         grouped.setdefault(fw.normalise_step(i).key(), []).append(position)
     planned: list[_NormaliseGroup] = []
-    learnt_rows: dict[str, dict[str, Any]] = {i: {} for i in ids}
     assert plan.periods is not None
+    periods = plan.periods.tolist()
     shared = _shared(plan)
+    learnt: dict[str, dict[str, Any]] = {}
+    table: list[dict[str, Any]] = []
+    # one pass per reference sample (all rows, per period, a base period) for every column
+    # whose method learns moments, and one gather per sample for the rank methods
+    wanted: dict[tuple[str | None, Any], list[int]] = {}
+    ranked: dict[tuple[str | None, Any], list[int]] = {}
     for columns in grouped.values():
         step = fw.normalise_step(ids[columns[0]])
-        params = step.params
-        mode = params.pop("reference", "pooled")
-        base_period = params.pop("base_period", None)
+        options, _ = split_options("normalise", step)
+        mode = str(options.get("reference", "pooled"))
+        sample = (
+            PERIOD if mode == "per_period" else None,
+            options.get("base_period") if mode == "base" else None,
+        )
+        if step.method in _MOMENT_STATS:
+            wanted.setdefault(sample, []).extend(columns)
+        elif step.method in _RANK_METHODS:
+            ranked.setdefault(sample, []).extend(columns)
+    learnt_summaries = {
+        sample: (sorted(cols), _summaries(parts, shared, "treated", sorted(cols), 1, *sample))
+        for sample, cols in wanted.items()
+    }
+    references: dict[tuple[str | None, Any], dict[int, dict[Any, np.ndarray]]] = {}
+    for sample, cols in ranked.items():
+        by, base = sample
+        references[sample] = {}
+        for batch in _batches(sorted(cols), plan.n_rows):  # an exact sort of the references
+            names = [ids[j] for j in batch]
+            gathered = _gather(
+                parts, shared, "treated", [PERIOD, *names] if by or base is not None else names
+            )
+            for j, name in zip(batch, names, strict=True):
+                values = gathered[name].to_numpy(dtype=np.float64)
+                rows = ~np.isnan(values)
+                if base is not None:
+                    rows &= gathered[PERIOD].to_numpy() == base
+                if by:
+                    period_of = gathered[PERIOD].to_numpy()
+                    references[sample][j] = {
+                        p: np.sort(values[rows & (period_of == p)]) for p in periods
+                    }
+                else:
+                    references[sample][j] = {None: np.sort(values[rows])}
+    for columns in grouped.values():
+        step = fw.normalise_step(ids[columns[0]])
+        options, params = split_options("normalise", step)
+        mode = str(options.get("reference", "pooled"))
+        base_period = options.get("base_period")
         method = step.method
         func = normalisers.get(method)
         d = direction[columns]
-        probe = func(np.ones((1, len(columns))), direction=d, **params)  # validates parameters
-        if mode not in ("pooled", "per_period", "base"):
-            raise SpecError(
-                f"The 'reference' parameter of normalise method '{method}' must be one of "
-                f"'per_period', 'pooled', 'base'; got {mode!r}"
+        probe = func(np.ones((1, len(columns))), direction=d, **params)
+        if mode == "base" and base_period not in set(periods):
+            raise DataError(
+                f"normalise method '{method}' with reference: base needs base_period in the "
+                f"data; got {base_period!r}, periods are {periods}"
             )
-        only = None
-        if mode == "base":
-            if base_period is None or base_period not in set(plan.periods.tolist()):
-                raise SpecError(
-                    f"normalise reference 'base' needs base_period, one of "
-                    f"{plan.periods.tolist()}; got {base_period!r}"
-                )
-            only = base_period
-        group = _NormaliseGroup(list(columns), method, params, mode, learnt={})
+        only = base_period if mode == "base" else None
         by = PERIOD if mode == "per_period" else None
+        keys: list[Any] = periods if mode == "per_period" else [None]
+        group = _NormaliseGroup(list(columns), method, params, mode, learnt={})
+        flags: dict[Any, dict[str, np.ndarray]] = {}
         if method in _MOMENT_STATS:
-            summaries = _summaries(parts, shared, "treated", list(columns), 1, by=by, only=only)
-            for key, summary in summaries.items():
-                stats = _learnt_moments(summary)
+            union, summaries = learnt_summaries[(by, only)]
+            positions = [union.index(c) for c in columns]
+            for key in keys:
+                stats = _learnt_moments(_subset(summaries[key], positions))
                 group.learnt[key] = {name: stats[name] for name in _MOMENT_STATS[method]}
+                probe_key = func(
+                    np.ones((1, len(columns))), direction=d, learnt=group.learnt[key], **params
+                )
+                flags[key] = dict(probe_key.flags)
         elif method in _RANK_METHODS:
-            keys = [PERIOD] if mode != "pooled" else []
-            for j in columns:
-                gathered = _gather(parts, shared, "treated", [*keys, ids[j]])
-                if mode == "base":
-                    gathered = gathered[gathered[PERIOD] == base_period]
-                values = gathered[ids[j]].to_numpy(dtype=np.float64)
-                observed = ~np.isnan(values)
-                key_values = gathered[PERIOD].to_numpy() if mode == "per_period" else np.full(len(values), None)
-                for key in pd.unique(key_values) if mode == "per_period" else [None]:
-                    rows = observed & (key_values == key) if mode == "per_period" else observed
-                    group.references.setdefault(key, []).append(np.sort(values[rows]))
-            group.learnt = {key: {} for key in group.references}
-        else:  # fixed methods learn nothing from the data
-            group.learnt[None] = dict(probe.learnt)
-        if mode == "per_period":
-            for key in list(group.learnt):
-                group.learnt.setdefault(key, group.learnt.get(None, {}))
-            if method in _FIXED_METHODS:
-                for p in plan.periods.tolist():
-                    group.learnt[p] = group.learnt[None]
-        if mode != "per_period":
-            key = None
-            if mode == "base":
-                group.learnt = {None: group.learnt.get(None, {})}
-                if method in _RANK_METHODS:
-                    group.references = {None: group.references.get(None, [])}
-            for name, stat in group.learnt.get(key, {}).items():
-                stat = np.asarray(stat)
-                if stat.ndim == 1 and stat.shape[0] == len(columns):
-                    for local, column in enumerate(columns):
-                        learnt_rows[ids[column]][name] = float(stat[local])
-        for column in columns:
-            learnt_rows[ids[column]]["method"] = method
-            learnt_rows[ids[column]]["reference"] = mode
+            group.references = {
+                key: [references[(by, only)][j][key] for j in columns] for key in keys
+            }
+            for key in keys:
+                n_ref = np.array([len(r) for r in group.references[key]])
+                single = n_ref == 1 if method == "percentile_rank" else np.zeros(len(columns), bool)
+                group.learnt[key] = {}
+                flags[key] = {"constant": single}
+        else:  # fixed goalposts, targets, bands: nothing is learnt from the data
+            group.learnt = {key: dict(probe.learnt) for key in keys}
+            flags = {key: dict(probe.flags) for key in keys}
+        for local, column in enumerate(columns):
+            indicator = ids[column]
+            stats = _indicator_stats(group, flags, keys, local, mode, plan.periods)
+            learnt[indicator] = stats
+            table.extend(_table_rows(indicator, method, mode, stats, plan.periods, base_period))
         planned.append(group)
     plan.normalise = planned
-    normalisation = pd.DataFrame.from_dict(learnt_rows, orient="index")
-    normalisation.index.name = "indicator"
-    return normalisation
+    normalisation = pd.DataFrame(table)
+    if not normalisation.empty:
+        normalisation = normalisation.set_index("indicator")
+    return normalisation, learnt
 
 
-def _plan_tree(fw: Framework, plan: _Plan) -> tuple[dict[str, pd.Series], dict[str, dict[str, Any]]]:
+def _indicator_stats(
+    group: _NormaliseGroup,
+    flags: Mapping[Any, Mapping[str, np.ndarray]],
+    keys: Sequence[Any],
+    local: int,
+    mode: str,
+    periods: np.ndarray,
+) -> dict[str, Any]:
+    """One indicator's learnt statistics and flags, as the pandas engine records them
+    (a leading period axis and the period codes for ``per_period``)."""
+
+    def one(key: Any) -> dict[str, Any]:
+        out = {name: np.asarray(v)[..., local] for name, v in group.learnt[key].items()}
+        if group.method in _RANK_METHODS:
+            out["reference"] = group.references[key][local]
+        out.update({name: np.asarray(v)[..., local] for name, v in flags[key].items()})
+        return out
+
+    if mode != "per_period":
+        return one(None)
+    parts = [one(key) for key in keys]
+    stats: dict[str, Any] = {}
+    for name in parts[0]:
+        if name == "reference":
+            continue
+        stats[name] = np.stack([p[name] for p in parts])
+    stats["period"] = np.searchsorted(periods, np.asarray(keys)).astype(np.float64)
+    return stats
+
+
+def _table_rows(
+    indicator: str,
+    method: str,
+    mode: str,
+    stats: Mapping[str, Any],
+    periods: np.ndarray,
+    base_period: Any,
+) -> list[dict[str, Any]]:
+    """Rows of the normalisation table: one per indicator (one per period for per_period)."""
+    if mode == "per_period":
+        labels = periods[np.asarray(stats["period"], dtype=np.int64)]
+        rows = []
+        for k, label in enumerate(labels):
+            row: dict[str, Any] = {
+                "indicator": indicator,
+                "method": method,
+                "reference": mode,
+                "period": label,
+            }
+            for name, value in stats.items():
+                arr = np.asarray(value)
+                if name != "period" and arr.ndim == 1 and arr.shape[0] == len(labels):
+                    row[name] = arr[k].item()
+            rows.append(row)
+        return rows
+    row = {"indicator": indicator, "method": method, "reference": mode}
+    if mode == "base":
+        row["period"] = base_period
+    for name, value in stats.items():
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            row[name] = arr.item()
+    return [row]
+
+
+def _plan_tree(
+    fw: Framework, plan: _Plan
+) -> tuple[dict[str, pd.Series], dict[str, dict[str, Any]]]:
+    """Weights of every node (the supported methods learn nothing from data) and the
+    aggregation settings, children before parents."""
     weights: dict[str, pd.Series] = {}
     info: dict[str, dict[str, Any]] = {}
     tree = []
@@ -1388,35 +1738,50 @@ def _plan_tree(fw: Framework, plan: _Plan) -> tuple[dict[str, pd.Series], dict[s
         children = list(fw.children[node])
         nominal = np.array([fw.nominal_weight(c) for c in children], dtype=np.float64)
         step = fw.weight_step(node)
-        weighted = weighters.get(step.method)(np.zeros((1, len(children))), nominal=nominal, **step.params)
+        _, params = split_options("weight", step)
+        method = weighters.get(step.method)
+        extra = {"labels": children} if "labels" in method.extra.get("parameters", ()) else {}
+        try:
+            weighted = method(np.ones((1, len(children))), nominal=nominal, **params, **extra)
+        except SpecError as exc:
+            raise SpecError(f"node '{node}': {exc}") from None
         w = np.asarray(weighted.values, dtype=np.float64)
         weights[node] = pd.Series(w, index=children, name=node)
         info[node] = dict(weighted.info)
         aggregate = fw.aggregate_step(node)
+        options, agg_params = split_options("aggregate", aggregate)
+        allow_zero = bool(options.get("allow_zero", False)) and requires_positive(
+            aggregate.method, agg_params
+        )
         policy = fw.missing_policy(node)
-        tree.append((node, children, w, aggregate.method, aggregate.params, policy.policy, policy.min_coverage))
+        tree.append(
+            _NodePlan(
+                node,
+                children,
+                w,
+                aggregate.method,
+                agg_params,
+                allow_zero,
+                policy.policy,
+                float(policy.min_coverage),
+            )
+        )
     plan.tree = tree
+    plan.node_order = list(fw.node_order)
     return weights, info
 
 
-def _overall_weights(fw: Framework, weights: Mapping[str, pd.Series]) -> pd.Series:
-    overall: dict[str, float] = {}
-
-    def descend(node: str, share: float) -> None:
-        for child, w in weights[node].items():
-            if child in weights:
-                descend(str(child), share * float(w))
-            else:
-                overall[str(child)] = share * float(w)
-
-    descend(fw.id, 1.0)
+def _effective_weights(fw: Framework, weights: Mapping[str, pd.Series]) -> pd.Series:
+    overall = overall_weights(dict(fw.children), {k: v.to_numpy() for k, v in weights.items()})
     return pd.Series(overall, name="effective_weight").reindex(list(fw.indicators))
 
 
 # =============================================================================================
 # Ranks of the scores within each period (an exact global sort, gathered)
 # =============================================================================================
-def _ranks_partition(part: pd.DataFrame, sorted_scores: Mapping[str, Mapping[Any, np.ndarray]]) -> pd.DataFrame:
+def _ranks_partition(
+    part: pd.DataFrame, sorted_scores: Mapping[str, Mapping[Any, np.ndarray]]
+) -> pd.DataFrame:
     out = part.copy()
     periods = part[PERIOD].to_numpy()
     for node, by_period in sorted_scores.items():
@@ -1427,7 +1792,7 @@ def _ranks_partition(part: pd.DataFrame, sorted_scores: Mapping[str, Mapping[Any
             reference = by_period.get(period, np.zeros(0))
             greater = len(reference) - np.searchsorted(reference, values[rows], side="right")
             rank[rows] = np.where(np.isnan(values[rows]), np.nan, 1.0 + greater)
-        out[f"rank_{node}"] = rank
+        out[f"rank_{node}"] = pd.array(rank, dtype="Float64").astype("Int64")
     return out
 
 
@@ -1452,7 +1817,7 @@ class DaskIndexResult:
     audit : dask DataFrame
         The audit rows (``stage, entity, period, item, action, detail``) of every
         partition, plus one row per transformed indicator.
-    weights, effective_weights, weight_info, normalisation, treatment
+    weights, effective_weights, weight_info, normalisation, treatment, learnt
         As in :class:`~securindex.result.IndexResult`.
     info : dict
         How the engine ran: partitions, whether it shuffled by entity, passes over the data.
@@ -1467,6 +1832,7 @@ class DaskIndexResult:
     normalisation: pd.DataFrame
     treatment: pd.DataFrame
     weight_info: dict[str, dict[str, Any]]
+    learnt: dict[str, dict[str, Any]]
     info: dict[str, Any]
 
     def stage(self, name: str) -> Any:
@@ -1496,11 +1862,18 @@ class DaskIndexResult:
         jobs = [("scores", self.table)] + [(s, self.stage(s)) for s in stages]
         if audit:
             jobs.append(("audit", self.audit))
-        writes = [frame.to_parquet(folder / name, write_index=False, compute=False) for name, frame in jobs]
+        writes = [
+            frame.to_parquet(folder / name, write_index=False, compute=False)
+            for name, frame in jobs
+        ]
         _compute(*writes)
         written.update({name: folder / name for name, _ in jobs})
         weights = pd.DataFrame(
-            [{"node": n, "child": c, "weight": w} for n, s in self.weights.items() for c, w in s.items()]
+            [
+                {"node": n, "child": c, "weight": w}
+                for n, s in self.weights.items()
+                for c, w in s.items()
+            ]
         )
         weights["effective_weight"] = weights["child"].map(self.effective_weights)
         weights.to_csv(folder / "weights.csv", index=False)
@@ -1512,8 +1885,11 @@ class DaskIndexResult:
             treatment=folder / "treatment.csv",
         )
         summary = {
-            "framework": {"id": self.framework.id, "name": self.framework.spec.name,
-                          "tree": {k: list(v) for k, v in self.framework.children.items()}},
+            "framework": {
+                "id": self.framework.id,
+                "name": self.framework.spec.name,
+                "tree": {k: list(v) for k, v in self.framework.children.items()},
+            },
             "engine": "dask",
             "info": self.info,
         }
@@ -1586,94 +1962,125 @@ def compute_dask(
     ImportError
         dask or distributed missing (``pip install 'securindex[dask]'``).
     """
-    dask = _dask()
+    _dask()
     if not isinstance(framework, Framework):
         from securindex.engines import load_framework
 
         framework = load_framework(framework).framework
-    framework = framework.with_steps(**steps)
+    framework = framework.with_steps(**steps)  # type: ignore[arg-type]
     check_supported(framework)
     with _scheduler(client, scheduler) as active:
-        panel = data if isinstance(data, DaskPanel) else read_panel_dask(
-            data, dictionary=dictionary, npartitions=npartitions, by_entity=by_entity
+        panel = (
+            data
+            if isinstance(data, DaskPanel)
+            else read_panel_dask(
+                data, dictionary=dictionary, npartitions=npartitions, by_entity=by_entity
+            )
         )
-        return _build(framework, panel, active, persist, ranks, dask)
+        return _build(framework, panel, active, persist, ranks)
 
 
-def _build(fw: Framework, panel: DaskPanel, client: Any, persist: bool, ranks: str, dask: Any) -> DaskIndexResult:
+def _periods(parts: Sequence[Any], plan: _Plan, upto: str) -> np.ndarray:
+    """Sorted distinct periods of a stage's rows (a small reduction)."""
+    from dask import delayed
+
+    shared = _shared(plan)
+    chunks = [delayed(_periods_chunk)(p, shared, upto) for p in parts]
+    (periods,) = _compute(_tree_reduce(chunks, _union))
+    return np.sort(np.asarray(periods))
+
+
+def _build(
+    fw: Framework, panel: DaskPanel, client: Any, persist: bool, ranks: str
+) -> DaskIndexResult:
     ids = list(fw.indicators)
     catalogue = fw.catalogue.select(ids)
     frame = panel.frame
     impute_method = fw.spec.pipeline.impute.method
-    needs_entity = _uses_panel(catalogue) or bool(imputers.get(impute_method).extra.get("panel"))
+    uses_panel = _uses_panel(catalogue)
+    needs_entity = uses_panel or bool(imputers.get(impute_method).extra.get("panel"))
     shuffled = False
-    if needs_entity and not panel.by_entity:
+    if needs_entity and not panel.by_entity:  # whole entity histories in one partition
         frame = frame.shuffle(on=ENTITY, npartitions=frame.npartitions)
         shuffled = True
     all_periods = None
-    if _uses_panel(catalogue):
+    if uses_panel and panel.periods is not None:
+        all_periods = np.sort(panel.periods)
+    elif uses_panel:  # lag/mean_over count periods over the whole panel
         (periods,) = _compute(frame[PERIOD].unique())
         all_periods = np.sort(np.asarray(periods))
     meta = frame._meta[[ENTITY, PERIOD, *panel.groups]].copy()
     for i in ids:
         meta[i] = np.zeros(0)
-    catalogue_shared = _shared(catalogue)
     indicators = frame.map_partitions(
-        _indicator_partition, catalogue_shared, ids, panel.units, panel.groups, all_periods,
+        _indicator_partition,
+        _shared(list(catalogue.values())),
+        ids,
+        panel.units,
+        panel.groups,
+        all_periods,
         meta=meta,
     )
     if persist:
         indicators = client.persist(indicators) if client is not None else indicators.persist()
     parts = indicators.to_delayed()
-    params = fw.spec.pipeline.screen.params
-    screeners.get(fw.spec.pipeline.screen.method)(np.ones((1, len(ids))), **dict(params))
-    plan = _Plan(ids=ids, groups=list(panel.groups), screen=(fw.spec.pipeline.screen.method, params))
-    screened = _shared(plan)
-    (periods,) = _compute(_tree_reduce([dask.delayed(_periods_chunk)(p, screened) for p in parts], _union))
-    plan.periods = np.sort(np.asarray(periods))
+    screen_options, screen_params = split_options("screen", fw.spec.pipeline.screen)
+    plan = _Plan(
+        ids=ids,
+        groups=list(panel.groups),
+        screen=(fw.spec.pipeline.screen.method, screen_params),
+        screen_on=str(screen_options.get("stage", "raw")),
+    )
+    if panel.n_rows is None:
+        (n_rows,) = _compute(indicators.map_partitions(len).sum())
+    else:
+        n_rows = panel.n_rows
+    plan.n_rows = int(n_rows)
+    plan.impute_periods = _periods(parts, plan, "raw")
+    _plan_impute(fw, plan, parts)
+    plan.periods = _periods(parts, plan, "imputed")
     if not len(plan.periods):
         raise DataError(
             f"screening ({plan.screen[0]}, {plan.screen[1]}) removed every row; lower the "
             "threshold or check the data"
         )
-    _plan_impute(fw, plan, parts)
     treatment = _plan_treat(fw, plan, parts)
-    normalisation = _plan_normalise(fw, plan, parts)
+    normalisation, learnt = _plan_normalise(fw, plan, parts)
     weights, weight_info = _plan_tree(fw, plan)
     shared = _shared(plan)
 
-    def stage(upto: str, meta_frame: pd.DataFrame) -> Any:
+    def stage(upto: str) -> Any:
+        meta_frame = _run_partition(indicators._meta, plan, upto)
         return indicators.map_partitions(_run_partition, shared, upto, meta=meta_frame)
 
-    empty = indicators._meta
-    stages = {name: stage(name, _run_partition(empty, plan, name)) for name in ("raw", "imputed", "treated", "normalised")}
-    scores = stage("scores", _run_partition(empty, plan, "scores"))
-    order = fw.postorder()
-    rank_nodes = {"all": order, "root": [fw.id], "none": []}[ranks]
-    if rank_nodes:
+    stages = {name: stage(name) for name in ("raw", "imputed", "treated", "normalised")}
+    scores = stage("scores")
+    rank_nodes = {"all": plan.node_order, "root": [fw.id], "none": []}[ranks]
+    table = scores
+    if rank_nodes:  # an exact sort per node and period: gathered, then binary search
         (gathered,) = _compute(scores[[PERIOD, *rank_nodes]])
         sorted_scores: dict[str, dict[Any, np.ndarray]] = {}
+        positions = gathered.groupby(PERIOD, sort=False).indices
         for node in rank_nodes:
             values = gathered[node].to_numpy(dtype=np.float64)
-            by_period = {}
-            for period, rows in gathered.groupby(PERIOD, sort=False).indices.items():
+            sorted_scores[node] = {}
+            for period, rows in positions.items():
                 v = values[rows]
-                by_period[period] = np.sort(v[~np.isnan(v)])
-            sorted_scores[node] = by_period
+                sorted_scores[node][period] = np.sort(v[~np.isnan(v)])
         ranks_meta = _ranks_partition(scores._meta, {n: {} for n in rank_nodes})
         table = scores.map_partitions(_ranks_partition, _shared(sorted_scores), meta=ranks_meta)
-    else:
-        table = scores
     audit = indicators.map_partitions(_run_partition, shared, "audit", meta=_empty_audit())
     transformed = [
-        {"stage": "treat", "entity": None, "period": None, "item": ids[g.columns[j]],
-         "action": "transformed", "detail": g.transform[j]}
-        for g in plan.treat or [] for j in range(len(g.columns)) if g.transform[j] != "none"
+        ["treat", None, None, ids[g.columns[j]], "transformed", np.nan, np.nan, g.transform[j]]
+        for g in plan.treat or []
+        for j in range(len(g.columns))
+        if g.transform[j] != "none"
     ]
     if transformed:
         import dask.dataframe as dd
 
-        audit = dd.concat([audit, dd.from_pandas(pd.DataFrame(transformed, columns=AUDIT_COLUMNS).astype(object), npartitions=1)])
+        rows = _audit_types(pd.DataFrame(transformed, columns=AUDIT_COLUMNS))
+        audit = dd.concat([audit, dd.from_pandas(rows, npartitions=1)])
     info = {
         "npartitions": indicators.npartitions,
         "shuffled_by_entity": shuffled,
@@ -1687,10 +2094,11 @@ def _build(fw: Framework, panel: DaskPanel, client: Any, persist: bool, ranks: s
         stages=stages,
         audit=audit,
         weights=weights,
-        effective_weights=_overall_weights(fw, weights),
+        effective_weights=_effective_weights(fw, weights),
         normalisation=normalisation,
         treatment=treatment,
         weight_info=weight_info,
+        learnt=learnt,
         info=info,
     )
 
@@ -1736,6 +2144,7 @@ def incidents_to_panel_dask(
         _merge,
         _plan,
         _scan_files,
+        _split_partial,
     )
 
     base = Path(base_dir)
@@ -1750,12 +2159,26 @@ def incidents_to_panel_dask(
             tasks = [dask.delayed(_count_frame)(p, shared) for p in data.to_delayed()]
             files = pd.DataFrame({"file": ["<DataFrame>"], "schema": ["ok"]})
         else:
-            sources = spec.source if data is None else ([data] if isinstance(data, (str, Path)) else list(data))
+            sources = (
+                spec.source
+                if data is None
+                else ([data] if isinstance(data, (str, Path)) else list(data))
+            )
             if not sources:
-                raise SpecError("no incident data: give data= or 'source' in the from_incidents block")
+                raise SpecError(
+                    "no incident data: give data= or 'source' in the from_incidents block"
+                )
             paths = _expand_sources(sources, base)
             files = _scan_files(paths, spec)
             tasks = [dask.delayed(_count_chunk)(c, shared) for c in _chunks(paths, rows_per_chunk)]
-        (total,) = _compute(_tree_reduce(tasks, _merge))
+        # a group-by with split output: each chunk's counts are split into blocks of areas,
+        # each block summed in its own tree, so no task ever holds the whole grid
+        n_blocks = max(1, min(16, len(tasks)))
+        split = [dask.delayed(_split_partial, nout=n_blocks)(t, n_blocks) for t in tasks]
+        roots = [
+            _tree_reduce([pieces[b] for pieces in split], _merge, split_every=4)
+            for b in range(n_blocks)
+        ]
+        total = _merge(list(_compute(*roots)))
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return _finish(total, plan, files, name)

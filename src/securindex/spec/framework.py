@@ -120,7 +120,8 @@ class Node(_Spec):
     children: list[str] = Field(min_length=1)
     aggregate: Step | None = None
     weighting: Step | None = Field(
-        default=None, description="how this node's children are weighted (overrides pipeline.weight)"
+        default=None,
+        description="how this node's children are weighted (overrides pipeline.weight)",
     )
     missing: MissingPolicy | None = None
 
