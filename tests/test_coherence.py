@@ -204,3 +204,32 @@ def test_everything_at_once(result: IndexResult, tmp_path: Path) -> None:
     written = report.write(tmp_path)
     assert written["cronbach"].exists() and written["correlation_pearson_1_1"].exists()
     assert len(pd.read_csv(written["profiles"])) == 40 * 2 * 3
+
+
+def test_cli_analyse(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from securindex.analysis._cli import register
+
+    app = typer.Typer()
+    register(app)
+    (tmp_path / "framework.yaml").write_text(yaml.safe_dump(FRAMEWORK, sort_keys=False))
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(30, 5)), columns=list("abcde"))
+    frame["entity"] = [f"u{i}" for i in range(30)]
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    dictionary = {
+        "entity": "entity",
+        "period": None,
+        "variables": {k: {"unit": "dimensionless"} for k in "abcde"},
+    }
+    (tmp_path / "data.dictionary.yaml").write_text(yaml.safe_dump(dictionary))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["analyse", str(tmp_path / "framework.yaml"), str(tmp_path / "data.csv"), "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "cronbach.csv").exists() and (out / "correlation_pearson_1_1.png").exists()
+    assert "Cronbach's alpha per node" in result.output

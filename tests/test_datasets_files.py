@@ -29,7 +29,7 @@ from securindex.errors import DataError
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "indicators"
 CATEGORY_FOLDERS = ("crime", "perception", "social", "environmental", "institutional")
-SKIPPED_FOLDERS = ("frameworks", "examples")  # not indicator definitions
+SKIPPED_FOLDERS = ("frameworks", "examples", "evaluations")  # not indicator definitions
 REQUIRED_KEYS = {"id", "name", "description", "category", "polarity", "formula", "unit", "inputs"}
 ALLOWED_KEYS = REQUIRED_KEYS | {"constants", "references", "source", "caveats", "tags"}
 FUNCTIONS = {

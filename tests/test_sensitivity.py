@@ -82,6 +82,8 @@ def test_seeded_and_validated() -> None:
         sobol_indices({}, ishigami)
     with pytest.raises(SpecError, match="no coordinate"):
         sobol_indices({"x": 0}, ishigami)
+    with pytest.raises(SpecError, match="input noise takes one per value"):
+        sobol_indices({"inputs:a": 20_000}, ishigami)
 
 
 # --------------------------------------------------------------------------------------

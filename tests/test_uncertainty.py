@@ -38,7 +38,7 @@ from securindex.result import IndexResult, rank_within_periods
 # A small synthetic framework: 6 column indicators, 2 pillars, the root
 # --------------------------------------------------------------------------------------
 
-FRAMEWORK = {
+FRAMEWORK: dict[str, Any] = {
     "id": "idx",
     "columns": {
         "a": {"polarity": "positive"},
@@ -421,6 +421,14 @@ def test_replicate_table_and_files(nominal: IndexResult, tmp_path: Path) -> None
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
     # uniform noise 0.2 around (1, 1, 2)/4 stays within the noise band after rescaling
     assert weights[:, 2].min() > 0.5 * 0.8 / 1.2 - 1e-12
+    long = result.long()
+    assert len(long) == 30 * len(nominal.raw)
+    row = long.iloc[len(nominal.raw) + 2]  # replicate 1, third row
+    assert (row["replicate"], row["entity"]) == (1, "e02")
+    assert row["score"] == result.scores.iloc[1, 2]  # type: ignore[union-attr]
+    streamed = run_uncertainty(nominal, spec, n_replicates=5, seed=2, keep_replicates=False)
+    with pytest.raises(DataError, match="not kept"):
+        streamed.long()
     written = result.write(tmp_path / "out")
     assert {p.name for p in written.values()} == {"summary.csv", "replicates.csv", "factors.csv"}
     assert len(pd.read_csv(written["summary"])) == len(nominal.raw)
@@ -509,3 +517,93 @@ def test_matrix_means_defer_to_the_registry_when_they_must() -> None:
     assert _matrix_mean("geometric", {}, x, w, 2) is None  # the aggregator raises for 0
     assert _matrix_mean("generalised", {"p": 2}, x, w, 2) is None
     assert _matrix_mean("arithmetic", {}, x, np.ones((1, 2)), 2) is None  # per-row weights
+
+
+# --------------------------------------------------------------------------------------
+# Command line (the commands are registered on a fresh Typer app, as cli.py does)
+# --------------------------------------------------------------------------------------
+
+
+def _cli_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A framework file carrying an uncertainty block, and a CSV panel beside it."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.lognormal(size=(20, 6)), columns=list("abcdef"))
+    frame["entity"] = [f"e{i:02d}" for i in range(20)]
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    dictionary = {
+        "entity": "entity",
+        "period": None,
+        "variables": {k: {"unit": "dimensionless"} for k in "abcdef"},
+    }
+    (tmp_path / "data.dictionary.yaml").write_text(yaml.safe_dump(dictionary))
+    block = {
+        "seed": 1,
+        "weights": {"noise": 0.2},
+        "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "rank"}],
+    }
+    framework = tmp_path / "framework.yaml"
+    framework.write_text(yaml.safe_dump({**FRAMEWORK, "uncertainty": block}, sort_keys=False))
+    return framework, data
+
+
+def test_cli_uncertainty(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from securindex.analysis._cli import register
+
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    framework, data = _cli_files(tmp_path)
+    out = tmp_path / "out"
+    dry = runner.invoke(
+        app, ["uncertainty", str(framework), str(data), "--dry-run", "-o", str(out)]
+    )
+    assert dry.exit_code == 0, dry.output
+    assert "2 factor(s), 9 dimensions" in dry.output and not out.exists()
+    run = runner.invoke(
+        app,
+        [
+            "uncertainty",
+            str(framework),
+            str(data),
+            "-n",
+            "64",
+            "--sobol",
+            "--sobol-base",
+            "32",
+            "--no-plots",
+            "-o",
+            str(out),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert {p.name for p in out.iterdir()} == {
+        "summary.csv",
+        "replicates.csv",
+        "factors.csv",
+        "sobol.csv",
+    }
+    assert len(pd.read_csv(out / "replicates.csv")) == 64
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("weights: {noise: 0.2, nodes: [p9]}\n")
+    bad = runner.invoke(
+        app, ["uncertainty", str(framework), str(data), "--spec", str(spec), "-o", str(out)]
+    )
+    assert bad.exit_code == 1
+    assert "bad.yaml:1:" in bad.output and "unknown node 'p9'" in bad.output
+
+
+def test_column_quantiles_equal_numpy() -> None:
+    from securindex.analysis.uncertainty import _column_quantiles
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(37, 6))
+    data[rng.random(data.shape) < 0.3] = np.nan
+    data[:, 5] = np.nan  # an all-missing column
+    probabilities = [0.0, 0.05, 0.5, 0.95, 1.0]
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanquantile(data, probabilities, axis=0)
+    np.testing.assert_allclose(_column_quantiles(data, probabilities), expected, equal_nan=True)

@@ -85,7 +85,7 @@ def test_bad_folder_reports_every_problem_located(
     assert "100000 inhabitant" in by_file["b.yaml"]
     assert "YAML syntax error" in by_file["c.yaml"]
     assert "unknown unit 'kount'" in by_file["dictionary.yaml"]
-    assert "not an indicator, framework or data dictionary" in by_file["other.yaml"]
+    assert "not an indicator, framework, evaluation or data dictionary" in by_file["other.yaml"]
     assert counts == {"indicators": 2, "dictionary": 1, "unknown": 1}
 
 

@@ -46,12 +46,15 @@ class _Location:
 
 
 def document_kind(value: Any) -> str:
-    """What a YAML document holds: ``framework``, ``dictionary``, ``indicators`` or ``unknown``."""
+    """What a YAML document holds: ``framework``, ``evaluation``, ``dictionary``,
+    ``indicators`` or ``unknown``."""
     if isinstance(value, list):
         return "indicators"
     if isinstance(value, dict):
         if "structure" in value:
             return "framework"
+        if "evaluation" in value:
+            return "evaluation"
         if "variables" in value and "formula" not in value:
             return "dictionary"
         if "formula" in value or "id" in value:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from securindex._yaml import iter_yaml_files, read_yaml
 from securindex.catalogue import Catalogue, document_kind
 from securindex.errors import Issue, SpecError
@@ -41,17 +43,19 @@ def validate_paths(paths: Sequence[str | Path]) -> tuple[list[Issue], dict[str, 
             indicator_files.append(file)
         elif kind == "framework":
             framework_files.append(file)
-        elif kind == "dictionary":
+        elif kind in ("dictionary", "evaluation"):
+            model = DataDictionary if kind == "dictionary" else _evaluation_job()
             try:
-                validate_located(DataDictionary, located)
+                validate_located(model, located)
             except SpecError as exc:
                 issues.extend(exc.issues)
         else:
             issues.append(
                 located.issue(
                     (),
-                    "not an indicator, framework or data dictionary (an indicator needs "
-                    "'id' and 'formula', a framework 'structure', a dictionary 'variables')",
+                    "not an indicator, framework, evaluation or data dictionary (an indicator "
+                    "needs 'id' and 'formula', a framework 'structure', an evaluation "
+                    "'evaluation', a dictionary 'variables')",
                 )
             )
     if indicator_files:
@@ -62,6 +66,12 @@ def validate_paths(paths: Sequence[str | Path]) -> tuple[list[Issue], dict[str, 
     for file in framework_files:
         issues.extend(_framework_issues(file))
     return issues, counts
+
+
+def _evaluation_job() -> type[BaseModel]:
+    from securindex.evaluation.job import EvaluationJob
+
+    return EvaluationJob
 
 
 def _framework_issues(file: Path) -> list[Issue]:

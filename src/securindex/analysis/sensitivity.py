@@ -61,6 +61,9 @@ __all__ = ["SobolResult", "run_sensitivity", "sobol_indices"]
 
 _INDEX_COLUMNS = ["output", "factor", "S1", "S1_conf", "ST", "ST_conf"]
 
+# scipy.stats.qmc.Sobol supports at most this many dimensions; the design uses 2 per coordinate
+_MAX_SOBOL_DIMENSIONS = 21201
+
 
 def _salib() -> tuple[Any, Any]:
     """SALib's Sobol sampler and analyser, imported when first needed."""
@@ -205,6 +208,15 @@ def sobol_indices(
     if n_base < 2:
         raise SpecError(f"n_base must be >= 2 (a power of 2 such as 512); got {n_base}")
     groups = [name for name in names for _ in range(int(factors[name]))]
+    if 2 * len(groups) > _MAX_SOBOL_DIMENSIONS:
+        widest = max(names, key=lambda k: int(factors[k]))
+        raise SpecError(
+            f"the Saltelli design needs 2 × {len(groups)} Sobol' dimensions, above the "
+            f"{_MAX_SOBOL_DIMENSIONS} scipy supports; the largest factor is '{widest}' "
+            f"({int(factors[widest])} coordinates: input noise takes one per value). Restrict "
+            "input noise to fewer indicators for the sensitivity analysis, or use the "
+            "Monte-Carlo uncertainty analysis alone"
+        )
     problem = {
         "num_vars": len(groups),
         "names": [f"{g}[{i}]" for g, i in _positions(groups)],

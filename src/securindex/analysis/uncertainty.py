@@ -1752,6 +1752,38 @@ class UncertaintyResult:
     ranks: pd.DataFrame | None = None
     spec: UncertaintySpec | None = field(default=None, repr=False)
 
+    def long(self) -> pd.DataFrame:
+        """Every replicate's score and rank of every row, in long (tidy) form.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``replicate``, ``entity``, ``period``, ``score`` [score], ``rank``
+            [rank]; n_replicates × rows rows.
+
+        Raises
+        ------
+        DataError
+            If the replicates were not kept (``keep_replicates=False``, or too many
+            replicates × rows): only the summaries exist then.
+        """
+        if self.scores is None or self.ranks is None:
+            raise DataError(
+                "the replicates were not kept (n_replicates × rows above the limit, or "
+                "keep_replicates=False); run again with keep_replicates=True, or use summary"
+            )
+        n_replicates, n_rows = self.scores.shape
+        index = self.summary.index
+        return pd.DataFrame(
+            {
+                "replicate": np.repeat(np.arange(n_replicates), n_rows),
+                "entity": np.tile(index.get_level_values("entity"), n_replicates),
+                "period": np.tile(index.get_level_values("period"), n_replicates),
+                "score": self.scores.to_numpy().ravel(),
+                "rank": self.ranks.to_numpy().ravel(),
+            }
+        )
+
     @property
     def mean_rank_shift(self) -> float:
         """Average over replicates of the mean absolute rank shift [ranks]."""
