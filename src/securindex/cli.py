@@ -185,6 +185,9 @@ def compute(
 
     try:
         fw = Framework.load(framework)
+        beside = [data.with_name(data.name.split(".")[0] + ".dictionary.yaml"), data.with_name("dictionary.yaml")]
+        if dictionary is None and not any(p.exists() for p in beside):
+            dictionary = fw.dictionary_path  # the framework's own data dictionary, if it names one
         panel = Panel.read(data, dictionary=dictionary)
         result = fw.compute(panel)
     except SecurindexError as exc:
