@@ -480,3 +480,30 @@ def test_treatment_equals_the_method_on_the_whole_matrix(
     expected = pd.DataFrame(direct.report).drop(columns="column")
     got = result.treatment.drop(columns=["indicator", "method"])[expected.columns]
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_benefit_of_doubt_node_score_is_the_lp_optimum() -> None:
+    """With BoD weighting a node's score is 100 × the LP optimum (share of the frontier).
+
+    Normalised scores (goalposts 0-1 over 0..1 data): rows (1, 0.2), (0.2, 1), (0.5, 0.5).
+    Rows 1 and 2 are on the frontier (score 1); row 3: max 0.5 w1 + 0.5 w2 subject to
+    w1 + 0.2 w2 <= 1 and 0.2 w1 + w2 <= 1 gives w1 = w2 = 1/1.2, score 0.8333.
+    """
+    framework = Framework.from_spec(
+        {
+            "id": "bod",
+            "columns": {"a": {"polarity": "positive"}, "b": {"polarity": "positive"}},
+            "pipeline": {"normalise": {"method": "goalposts", "lo": 0.0, "hi": 1.0}},
+            "structure": [
+                {"id": "node", "children": ["a", "b"], "weighting": {"method": "benefit_of_doubt"}}
+            ],
+        }
+    )
+    data = pd.DataFrame(
+        {"e": ["x", "y", "z"], "p": [1, 1, 1], "a": [1.0, 0.2, 0.5], "b": [0.2, 1.0, 0.5]}
+    )
+    panel = Panel.from_frame(
+        data, entity="e", period="p", units={"a": "dimensionless", "b": "dimensionless"}
+    )
+    result = framework.compute(panel)
+    assert result.scores["node"].to_numpy() == pytest.approx([100.0, 100.0, 100 / 1.2], rel=1e-6)

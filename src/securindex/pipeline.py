@@ -909,9 +909,14 @@ def _aggregate_all(
         mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
         weights[node] = pd.Series(mean_w, index=list(children), name=node)
         weight_info[node] = info
-        scores[:, column[node]] = _aggregate_node(
-            framework, node, block, w, period_codes, index, audit
-        )
+        if framework.weight_step(node).method == "benefit_of_doubt":
+            # the benefit-of-the-doubt composite is the LP optimum itself (share of the
+            # best-practice frontier), not a weighted mean with the row's normalised weights
+            scores[:, column[node]] = 100.0 * np.asarray(info["scores"], dtype=np.float64)
+        else:
+            scores[:, column[node]] = _aggregate_node(
+                framework, node, block, w, period_codes, index, audit
+            )
     stages.audit["aggregate"] = audit
     effective = pd.Series(
         overall_weights(dict(framework.children), {k: v.to_numpy() for k, v in weights.items()}),
