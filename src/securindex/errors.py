@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "DataError",
     "FormulaError",
+    "FormulaUnitError",
     "Issue",
     "SecurindexError",
     "SpecError",
@@ -76,14 +77,9 @@ class SpecError(SecurindexError, ValueError):
         return "\n".join(lines)
 
 
-class FormulaError(SecurindexError, ValueError):
-    """A formula that cannot be parsed, or uses something not allowed.
-
-    ``start``/``end`` are character offsets into ``formula``; the message shows carets
-    under that span.
-    """
-
-    code = "formula"
+class _FormulaSpanError(SecurindexError):
+    """An error at a span of a formula: ``start``/``end`` are character offsets into
+    ``formula``, and the message shows carets under that span."""
 
     def __init__(self, message: str, formula: str, start: int = 0, end: int | None = None) -> None:
         self.message = message
@@ -97,10 +93,20 @@ class FormulaError(SecurindexError, ValueError):
         return f"{self.message}\n    {self.formula}\n    {carets}"
 
 
+class FormulaError(_FormulaSpanError, ValueError):
+    """A formula that cannot be parsed, or uses something not allowed."""
+
+    code = "formula"
+
+
 class UnitError(SecurindexError, TypeError):
     """Units that cannot be combined or converted (wraps pint's DimensionalityError)."""
 
     code = "unit"
+
+
+class FormulaUnitError(_FormulaSpanError, UnitError):
+    """A unit error inside a formula, shown with carets under the offending sub-expression."""
 
 
 class DataError(SecurindexError, ValueError):

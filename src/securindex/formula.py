@@ -39,7 +39,7 @@ from types import MappingProxyType
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from securindex.errors import DataError, FormulaError, UnitError
+from securindex.errors import DataError, FormulaError, FormulaUnitError, UnitError
 from securindex.units import ScaledUnit, as_scaled_unit, conversion_factor, dimensionless
 
 __all__ = [
@@ -270,25 +270,6 @@ class Call(Node):
 
     def children(self) -> tuple[Node, ...]:
         return self.args
-
-
-class FormulaUnitError(UnitError):
-    """A unit error inside a formula: ``formula``, ``start``, ``end`` locate the fault.
-
-    A :class:`~securindex.errors.UnitError` (hence a ``TypeError``); the message shows the
-    formula with carets under the offending sub-expression, as FormulaError does.
-    """
-
-    def __init__(self, message: str, formula: str, start: int = 0, end: int | None = None) -> None:
-        self.message = message
-        self.formula = formula
-        self.start = max(0, start)
-        self.end = len(formula) if end is None else max(end, self.start + 1)
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        carets = " " * self.start + "^" * max(1, self.end - self.start)
-        return f"{self.message}\n    {self.formula}\n    {carets}"
 
 
 # =============================================================================================
