@@ -78,7 +78,11 @@ def _framework_issues(file: Path) -> list[Issue]:
     from securindex.framework import Framework
 
     try:
-        Framework.load(file)
+        framework = Framework.load(file)
+        if framework.spec.uncertainty is not None:
+            from securindex.analysis.uncertainty import load_uncertainty_spec
+
+            load_uncertainty_spec(file)
     except SpecError as exc:
         return list(exc.issues)
     return []

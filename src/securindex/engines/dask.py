@@ -582,22 +582,30 @@ class _Summary:
 
 
 def _summarise(X: np.ndarray, depth: int) -> _Summary:
-    observed = ~np.isnan(X)
-    low = np.full(X.shape[1], np.inf)
-    high = np.full(X.shape[1], -np.inf)
+    """Summarise each column of a block (one contiguous column at a time)."""
+    k = X.shape[1]
+    moments = [np.zeros(k) for _ in range(5)]
+    total = np.zeros(k)
+    count = np.zeros(k)
     levels = []
-    for j in range(X.shape[1]):  # a loop over indicators; each step is vectorised over rows
-        values, counts, low[j], high[j] = _extreme_levels(X[observed[:, j], j], depth)
+    columns = np.asfortranarray(X)
+    for j in range(k):  # a loop over indicators; each step is vectorised over rows
+        col = columns[:, j]
+        col = col[~np.isnan(col)]
+        count[j], total[j] = len(col), col.sum()
+        values, counts, low, high = _extreme_levels(col, depth)
         levels.append((values, counts))
-    with np.errstate(invalid="ignore"):
-        core = observed & (low < X) & (high > X)
-    return _Summary(
-        depth,
-        _moments_of(X, core),
-        levels,
-        np.where(observed, X, 0.0).sum(axis=0),
-        observed.sum(axis=0).astype(np.float64),
-    )
+        core = col[(col > low) & (col < high)]
+        if len(core):
+            mean = core.sum() / len(core)
+            d = core - mean
+            d2 = d * d
+            for target, value in zip(
+                moments, (len(core), mean, d2.sum(), (d2 * d).sum(), (d2 * d2).sum()), strict=True
+            ):
+                target[j] = value
+    n, mean, m2, m3, m4 = moments
+    return _Summary(depth, (n, mean, m2, m3, m4), levels, total, count)
 
 
 def _merge_summaries(parts: Sequence[_Summary]) -> _Summary:
@@ -803,8 +811,8 @@ def _screen_apply(
 
 
 def _run_partition(
-    part: pd.DataFrame, plan: _Plan, upto: str, carry: Sequence[str] = ()
-) -> pd.DataFrame:
+    part: pd.DataFrame, plan: _Plan, upto: str, carry: Sequence[str] = (), arrays: bool = False
+) -> Any:
     """Apply the planned steps to one partition of indicator values.
 
     ``upto`` picks the output: a stage (``raw``, ``imputed``, ``treated``, ``normalised``),
@@ -819,16 +827,16 @@ def _run_partition(
         part, X = part.loc[keep], X[keep]
         raw = X
         if upto == "raw":
-            return _stage_frame(part, X, ids, carry)
+            return (part, X) if arrays else _stage_frame(part, X, ids, carry)
         X, imputed = _impute_apply(X, part, plan)
     else:
         if upto == "raw" and plan.impute is None:
-            return _stage_frame(part, X, ids, carry)
+            return (part, X) if arrays else _stage_frame(part, X, ids, carry)
         filled, imputed = _impute_apply(X, part, plan)
         keep = _screen_apply(filled, part, plan, audit)
         part, raw, X, imputed = part.loc[keep], X[keep], filled[keep], imputed[keep]
         if upto == "raw":
-            return _stage_frame(part, raw, ids, carry)
+            return (part, raw) if arrays else _stage_frame(part, raw, ids, carry)
     if audit is not None:
         rows, cols = np.nonzero(imputed)
         if len(rows):
@@ -846,7 +854,7 @@ def _run_partition(
                 )
             )
     if upto == "imputed":
-        return _stage_frame(part, X, ids, carry)
+        return (part, X) if arrays else _stage_frame(part, X, ids, carry)
     if plan.treat is None:
         raise RuntimeError("treatment not planned")  # pragma: no cover - engine order
     before = X
@@ -872,12 +880,12 @@ def _run_partition(
                     )
                 )
     if upto == "treated":
-        return _stage_frame(part, X, ids, carry)
+        return (part, X) if arrays else _stage_frame(part, X, ids, carry)
     if plan.normalise is None:
         raise RuntimeError("normalisation not planned")  # pragma: no cover - engine order
     X = _normalise_apply(X, part, plan)
     if upto == "normalised":
-        return _stage_frame(part, X, ids, carry)
+        return (part, X) if arrays else _stage_frame(part, X, ids, carry)
     if plan.tree is None:
         raise RuntimeError("aggregation not planned")  # pragma: no cover - engine order
     scores = _aggregate_apply(X, part, plan, audit)
@@ -1195,13 +1203,14 @@ def _summary_chunk(
     by: str | None,
     only: Any = None,
 ) -> dict[Any, _Summary]:
-    stage = _run_partition(part, plan, upto)
-    X = stage[[plan.ids[c] for c in columns]].to_numpy(dtype=np.float64)
+    rows, X = _run_partition(part, plan, upto, arrays=True)
+    if columns != list(range(X.shape[1])):
+        X = X[:, columns]
     if by is None:
         if only is not None:
-            X = X[stage[PERIOD].to_numpy() == only]
+            X = X[rows[PERIOD].to_numpy() == only]
         return {None: _summarise(X, depth)}
-    keys = stage[by].to_numpy()
+    keys = rows[by].to_numpy()
     return {key: _summarise(X[keys == key], depth) for key in pd.unique(keys)}
 
 
@@ -1231,12 +1240,15 @@ def _summaries(
     return dict(result)
 
 
-def _periods_chunk(part: pd.DataFrame, plan: _Plan, upto: str) -> np.ndarray:
-    return np.asarray(pd.unique(_run_partition(part, plan, upto)[PERIOD].to_numpy()))
+def _periods_chunk(part: pd.DataFrame, plan: _Plan, upto: str) -> tuple[np.ndarray, int]:
+    """Distinct periods of a stage's rows, and the partition's number of rows."""
+    rows, _ = _run_partition(part, plan, upto, arrays=True)
+    return np.asarray(pd.unique(rows[PERIOD].to_numpy())), len(part)
 
 
-def _union(parts: Sequence[np.ndarray]) -> np.ndarray:
-    return np.asarray(pd.unique(np.concatenate(parts)))
+def _union(parts: Sequence[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    periods = np.asarray(pd.unique(np.concatenate([p for p, _ in parts])))
+    return periods, sum(n for _, n in parts)
 
 
 def _group_sums_chunk(part: pd.DataFrame, plan: _Plan, keys: list[str]) -> pd.DataFrame:
@@ -1980,14 +1992,15 @@ def compute_dask(
         return _build(framework, panel, active, persist, ranks)
 
 
-def _periods(parts: Sequence[Any], plan: _Plan, upto: str) -> np.ndarray:
-    """Sorted distinct periods of a stage's rows (a small reduction)."""
+def _periods(parts: Sequence[Any], plan: _Plan, upto: str) -> tuple[np.ndarray, int]:
+    """Sorted distinct periods of a stage's rows and the number of rows before screening
+    (a small reduction)."""
     from dask import delayed
 
     shared = _shared(plan)
     chunks = [delayed(_periods_chunk)(p, shared, upto) for p in parts]
-    (periods,) = _compute(_tree_reduce(chunks, _union))
-    return np.sort(np.asarray(periods))
+    ((periods, n_rows),) = _compute(_tree_reduce(chunks, _union))
+    return np.sort(np.asarray(periods)), int(n_rows)
 
 
 def _build(
@@ -2031,14 +2044,12 @@ def _build(
         screen=(fw.spec.pipeline.screen.method, screen_params),
         screen_on=str(screen_options.get("stage", "raw")),
     )
-    if panel.n_rows is None:
-        (n_rows,) = _compute(indicators.map_partitions(len).sum())
-    else:
-        n_rows = panel.n_rows
-    plan.n_rows = int(n_rows)
-    plan.impute_periods = _periods(parts, plan, "raw")
+    plan.impute_periods, plan.n_rows = _periods(parts, plan, "raw")
     _plan_impute(fw, plan, parts)
-    plan.periods = _periods(parts, plan, "imputed")
+    if plan.screen_on == "raw":  # imputation keeps the rows: the same periods
+        plan.periods = plan.impute_periods
+    else:
+        plan.periods, _ = _periods(parts, plan, "imputed")
     if not len(plan.periods):
         raise DataError(
             f"screening ({plan.screen[0]}, {plan.screen[1]}) removed every row; lower the "

@@ -209,6 +209,10 @@ class FrameworkSpec(_Spec):
     structure: list[Node] = Field(min_length=1)
     groups: list[str] = Field(default_factory=list, description="dataset group columns to keep")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    uncertainty: dict[str, Any] | None = Field(
+        default=None,
+        description="the uncertainty-analysis block (validated by securindex.analysis when run)",
+    )
 
     @field_validator("version", mode="before")
     @classmethod
