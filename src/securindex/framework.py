@@ -52,7 +52,7 @@ from securindex.spec.framework import (
     Node,
     Step,
 )
-from securindex.spec.indicator import Indicator, Input
+from securindex.spec.indicator import Indicator, Input, Polarity
 
 if TYPE_CHECKING:
     from securindex.dataset import Panel
@@ -604,7 +604,7 @@ class Framework:
             return self.spec.root.name or self.spec.name or node
         return self._node_specs[node].name or node
 
-    def polarity(self, indicator_id: str) -> str:
+    def polarity(self, indicator_id: str) -> Polarity:
         """``positive`` or ``negative`` (``none`` only for context indicators)."""
         override = self.spec.overrides.get(indicator_id)
         if override is not None and override.polarity is not None:

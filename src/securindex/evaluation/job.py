@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from securindex._yaml import read_yaml
 from securindex.dataset import ENTITY, PERIOD, Panel
 from securindex.errors import DataError, SpecError
+from securindex.evaluation._common import Polarity
 from securindex.evaluation.effects import InitiativeEvaluation, evaluate_initiative_spec
 from securindex.evaluation.progress import change_from_baseline, progress_to_targets
 from securindex.evaluation.spec import EvaluationSpec, SMSLevel
@@ -101,7 +102,7 @@ class EvaluationJob(_Spec):
         description="variables, indicators or index nodes whose change from baseline is "
         "reported (default: the measures, the targets and every framework node)",
     )
-    polarity: dict[str, Literal["positive", "negative", "none"]] = Field(
+    polarity: dict[str, Polarity] = Field(
         default_factory=dict,
         description="polarity of monitored data variables (indicators and nodes know theirs; "
         "measures default to negative)",
@@ -212,8 +213,8 @@ def _load_framework(job: EvaluationJob, base_dir: Path) -> Framework | None:
 
 
 def _long(
-    frame: pd.DataFrame, polarity: dict[str, str], default: str
-) -> tuple[pd.DataFrame, dict[str, str]]:
+    frame: pd.DataFrame, polarity: dict[str, Polarity], default: Polarity
+) -> tuple[pd.DataFrame, dict[str, Polarity]]:
     long = frame.reset_index().melt(
         id_vars=[ENTITY, PERIOD], var_name="indicator", value_name="value"
     )
@@ -234,7 +235,7 @@ def run_evaluation(
 
     # every series that can be monitored, with its polarity
     frames: list[pd.DataFrame] = []
-    polarity: dict[str, str] = {}
+    polarity: dict[str, Polarity] = {}
     if index is not None:
         indicators = index.indicator_values.frame[list(index.framework.indicators)]
         for name in indicators.columns:
