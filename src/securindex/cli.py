@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 
-from securindex.errors import SecurindexError, SpecError
+from securindex._console import console, errors, fail
+from securindex.errors import SecurindexError
 
 if TYPE_CHECKING:
     from securindex.dataset import Panel
@@ -29,18 +29,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: SecurindexError) -> typer.Exit:
-    if isinstance(exc, SpecError):
-        for issue in exc.issues:
-            errors.print(str(issue), markup=False, highlight=False)
-        errors.print(f"{len(exc.issues)} problem(s) found.", style="bold red")
-    else:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -105,7 +93,7 @@ def indicators(
         panel = Panel.read(data, dictionary=dictionary)
         values = cat.compute(panel, indicators=only)
     except SecurindexError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     values.to_csv(output)
     audit_path = output.with_name(output.stem + ".audit.csv")
     values.audit.to_csv(audit_path, index=False)
@@ -149,7 +137,7 @@ def catalogue_command(
     try:
         cat = Catalogue.load(*roots)
     except SecurindexError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if write_readmes:
         for root in roots:
             for path in write(cat, root):
@@ -185,13 +173,16 @@ def compute(
 
     try:
         fw = Framework.load(framework)
-        beside = [data.with_name(data.name.split(".")[0] + ".dictionary.yaml"), data.with_name("dictionary.yaml")]
+        beside = [
+            data.with_name(data.name.split(".")[0] + ".dictionary.yaml"),
+            data.with_name("dictionary.yaml"),
+        ]
         if dictionary is None and not any(p.exists() for p in beside):
             dictionary = fw.dictionary_path  # the framework's own data dictionary, if it names one
         panel = Panel.read(data, dictionary=dictionary)
         result = fw.compute(panel)
     except SecurindexError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if output.suffix.lower() == ".csv":
         result.to_csv(output)
     elif output.suffix.lower() == ".parquet":
@@ -226,7 +217,7 @@ def demo(
         panel = Panel.example(dataset)
         result = fw.compute(panel)
     except SecurindexError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     written = result.write(output)
     _print_summary(result, panel)
     if report:
@@ -301,7 +292,7 @@ def evaluate(
         spec = load_job(job)
         outcome = run_evaluation(spec, base_dir=job.parent)
     except SecurindexError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(outcome.summary(), markup=False, highlight=False)
     if output is None:
         return

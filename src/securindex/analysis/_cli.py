@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from securindex._console import console, fail
 from securindex.errors import SecurindexError, SpecError
 
 if TYPE_CHECKING:
@@ -26,19 +26,6 @@ if TYPE_CHECKING:
     from securindex.result import IndexResult
 
 __all__ = ["register"]
-
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: SecurindexError) -> typer.Exit:
-    if isinstance(exc, SpecError):
-        for issue in exc.issues:
-            errors.print(str(issue), markup=False, highlight=False)
-        errors.print(f"{len(exc.issues)} problem(s) found.", style="bold red")
-    else:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-    return typer.Exit(code=1)
 
 
 def load_framework(path: Path) -> tuple[Framework, UncertaintySpec | None]:
@@ -103,7 +90,7 @@ def register(app: typer.Typer) -> None:
             result = _build(fw, data, dictionary)
             report = coherence_report(result, threshold=threshold, n_profile=profiles)
         except SecurindexError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         written = report.write(output)
         if plots:
             from securindex.analysis.plots import plot_correlation
@@ -195,7 +182,7 @@ def register(app: typer.Typer) -> None:
                     progress=True,
                 )
         except SecurindexError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
         written = analysis.write(output)
         if sensitivity is not None:
             written.update(sensitivity.write(output))
