@@ -311,10 +311,12 @@ def evaluate(
 def _register_extensions() -> None:
     """Commands defined next to the subpackages they drive."""
     from securindex.analysis._cli import register as register_analysis
+    from securindex.engines._cli import register as register_engines
     from securindex.report._cli import register as register_report
 
     register_report(app)
     register_analysis(app)
+    register_engines(app)
 
 
 _register_extensions()
