@@ -313,7 +313,10 @@ def test_unsupported_methods_are_refused_before_reading(client: Any) -> None:
         compute_dask(fw, synthetic_panel(), client=client)
 
 
-def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("declared", [True, False], ids=["grid-declared", "grid-from-data"])
+def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path, declared: bool) -> None:
+    """Declared areas and periods: each worker folds chunks into a grid; otherwise the
+    counts are split into blocks of areas summed in separate trees."""
     from securindex.incidents import incidents_to_panel, synthetic_areas, synthetic_incidents
 
     areas = synthetic_areas(40, seed=1)
@@ -333,6 +336,8 @@ def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path) -> None:
         "areas": {"ids": areas["area"].tolist()},
         "variables": {"burglaries": {"codes": ["BU-*"]}, "violence": {"codes": ["VI-*", "SX-*"]}},
     }
+    if not declared:
+        del block["areas"], block["periods"]
     expected = incidents_to_panel(block, base_dir=tmp_path)
     got = incidents_to_panel(
         block, base_dir=tmp_path, engine="dask", client=client, rows_per_chunk=5_000
@@ -344,7 +349,10 @@ def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path) -> None:
     assert got.report.balanced
     issues = got.report.issues.set_index(["issue", "item"])["n_records"]
     assert issues[("unknown offence code", "ZZ-UNKNOWN")] == 50
-    assert issues[("unknown area id", "NOWHERE")] == 10
+    if declared:
+        assert issues[("unknown area id", "NOWHERE")] == 10
+    else:  # an area of its own, taken from the records
+        assert "NOWHERE" in got.panel.entities
 
 
 def test_one_yaml_one_call_from_incident_files(client: Any, tmp_path: Path) -> None:

@@ -51,8 +51,8 @@ import datetime as _dt
 import fnmatch
 import glob as _glob
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -750,6 +750,7 @@ def _read_chunk(chunk: _Chunk, spec: IncidentSpec) -> pd.DataFrame:
     """Read the required columns of one chunk; ids as text, whatever each file stored."""
     columns = spec.required_columns()
     if chunk.kind == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         file = pq.ParquetFile(chunk.path)
@@ -757,7 +758,12 @@ def _read_chunk(chunk: _Chunk, spec: IncidentSpec) -> pd.DataFrame:
             table = file.read(columns=columns)
         else:
             table = file.read_row_groups(list(chunk.row_groups), columns=columns)
-        return table.to_pandas()
+        frame = table.to_pandas()
+        del table
+        # hand the chunk's Arrow buffers back to the system: a worker reading chunk after
+        # chunk then stays at one chunk's memory instead of Arrow's high-water mark
+        pa.default_memory_pool().release_unused()
+        return frame
     text_columns = [spec.offence] + ([spec.area] if spec.area else [])
     text_columns += [f.column for f in spec.filters]
     sep = "\t" if chunk.path.lower().endswith((".tsv", ".tsv.gz")) else ","
@@ -1025,28 +1031,32 @@ def _cells(
     first = int(period.min())
     n_periods = int(period.max()) - first + 1
     size = n_areas * n_periods
-    if size <= 4 * len(area) + 1_000_000:
+    dense = size <= 4 * len(area) + 1_000_000
+    if dense:
         cell = area * n_periods + (period - first)
     else:  # a sparse spread of periods: number the occupied cells instead
         cell_keys = area * n_periods + (period - first)
         unique_cells, cell = np.unique(cell_keys, return_inverse=True)
         size = len(unique_cells)
-    sums = np.empty((size, len(columns)))
+    # counts of records first, then each variable's sums, kept only for occupied cells:
+    # one dense array of the chunk's cells at a time, never all variables at once
+    records = np.bincount(cell, minlength=size)
+    occupied = np.flatnonzero(records)
+    sums = np.empty((len(occupied), len(columns)))
+    sums[:, -1] = records[occupied]
     for j in range(len(plan.variables)):
         per_record = weights[offence, j]
         if multiplier is not None:
             per_record = per_record * multiplier
-        sums[:, j] = np.bincount(cell, weights=per_record, minlength=size)
-    sums[:, -1] = np.bincount(cell, minlength=size)
-    occupied = np.flatnonzero(sums[:, -1] > 0)
-    if size == n_areas * n_periods:
+        sums[:, j] = np.bincount(cell, weights=per_record, minlength=size)[occupied]
+    if dense:
         cell_area, cell_period = np.divmod(occupied, n_periods)
     else:
         cell_area, cell_period = np.divmod(unique_cells[occupied], n_periods)
     # declared areas are kept as integer positions (compact to merge); others as their ids
     area_level = cell_area if plan.area_keys is not None else area_keys[cell_area]
     index = pd.MultiIndex.from_arrays([area_level, cell_period + first], names=["area", "period"])
-    return pd.DataFrame(sums[occupied], index=index, columns=columns)
+    return pd.DataFrame(sums, index=index, columns=columns)
 
 
 def _spatial_join(x: np.ndarray, y: np.ndarray, plan: _Plan) -> tuple[np.ndarray, int]:
@@ -1134,6 +1144,66 @@ def _split_partial(part: _Partial, n_blocks: int) -> list[_Partial]:
         else:
             out.append(_Partial(cells, {}, 0, {}, {}, 0, {}))
     return out
+
+
+def _grid_known(plan: _Plan) -> bool:
+    return plan.area_keys is not None and plan.period_range is not None
+
+
+def _fold(
+    acc: tuple[np.ndarray, _Partial] | None, part: _Partial, plan: _Plan
+) -> tuple[np.ndarray, _Partial]:
+    """Add one chunk's counts into a dense (cells × variables) grid: memory stays at the
+    grid plus one chunk however many chunks are folded in. Needs declared areas and
+    periods; the grid of ``acc`` is updated in place (it is consumed only by the next fold)."""
+    assert plan.area_keys is not None and plan.period_range is not None
+    first, last = plan.period_range
+    n_periods = last - first + 1
+    columns = [*plan.variables, _RECORDS]
+    if acc is None:
+        dense = np.zeros((len(plan.area_keys) * n_periods, len(columns)))
+        counters: _Partial | None = None
+    else:
+        dense, counters = acc
+    cells = part.cells
+    flat = cells.index.get_level_values("area").to_numpy(dtype=np.int64) * n_periods + (
+        cells.index.get_level_values("period").to_numpy(dtype=np.int64) - first
+    )
+    dense[flat] += cells[columns].to_numpy()  # each cell occurs once in a partial
+    rest = replace(part, cells=cells.iloc[:0])
+    return dense, rest if counters is None else _merge([counters, rest])
+
+
+def _unfold(accs: Sequence[tuple[np.ndarray, _Partial]], plan: _Plan) -> _Partial:
+    """The partial counts of dense grids (summed)."""
+    assert plan.period_range is not None
+    first, last = plan.period_range
+    n_periods = last - first + 1
+    dense = accs[0][0] if len(accs) == 1 else np.sum([a[0] for a in accs], axis=0)
+    total = _merge([a[1] for a in accs])
+    occupied = np.flatnonzero(dense[:, -1] > 0)
+    area, period = np.divmod(occupied, n_periods)
+    index = pd.MultiIndex.from_arrays([area, period + first], names=["area", "period"])
+    total.cells = pd.DataFrame(dense[occupied], index=index, columns=[*plan.variables, _RECORDS])
+    return total
+
+
+def _accumulate(parts: Iterator[_Partial], plan: _Plan) -> _Partial:
+    """Sum partial counts one at a time (the pandas engine's loop over chunks): into a
+    dense grid when the areas and periods are declared, else merging every few chunks."""
+    if not _grid_known(plan):
+        pending: list[_Partial] = []
+        for part in parts:
+            pending.append(part)
+            if len(pending) >= 4:
+                pending = [_merge(pending)]
+        return _merge(pending)
+    acc: tuple[np.ndarray, _Partial] | None = None
+    for part in parts:
+        acc = _fold(acc, part, plan)
+    if acc is None:  # pragma: no cover - there is always at least one chunk
+        raise DataError("no incident data")
+    return _unfold([acc], plan)
 
 
 def _count_chunk(chunk: _Chunk, plan: _Plan) -> _Partial:
@@ -1272,7 +1342,9 @@ def _report(
             for area, n in sorted(total.unknown_areas.items(), key=lambda kv: (-kv[1], kv[0])):
                 rows.append({"issue": reason, "item": area, "n_records": n, "action": "excluded"})
         if reason.startswith("date") and spec.periods is not None:
-            side, bound = ("start", spec.periods.start) if "before" in reason else ("end", spec.periods.end)
+            side, bound = (
+                ("start", spec.periods.start) if "before" in reason else ("end", spec.periods.end)
+            )
             rows[-1]["issue"] = f"{reason} ({side} {bound})"
         if reason == "filtered out":
             rows[-1]["issue"] = "filtered out by " + "; ".join(f.describe() for f in spec.filters)
@@ -1468,12 +1540,12 @@ def incidents_to_panel(
                 f"{list(data.columns)[:20]}"
             )
         # in row blocks: the kernel's temporaries stay small whatever the frame's size
-        partials = [
+        blocks = (
             _count(data.iloc[start : start + rows_per_chunk], plan)
             for start in range(0, max(len(data), 1), rows_per_chunk)
-        ]
+        )
         files = pd.DataFrame({"file": ["<DataFrame>"], "schema": ["ok"], "n_records": [len(data)]})
-        return _finish(_merge(partials), plan, files, name)
+        return _finish(_accumulate(blocks, plan), plan, files, name)
     sources = (
         resolved.source
         if data is None
@@ -1483,12 +1555,7 @@ def incidents_to_panel(
         raise SpecError("no incident data: give data= or 'source' in the from_incidents block")
     paths = _expand_sources(sources, folder)
     files = _scan_files(paths, resolved)
-    partials: list[_Partial] = []
-    for chunk in _chunks(paths, rows_per_chunk):
-        partials.append(_count_chunk(chunk, plan))
-        if len(partials) >= 8:  # keep memory bounded on many files
-            partials = [_merge(partials)]
-    total = _merge(partials)
+    total = _accumulate((_count_chunk(c, plan) for c in _chunks(paths, rows_per_chunk)), plan)
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return _finish(total, plan, files, name)
 

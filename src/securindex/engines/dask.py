@@ -163,6 +163,18 @@ def _scheduler(client: Any, scheduler: str | None) -> Iterator[Any]:
     yield _current_client()
 
 
+def _n_workers(client: Any) -> int:
+    """Workers of the cluster (cores of this machine for dask's local threads)."""
+    if client is not None:
+        try:
+            return max(1, len(client.scheduler_info()["workers"]))
+        except Exception:
+            return 2
+    import os
+
+    return os.cpu_count() or 2
+
+
 def _current_client() -> Any:
     try:
         from distributed import default_client
@@ -2117,6 +2129,13 @@ def _build(
 # =============================================================================================
 # Incidents on Dask: a distributed group-by of the incident files
 # =============================================================================================
+def _fold_counted(acc: Any, counter: Any, item: Any, plan: Any) -> Any:
+    """Count one chunk and add it into the chain's grid (one task: no partial waits)."""
+    from securindex.incidents import _fold
+
+    return _fold(acc, counter(item, plan), plan)
+
+
 def _count_frame(frame: pd.DataFrame, plan: Any) -> Any:
     from securindex.incidents import _count
 
@@ -2139,10 +2158,13 @@ def incidents_to_panel_dask(
     """Count incident files into a panel as a distributed group-by (same result as pandas).
 
     Each task reads one chunk (a CSV file, or at most ``rows_per_chunk`` rows of row groups
-    of a Parquet file), counts it into (area, period) cells with the same vectorised kernel
-    as the pandas engine, and partial counts are summed in a tree; the counts per cell and
-    the report counters come back to the client, which builds the dense panel. Worker
-    memory holds one chunk at a time, so data larger than the cluster's memory work.
+    of a Parquet file) and counts it into (area, period) cells with the same vectorised
+    kernel as the pandas engine (the map step of the group-by). The combine step: when the
+    areas and periods are declared the grid is known, and each worker folds its chunks'
+    counts into one dense (cells × variables) grid, so a worker holds one grid and one
+    chunk whatever the amount of data; otherwise each chunk's counts are split into blocks
+    of areas, each block summed in its own tree. The client sums the grids (or blocks) and
+    builds the panel and the report. Data larger than the cluster's memory work.
 
     See :func:`securindex.incidents.incidents_to_panel` for the parameters.
     """
@@ -2152,22 +2174,25 @@ def incidents_to_panel_dask(
         _count_chunk,
         _expand_sources,
         _finish,
+        _grid_known,
         _merge,
         _plan,
         _scan_files,
         _split_partial,
+        _unfold,
     )
 
     base = Path(base_dir)
     plan = _plan(spec, base, areas)
-    with _scheduler(client, scheduler):
+    with _scheduler(client, scheduler) as active:
+        client = active
         shared = _shared(plan)
         import dask.dataframe as dd
 
         if isinstance(data, pd.DataFrame):
             data = dd.from_pandas(data, npartitions=max(1, len(data) // rows_per_chunk + 1))
         if isinstance(data, dd.DataFrame):
-            tasks = [dask.delayed(_count_frame)(p, shared) for p in data.to_delayed()]
+            items: list[tuple[Any, Any]] = [(_count_frame, p) for p in data.to_delayed()]
             files = pd.DataFrame({"file": ["<DataFrame>"], "schema": ["ok"]})
         else:
             sources = (
@@ -2181,15 +2206,29 @@ def incidents_to_panel_dask(
                 )
             paths = _expand_sources(sources, base)
             files = _scan_files(paths, spec)
-            tasks = [dask.delayed(_count_chunk)(c, shared) for c in _chunks(paths, rows_per_chunk)]
-        # a group-by with split output: each chunk's counts are split into blocks of areas,
-        # each block summed in its own tree, so no task ever holds the whole grid
-        n_blocks = max(1, min(16, len(tasks)))
-        split = [dask.delayed(_split_partial, nout=n_blocks)(t, n_blocks) for t in tasks]
-        roots = [
-            _tree_reduce([pieces[b] for pieces in split], _merge, split_every=4)
-            for b in range(n_blocks)
-        ]
-        total = _merge(list(_compute(*roots)))
+            items = [(_count_chunk, c) for c in _chunks(paths, rows_per_chunk)]
+        if _grid_known(plan):
+            # the grid is known: one chain per worker, each task reading and counting one
+            # chunk straight into the chain's dense grid, so a worker holds one grid and one
+            # chunk however much data there is; the client sums the chains' grids
+            n_chains = max(1, min(len(items), _n_workers(client)))
+            ends = []
+            for chain in range(n_chains):
+                acc = None
+                for counter, item in items[chain::n_chains]:
+                    acc = dask.delayed(_fold_counted)(acc, counter, item, shared)
+                ends.append(acc)
+            total = _unfold(list(_compute(*ends)), plan)
+        else:
+            # a group-by with split output: each chunk's counts are split into blocks of
+            # areas, each block summed in its own tree
+            tasks = [dask.delayed(counter)(item, shared) for counter, item in items]
+            n_blocks = max(1, min(16, len(tasks)))
+            split = [dask.delayed(_split_partial, nout=n_blocks)(t, n_blocks) for t in tasks]
+            roots = [
+                _tree_reduce([pieces[b] for pieces in split], _merge, split_every=4)
+                for b in range(n_blocks)
+            ]
+            total = _merge(list(_compute(*roots)))
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return _finish(total, plan, files, name)
