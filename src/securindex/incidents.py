@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRAINS",
+    "HARM_DAYS",
+    "OFFENCE_MIX",
+    "REASONS",
     "AreaSource",
     "AreaVariable",
     "IncidentFilter",
@@ -78,6 +81,8 @@ __all__ = [
     "Points",
     "incidents_from_counts",
     "incidents_to_panel",
+    "parse_period",
+    "period_codes",
     "period_labels",
     "read_incident_dictionary",
     "synthetic_areas",
