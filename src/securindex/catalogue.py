@@ -55,7 +55,7 @@ def document_kind(value: Any) -> str:
             return "framework"
         if "evaluation" in value:
             return "evaluation"
-        if "variables" in value and "formula" not in value:
+        if ("variables" in value or "from_incidents" in value) and "formula" not in value:
             return "dictionary"
         if "formula" in value or "id" in value:
             return "indicators"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from securindex.errors import UnitError
@@ -54,6 +56,11 @@ class DataDictionary(_Spec):
     groups: list[str] = Field(default_factory=list)
     variables: dict[str, Variable] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    from_incidents: dict[str, Any] | None = Field(
+        default=None,
+        description="count incident records into this panel (securindex.incidents; "
+        "`securindex incidents panel` reads it)",
+    )
 
     def column_of(self, variable: str) -> str:
         spec = self.variables[variable]

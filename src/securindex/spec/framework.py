@@ -209,6 +209,15 @@ class FrameworkSpec(_Spec):
     structure: list[Node] = Field(min_length=1)
     groups: list[str] = Field(default_factory=list, description="dataset group columns to keep")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    engine: str | dict[str, Any] | None = Field(
+        default=None,
+        description="pandas (default) or dask, or {name: dask, scheduler: ...} "
+        "(validated by securindex.engines when run)",
+    )
+    from_incidents: dict[str, Any] | None = Field(
+        default=None,
+        description="build the panel from incident records (validated by securindex.incidents)",
+    )
     uncertainty: dict[str, Any] | None = Field(
         default=None,
         description="the uncertainty-analysis block (validated by securindex.analysis when run)",
