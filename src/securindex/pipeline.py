@@ -55,7 +55,11 @@ if TYPE_CHECKING:
     from securindex.catalogue import IndicatorValues
     from securindex.dataset import Panel
 
-__all__ = ["build_index", "run_pipeline"]
+__all__ = [
+    "build_index",
+    "normalisation_rows",
+    "run_pipeline",
+]
 
 _BLOCK_BYTES = 8 * 2**20
 """Target size of a block of whole columns [bytes]: below glibc's largest mmap threshold
@@ -703,7 +707,7 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             indicator = ids[column]
             learnt[indicator] = _column_stats(stats, local, len(positions))
             table.extend(
-                _learnt_rows(
+                normalisation_rows(
                     indicator,
                     step.method,
                     mode,
@@ -837,7 +841,7 @@ def _normalise_to_entity(
     return result.values, {**result.learnt, **result.flags}
 
 
-def _learnt_rows(
+def normalisation_rows(
     indicator: str,
     method: str,
     mode: str,

@@ -66,6 +66,7 @@ from securindex.methods.normalise import normalisers
 from securindex.methods.screen import screeners
 from securindex.methods.treat import fails_rule, treaters
 from securindex.methods.weight import overall_weights, weighters
+from securindex.pipeline import normalisation_rows
 from securindex.result import AUDIT_COLUMNS
 
 if TYPE_CHECKING:
@@ -1676,7 +1677,9 @@ def _plan_normalise(
             indicator = ids[column]
             stats = _indicator_stats(group, flags, keys, local, mode, plan.periods)
             learnt[indicator] = stats
-            table.extend(_table_rows(indicator, method, mode, stats, plan.periods, base_period))
+            table.extend(
+                normalisation_rows(indicator, method, mode, stats, plan.periods, base_period)
+            )
         planned.append(group)
     plan.normalise = planned
     normalisation = pd.DataFrame(table)
@@ -1713,41 +1716,6 @@ def _indicator_stats(
         stats[name] = np.stack([p[name] for p in parts])
     stats["period"] = np.searchsorted(periods, np.asarray(keys)).astype(np.float64)
     return stats
-
-
-def _table_rows(
-    indicator: str,
-    method: str,
-    mode: str,
-    stats: Mapping[str, Any],
-    periods: np.ndarray,
-    base_period: Any,
-) -> list[dict[str, Any]]:
-    """Rows of the normalisation table: one per indicator (one per period for per_period)."""
-    if mode == "per_period":
-        labels = periods[np.asarray(stats["period"], dtype=np.int64)]
-        rows = []
-        for k, label in enumerate(labels):
-            row: dict[str, Any] = {
-                "indicator": indicator,
-                "method": method,
-                "reference": mode,
-                "period": label,
-            }
-            for name, value in stats.items():
-                arr = np.asarray(value)
-                if name != "period" and arr.ndim == 1 and arr.shape[0] == len(labels):
-                    row[name] = arr[k].item()
-            rows.append(row)
-        return rows
-    row = {"indicator": indicator, "method": method, "reference": mode}
-    if mode == "base":
-        row["period"] = base_period
-    for name, value in stats.items():
-        arr = np.asarray(value)
-        if arr.ndim == 0:
-            row[name] = arr.item()
-    return [row]
 
 
 def _plan_tree(
