@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from securindex.errors import SecurindexError, SpecError
+from securindex.errors import SpecError
 
 __all__ = ["console", "errors", "fail"]
 
@@ -13,8 +13,9 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 
-def fail(exc: SecurindexError) -> typer.Exit:
-    """Print an error (every located issue of a SpecError) and return exit status 1."""
+def fail(exc: Exception) -> typer.Exit:
+    """Print an error (every located issue of a SpecError; a missing optional extra
+    arrives as an ImportError) and return exit status 1."""
     if isinstance(exc, SpecError):
         for issue in exc.issues:
             errors.print(str(issue), markup=False, highlight=False)

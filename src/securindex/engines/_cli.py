@@ -24,24 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from securindex.errors import SecurindexError, SpecError
+from securindex._console import console as _console
+from securindex._console import fail as _fail
+from securindex.errors import SecurindexError
 
 __all__ = ["register"]
-
-_console = Console(soft_wrap=True)
-_errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    if isinstance(exc, SpecError):
-        for issue in exc.issues:
-            _errors.print(str(issue), markup=False, highlight=False)
-        _errors.print(f"{len(exc.issues)} problem(s) found.", style="bold red")
-    else:
-        _errors.print(f"error: {exc}", markup=False, highlight=False)
-    return typer.Exit(code=1)
 
 
 @contextlib.contextmanager
