@@ -6,7 +6,7 @@ One command::
     python benchmarks/bench_incidents.py --quick    # 2·10^5 incidents (CI smoke run)
 
 It writes the incidents as Parquet files (seeded, realistic: skewed offence mix, hot-spot
-areas, seasonality; see :func:`securindex.incidents.synthetic_incidents`), then measures, each
+areas, seasonality; see :func:`securindex.datasets.synthetic.synthetic_incidents`), then measures, each
 in a fresh process so that peak memory is its own:
 
 * ``pandas_frame``: the pandas engine on the records already loaded in one DataFrame;
@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from securindex.incidents import incidents_to_panel, synthetic_areas, synthetic_incidents
+from securindex.datasets.synthetic import synthetic_areas, synthetic_incidents
+from securindex.incidents import incidents_to_panel
 
 CATEGORIES = {
     "burglaries": ["BU-*"],

@@ -317,7 +317,8 @@ def test_unsupported_methods_are_refused_before_reading(client: Any) -> None:
 def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path, declared: bool) -> None:
     """Declared areas and periods: each worker folds chunks into a grid; otherwise the
     counts are split into blocks of areas summed in separate trees."""
-    from securindex.incidents import incidents_to_panel, synthetic_areas, synthetic_incidents
+    from securindex.datasets.synthetic import synthetic_areas, synthetic_incidents
+    from securindex.incidents import incidents_to_panel
 
     areas = synthetic_areas(40, seed=1)
     data = synthetic_incidents(30_000, areas, n_months=24, seed=2)
@@ -357,8 +358,8 @@ def test_incidents_on_dask_equal_pandas(client: Any, tmp_path: Path, declared: b
 
 def test_one_yaml_one_call_from_incident_files(client: Any, tmp_path: Path) -> None:
     """A framework file holding the engine and the from_incidents block, run on both engines."""
+    from securindex.datasets.synthetic import synthetic_areas, synthetic_incidents
     from securindex.engines import run
-    from securindex.incidents import synthetic_areas, synthetic_incidents
 
     areas = synthetic_areas(30, seed=5)
     areas.to_csv(tmp_path / "areas.csv", index=False)

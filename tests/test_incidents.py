@@ -17,19 +17,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from securindex.errors import DataError, SpecError
-from securindex.incidents import (
+from securindex.datasets.synthetic import (
     HARM_DAYS,
     OFFENCE_MIX,
-    IncidentSpec,
     incidents_from_counts,
+    synthetic_areas,
+    synthetic_incidents,
+)
+from securindex.errors import DataError, SpecError
+from securindex.incidents import (
+    IncidentSpec,
     incidents_to_panel,
     parse_period,
     period_codes,
     period_labels,
     read_incident_dictionary,
-    synthetic_areas,
-    synthetic_incidents,
 )
 
 BLOCK = {

@@ -225,12 +225,12 @@ def _read_pandas_panel(data: Any, dictionary: Any) -> Any:
     import pandas as pd
 
     from securindex.dataset import Panel, read_table
-    from securindex.incidents import _expand_sources
+    from securindex.incidents.reading import expand_sources
 
     if isinstance(data, pd.DataFrame):
         return Panel.from_frame(data, dictionary=dictionary)
     sources = [data] if isinstance(data, (str, Path)) else list(data)
-    paths = _expand_sources(sources, Path("."))
+    paths = expand_sources(sources, Path("."))
     if len(paths) == 1:
         return Panel.read(paths[0], dictionary=dictionary)
     frame = pd.concat([read_table(p) for p in paths], ignore_index=True)

@@ -374,17 +374,17 @@ def read_panel_dask(
             raise DataError(f"column(s) {missing} not in the dask DataFrame")
         renamed = renamed[keep].astype(dict.fromkeys(units, np.float64))
         return DaskPanel(renamed, units, groups, by_entity=by_entity, name=spec.name)
-    from securindex.incidents import _expand_sources, _file_schema
+    from securindex.incidents.reading import expand_sources, file_schema
 
     sources = [data] if isinstance(data, (str, Path)) else list(data)
-    paths = _expand_sources(sources, Path("."))
+    paths = expand_sources(sources, Path("."))
     needed = [spec.entity, *([spec.period] if spec.period else []), *spec.groups]
     needed += [spec.column_of(v) for v in spec.variables] + ([spec.label] if spec.label else [])
     problems = []
     entity_types = set()
     notes = []
     for path in paths:
-        schema = _file_schema(path)
+        schema = file_schema(path)
         absent = [c for c in needed if c not in schema]
         if absent:
             problems.append(f"{path.name}: missing {absent}")
@@ -2099,15 +2099,15 @@ def _build(
 # =============================================================================================
 def _fold_counted(acc: Any, counter: Any, item: Any, plan: Any) -> Any:
     """Count one chunk and add it into the chain's grid (one task: no partial waits)."""
-    from securindex.incidents import _fold
+    from securindex.incidents.counting import fold_counts
 
-    return _fold(acc, counter(item, plan), plan)
+    return fold_counts(acc, counter(item, plan), plan)
 
 
 def _count_frame(frame: pd.DataFrame, plan: Any) -> Any:
-    from securindex.incidents import _count
+    from securindex.incidents.counting import count_records
 
-    part = _count(frame, plan)
+    part = count_records(frame, plan)
     part.sources = {"<DataFrame>": part.n_records}
     return part
 
@@ -2137,21 +2137,19 @@ def incidents_to_panel_dask(
     See :func:`securindex.incidents.incidents_to_panel` for the parameters.
     """
     dask = _dask()
-    from securindex.incidents import (
-        _chunks,
-        _count_chunk,
-        _expand_sources,
-        _finish,
-        _grid_known,
-        _merge,
-        _plan,
-        _scan_files,
-        _split_partial,
-        _unfold,
+    from securindex.incidents.counting import (
+        count_chunk,
+        grid_known,
+        merge_counts,
+        plan_counts,
+        split_counts,
+        unfold_counts,
     )
+    from securindex.incidents.panel import finish_panel
+    from securindex.incidents.reading import expand_sources, read_units, scan_files
 
     base = Path(base_dir)
-    plan = _plan(spec, base, areas)
+    plan = plan_counts(spec, base, areas)
     with _scheduler(client, scheduler) as active:
         client = active
         shared = _shared(plan)
@@ -2172,10 +2170,10 @@ def incidents_to_panel_dask(
                 raise SpecError(
                     "no incident data: give data= or 'source' in the from_incidents block"
                 )
-            paths = _expand_sources(sources, base)
-            files = _scan_files(paths, spec)
-            items = [(_count_chunk, c) for c in _chunks(paths, rows_per_chunk)]
-        if _grid_known(plan):
+            paths = expand_sources(sources, base)
+            files = scan_files(paths, spec)
+            items = [(count_chunk, c) for c in read_units(paths, rows_per_chunk)]
+        if grid_known(plan):
             # the grid is known: one chain per worker, each task reading and counting one
             # chunk straight into the chain's dense grid, so a worker holds one grid and one
             # chunk however much data there is; the client sums the chains' grids
@@ -2186,17 +2184,17 @@ def incidents_to_panel_dask(
                 for counter, item in items[chain::n_chains]:
                     acc = dask.delayed(_fold_counted)(acc, counter, item, shared)
                 ends.append(acc)
-            total = _unfold(list(_compute(*ends)), plan)
+            total = unfold_counts(list(_compute(*ends)), plan)
         else:
             # a group-by with split output: each chunk's counts are split into blocks of
             # areas, each block summed in its own tree
             tasks = [dask.delayed(counter)(item, shared) for counter, item in items]
             n_blocks = max(1, min(16, len(tasks)))
-            split = [dask.delayed(_split_partial, nout=n_blocks)(t, n_blocks) for t in tasks]
+            split = [dask.delayed(split_counts, nout=n_blocks)(t, n_blocks) for t in tasks]
             roots = [
-                _tree_reduce([pieces[b] for pieces in split], _merge, split_every=4)
+                _tree_reduce([pieces[b] for pieces in split], merge_counts, split_every=4)
                 for b in range(n_blocks)
             ]
-            total = _merge(list(_compute(*roots)))
+            total = merge_counts(list(_compute(*roots)))
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
-    return _finish(total, plan, files, name)
+    return finish_panel(total, plan, files, name)
