@@ -12,6 +12,9 @@ Place-based effects (:mod:`~securindex.evaluation.effects`)
 Panel designs (:mod:`~securindex.evaluation.panel`, needs ``securindex[stats]``)
     :func:`difference_in_differences`, :func:`pre_trend_test`, :func:`placebo_test`,
     :func:`interrupted_time_series`.
+Staggered roll-outs (:mod:`~securindex.evaluation.treatment`, :mod:`~securindex.evaluation.staggered`, :mod:`~securindex.evaluation.event_study`)
+    :func:`treatment_timing`, :func:`callaway_santanna`, :func:`staggered_did` (Callaway–
+    Sant'Anna, Sun–Abraham, Gardner's did2s, TWFE for comparison) and :func:`twfe_weights`.
 Is the change real? (:mod:`~securindex.evaluation.uncertainty`)
     :func:`change_uncertainty`, :func:`bootstrap_replicates`, :func:`bootstrap_change`.
 Specification (:mod:`~securindex.evaluation.spec`)
@@ -44,6 +47,14 @@ from securindex.evaluation.effects import (
     weighted_displacement_difference,
     weighted_displacement_quotient,
 )
+from securindex.evaluation.event_study import (
+    STAGGERED_ESTIMATORS,
+    StaggeredEstimator,
+    TWFEWeights,
+    register_staggered_estimator,
+    staggered_did,
+    twfe_weights,
+)
 from securindex.evaluation.job import EvaluationJob, EvaluationOutcome, load_job, run_evaluation
 from securindex.evaluation.panel import (
     Coefficient,
@@ -57,6 +68,7 @@ from securindex.evaluation.panel import (
 )
 from securindex.evaluation.plots import (
     plot_before_after,
+    plot_event_study,
     plot_interrupted_time_series,
     plot_trajectory,
 )
@@ -84,6 +96,8 @@ from securindex.evaluation.spec import (
     maryland_sms_level,
     parse_evaluation,
 )
+from securindex.evaluation.staggered import StaggeredDiD, callaway_santanna
+from securindex.evaluation.treatment import TreatmentTiming, treatment_timing
 from securindex.evaluation.uncertainty import (
     bootstrap_change,
     bootstrap_replicates,
@@ -91,6 +105,7 @@ from securindex.evaluation.uncertainty import (
 )
 
 __all__ = [
+    "STAGGERED_ESTIMATORS",
     "BenchmarkBaseline",
     "Coefficient",
     "DesignSpec",
@@ -113,13 +128,18 @@ __all__ = [
     "ReferenceBaseline",
     "RelativeEffectSize",
     "SMSLevel",
+    "StaggeredDiD",
+    "StaggeredEstimator",
+    "TWFEWeights",
     "TargetProgress",
     "TargetSpec",
+    "TreatmentTiming",
     "WeightedCount",
     "WeightedDisplacementDifference",
     "WeightedDisplacementQuotient",
     "bootstrap_change",
     "bootstrap_replicates",
+    "callaway_santanna",
     "change_from_baseline",
     "change_uncertainty",
     "compound_annual_growth_rate",
@@ -134,6 +154,7 @@ __all__ = [
     "percent_of_target",
     "placebo_test",
     "plot_before_after",
+    "plot_event_study",
     "plot_interrupted_time_series",
     "plot_trajectory",
     "pre_post_comparison",
@@ -141,9 +162,13 @@ __all__ = [
     "progress_to_target",
     "progress_to_targets",
     "rate_ratio_test",
+    "register_staggered_estimator",
     "relative_effect_size",
     "run_evaluation",
+    "staggered_did",
     "target_trajectory",
+    "treatment_timing",
+    "twfe_weights",
     "weighted_displacement_difference",
     "weighted_displacement_quotient",
 ]
