@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from securindex._console import console, fail
+from securindex.analysis._budget import MAX_REPLICATES
 from securindex.errors import SecurindexError, SpecError
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from securindex.result import IndexResult
 
 __all__ = ["register"]
+
+_ESTIMATE_ABOVE = 10_000  # replicates above which the run's estimate is printed first
 
 
 def load_framework(path: Path) -> tuple[Framework, UncertaintySpec | None]:
@@ -132,9 +135,17 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option(help="replicates evaluated together (memory bound)")
         ] = None,
         plots: Annotated[bool, typer.Option(help="draw the rank-interval and Sobol plots")] = True,
+        max_replicates: Annotated[
+            int,
+            typer.Option(
+                "--max-replicates",
+                help="refuse runs of more replicates than this, with an estimate (0: no limit)",
+            ),
+        ] = MAX_REPLICATES,
     ) -> None:
         """Monte-Carlo uncertainty (and Sobol sensitivity) analysis of the index ranks."""
         from securindex.analysis.uncertainty import (
+            estimate_uncertainty,
             load_uncertainty_spec,
             run_uncertainty,
             uncertainty_factors,
@@ -161,6 +172,10 @@ def register(app: typer.Typer) -> None:
                         markup=False,
                     )
                 return
+            limit = max_replicates or None
+            if n_replicates is not None and n_replicates > _ESTIMATE_ABOVE:
+                estimate = estimate_uncertainty(result, source, n_replicates=n_replicates)
+                console.print(f"estimated: {estimate}", markup=False)
             analysis = run_uncertainty(
                 result,
                 source,
@@ -168,6 +183,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 chunk_size=chunk_size,
                 progress=True,
+                max_replicates=limit,
             )
             sensitivity = None
             if sobol:
@@ -180,6 +196,7 @@ def register(app: typer.Typer) -> None:
                     seed=seed,
                     chunk_size=chunk_size,
                     progress=True,
+                    max_replicates=limit,
                 )
         except SecurindexError as exc:
             raise fail(exc) from None

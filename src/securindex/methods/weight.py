@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import FloatArray, IntArray
 
 __all__ = [
@@ -102,7 +102,13 @@ Weighter = Callable[..., Weights]
 
 Node = TypeVar("Node", bound=Hashable)
 
-weighters: Registry[Weighter] = Registry("weight")
+weighters: Registry[Weighter] = Registry(
+    "weight",
+    Protocol(
+        fields=frozenset({"learns", "requires", "per_row", "scores_node"}),
+        keywords=("nominal",),
+    ),
+)
 """The weighting registry: method name → weighter function."""
 
 register_weighter = weighters.register
@@ -865,6 +871,7 @@ def _share_bounds(bounds: Any, n_children: int) -> tuple[FloatArray, FloatArray]
     learns=True,
     requires=(),
     per_row=True,
+    scores_node=True,
     parameters=("bounds", "groups"),
 )
 def benefit_of_doubt(
