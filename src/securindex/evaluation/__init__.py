@@ -4,11 +4,12 @@ Monitoring (:mod:`~securindex.evaluation.progress`)
     :func:`change_from_baseline`, :func:`compound_annual_growth_rate`,
     :func:`percent_of_target`, :func:`progress_to_target`, :func:`progress_to_targets`,
     :func:`target_trajectory`.
-Place-based effects (:mod:`~securindex.evaluation.effects`)
-    :func:`relative_effect_size`, :func:`rate_ratio_test`,
+Place-based effects (:mod:`~securindex.evaluation.before_after`,
+:mod:`~securindex.evaluation.displacement`, :mod:`~securindex.evaluation.initiative`)
+    :func:`relative_effect_size`, :func:`rate_ratio_test`, :func:`pre_post_comparison`,
     :func:`weighted_displacement_quotient`, :func:`weighted_displacement_difference`,
-    :func:`pre_post_comparison`, :func:`harm_weighted_count`, and
-    :func:`evaluate_initiative` for a whole initiative from a tidy panel.
+    :func:`harm_weighted_count`, and :func:`evaluate_initiative` for a whole initiative
+    from a tidy panel.
 Panel designs (:mod:`~securindex.evaluation.panel`, needs ``securindex[stats]``)
     :func:`difference_in_differences`, :func:`pre_trend_test`, :func:`placebo_test`,
     :func:`interrupted_time_series`.
@@ -32,18 +33,17 @@ from securindex.evaluation._common import (
     WeightedCount,
     harm_weighted_count,
 )
-from securindex.evaluation.effects import (
-    InitiativeEvaluation,
+from securindex.evaluation.before_after import (
     PrePostComparison,
     RateRatioTest,
     RelativeEffectSize,
-    WeightedDisplacementDifference,
-    WeightedDisplacementQuotient,
-    evaluate_initiative,
-    evaluate_initiative_spec,
     pre_post_comparison,
     rate_ratio_test,
     relative_effect_size,
+)
+from securindex.evaluation.displacement import (
+    WeightedDisplacementDifference,
+    WeightedDisplacementQuotient,
     weighted_displacement_difference,
     weighted_displacement_quotient,
 )
@@ -54,6 +54,11 @@ from securindex.evaluation.event_study import (
     register_staggered_estimator,
     staggered_did,
     twfe_weights,
+)
+from securindex.evaluation.initiative import (
+    InitiativeEvaluation,
+    evaluate_initiative,
+    evaluate_initiative_spec,
 )
 from securindex.evaluation.job import EvaluationJob, EvaluationOutcome, load_job, run_evaluation
 from securindex.evaluation.panel import (

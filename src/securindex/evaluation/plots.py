@@ -21,7 +21,7 @@ import pandas as pd
 from securindex.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from securindex.evaluation.effects import InitiativeEvaluation
+    from securindex.evaluation.initiative import InitiativeEvaluation
     from securindex.evaluation.panel import InterruptedTimeSeries
     from securindex.evaluation.staggered import StaggeredDiD
 
