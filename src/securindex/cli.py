@@ -16,6 +16,7 @@ import pandas as pd
 import typer
 
 from securindex._console import console, errors, fail
+from securindex._output import atomic_file, atomic_folder, check_target
 from securindex.errors import SecurindexError
 
 if TYPE_CHECKING:
@@ -88,15 +89,19 @@ def indicators(
     from securindex.catalogue import Catalogue
     from securindex.dataset import Panel
 
+    audit_path = output.with_name(output.stem + ".audit.csv")
     try:
+        check_target(output, kind="file")
+        check_target(audit_path, kind="file")
         cat = Catalogue.load(*catalogue)
         panel = Panel.read(data, dictionary=dictionary)
         values = cat.compute(panel, indicators=only)
+        with atomic_file(output) as tmp:
+            values.to_csv(tmp)
+        with atomic_file(audit_path) as tmp:
+            values.audit.to_csv(tmp, index=False)
     except SecurindexError as exc:
         raise fail(exc) from None
-    values.to_csv(output)
-    audit_path = output.with_name(output.stem + ".audit.csv")
-    values.audit.to_csv(audit_path, index=False)
     console.print(
         f"[green]wrote[/green] {output} ({values.frame.shape[0]} rows × "
         f"{values.frame.shape[1]} indicators)"
@@ -171,7 +176,10 @@ def compute(
     from securindex.dataset import Panel
     from securindex.framework import Framework
 
+    suffix = output.suffix.lower()
+    writers = {".csv": "to_csv", ".parquet": "to_parquet", ".json": "to_json"}
     try:
+        check_target(output, kind="file" if suffix in writers else "folder")
         fw = Framework.load(framework)
         beside = [
             data.with_name(data.name.split(".")[0] + ".dictionary.yaml"),
@@ -181,16 +189,14 @@ def compute(
             dictionary = fw.dictionary_path  # the framework's own data dictionary, if it names one
         panel = Panel.read(data, dictionary=dictionary)
         result = fw.compute(panel)
+        if suffix in writers:
+            with atomic_file(output) as tmp:
+                getattr(result, writers[suffix])(tmp)
+        else:
+            with atomic_folder(output) as tmp:
+                result.write(tmp)
     except SecurindexError as exc:
         raise fail(exc) from None
-    if output.suffix.lower() == ".csv":
-        result.to_csv(output)
-    elif output.suffix.lower() == ".parquet":
-        result.to_parquet(output)
-    elif output.suffix.lower() == ".json":
-        result.to_json(output)
-    else:
-        result.write(output)
     console.print(f"[green]wrote[/green] {output}: {result!r}")
 
 
@@ -213,23 +219,25 @@ def demo(
     from securindex.shipped import framework_file
 
     try:
+        check_target(output, kind="folder")
         fw = Framework.load(framework_file(framework))
         panel = Panel.example(dataset)
         result = fw.compute(panel)
+        with atomic_folder(output) as tmp:
+            written = result.write(tmp)
+            _print_summary(result, panel)
+            if report:
+                try:
+                    from securindex.report import write_report
+                except ImportError as exc:
+                    console.print(
+                        f"[yellow]HTML report skipped[/yellow]: {exc}. "
+                        "Install it with: pip install 'securindex\\[report]'"
+                    )
+                else:
+                    written["report"] = write_report(result, tmp / "report.html")
     except SecurindexError as exc:
         raise fail(exc) from None
-    written = result.write(output)
-    _print_summary(result, panel)
-    if report:
-        try:
-            from securindex.report import write_report
-        except ImportError as exc:
-            console.print(
-                f"[yellow]HTML report skipped[/yellow]: {exc}. "
-                "Install it with: pip install 'securindex\\[report]'"
-            )
-        else:
-            written["report"] = write_report(result, output / "report.html")
     console.print(f"\n[green]Results written to[/green] {output}/:")
     for name, path in written.items():
         console.print(f"  {name:16} {path.name}", markup=False)
@@ -289,6 +297,8 @@ def evaluate(
     from securindex.evaluation.job import load_job, run_evaluation
 
     try:
+        if output is not None:
+            check_target(output, kind="folder")
         spec = load_job(job)
         outcome = run_evaluation(spec, base_dir=job.parent)
     except SecurindexError as exc:
@@ -296,15 +306,21 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     if output is None:
         return
-    written = outcome.write(output)
-    if plots and outcome.initiative is not None:
-        try:
-            figure = outcome.initiative.plot()  # matplotlib Axes
-        except ImportError as exc:
-            console.print(f"[yellow]plots skipped[/yellow]: {exc}")
-        else:
-            figure.get_figure().savefig(output / "before_after.png", dpi=120, bbox_inches="tight")
-            written["before_after"] = output / "before_after.png"
+    try:
+        with atomic_folder(output) as tmp:
+            written = outcome.write(tmp)
+            if plots and outcome.initiative is not None:
+                try:
+                    figure = outcome.initiative.plot()  # matplotlib Axes
+                except ImportError as exc:
+                    console.print(f"[yellow]plots skipped[/yellow]: {exc}")
+                else:
+                    figure.get_figure().savefig(
+                        tmp / "before_after.png", dpi=120, bbox_inches="tight"
+                    )
+                    written["before_after"] = output / "before_after.png"
+    except SecurindexError as exc:
+        raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {output}")
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "FormulaError",
     "FormulaUnitError",
     "Issue",
+    "OutputError",
     "SecurindexError",
     "SpecError",
     "UnitError",
@@ -144,3 +145,20 @@ class DataError(SecurindexError, ValueError):
             more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
             parts.append(f" (rows: {shown}{more})")
         return "".join(parts)
+
+
+class OutputError(SecurindexError, OSError):
+    """An output that cannot be written: a missing, read-only, full or wrong-kind target.
+
+    ``path`` is the final path the user asked for; nothing partial is left under it.
+    """
+
+    code = "output"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.message = message
+        self.path = path
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message

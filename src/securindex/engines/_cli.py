@@ -27,6 +27,7 @@ import typer
 
 from securindex._console import console as _console
 from securindex._console import fail as _fail
+from securindex._output import atomic_file, atomic_folder, check_target
 from securindex.errors import SecurindexError
 
 __all__ = ["register"]
@@ -96,7 +97,10 @@ def incidents_panel(
     """Count incident records into an (area × period) panel; write it and the report."""
     from securindex.incidents import incidents_to_panel
 
+    report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
     try:
+        check_target(output, kind="file")
+        check_target(report_path, kind="file")
         with _cluster(engine, scheduler, workers, memory_limit) as client:
             counted = incidents_to_panel(
                 dictionary,
@@ -105,18 +109,18 @@ def incidents_panel(
                 client=client,
                 scheduler=scheduler,
             )
+        panel, report = counted
+        frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
+        frame = frame.reset_index()
+        with atomic_file(output) as tmp:
+            if output.suffix.lower() == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+        with atomic_file(report_path) as tmp:
+            report.to_frame().to_csv(tmp, index=False)
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
-    panel, report = counted
-    frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
-    frame = frame.reset_index()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".parquet":
-        frame.to_parquet(output, index=False)
-    else:
-        frame.to_csv(output, index=False)
-    report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
-    report.to_frame().to_csv(report_path, index=False)
     _console.print(report.summary(), markup=False, highlight=False)
     _console.print(f"[green]wrote[/green] {output} ({len(frame):,} rows) and {report_path}")
 
@@ -184,6 +188,7 @@ def scale(
     from securindex.engines import load_framework, run
 
     try:
+        check_target(output, kind="folder")
         wanted = engine or load_framework(framework).engine.name
         with _cluster(wanted, scheduler, workers, memory_limit) as client:
             done = run(
@@ -194,7 +199,8 @@ def scale(
                 scheduler=scheduler,
                 client=client,
             )
-            written = done.write(output)
+            with atomic_folder(output) as tmp:
+                written = done.write(tmp)
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
     if done.report is not None:

@@ -37,19 +37,23 @@ def report(
     """Write a self-contained HTML report (opens offline) of a results folder."""
     from rich.console import Console
 
+    from securindex._output import atomic_file, check_target
     from securindex.errors import SecurindexError
     from securindex.report import write_report
 
     target = output if output is not None else result_dir / "report.html"
     try:
-        path = write_report(
-            result_dir,
-            target,
-            entities=entity or (),
-            data_name=data_name,
-            title=title,
-            n_top=top,
-        )
+        check_target(target, kind="file")
+        with atomic_file(target) as tmp:
+            write_report(
+                result_dir,
+                tmp,
+                entities=entity or (),
+                data_name=data_name,
+                title=title,
+                n_top=top,
+            )
+        path = target
     except SecurindexError as exc:
         Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(code=1) from None
