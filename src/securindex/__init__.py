@@ -5,6 +5,9 @@ Importing securindex reads no file and builds nothing: the unit registry is crea
 first use.
 """
 
+import logging as _logging
+from importlib.metadata import version as _version
+
 from securindex.catalogue import Catalogue, IndicatorValues
 from securindex.dataset import Panel, read_dictionary
 from securindex.errors import DataError, FormulaError, Issue, SecurindexError, SpecError, UnitError
@@ -18,7 +21,11 @@ from securindex.spec.indicator import Indicator
 from securindex.units import ScaledUnit, conversion_factor, parse_unit, registry
 from securindex.validate import validate_paths
 
-__version__ = "0.1.0"
+__version__ = _version("securindex")
+
+# the library logs (``logging.getLogger("securindex")``) and never configures logging:
+# nothing is shown unless the application adds a handler (the CLI's -v does)
+_logging.getLogger("securindex").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Catalogue",

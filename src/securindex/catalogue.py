@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from securindex.formula import Formula, parse_formula
 from securindex.spec._validate import validate_located
 from securindex.spec.indicator import _SNAKE_CASE, Indicator
 from securindex.units import ScaledUnit, conversion_factor, parse_unit
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Catalogue", "IndicatorValues", "document_kind", "load_indicator_file"]
 
@@ -241,8 +244,12 @@ class Catalogue(Mapping[str, Indicator]):
         """Load every indicator under ``paths`` (files or folders, searched recursively).
 
         Framework and data-dictionary files found in the folders are skipped; a file given
-        explicitly must hold indicators.
+        explicitly must hold indicators. A path that does not exist may name a shipped
+        catalogue: ``Catalogue.load("crime")``, ``Catalogue.load("all")``.
         """
+        from securindex.shipped import resolve
+
+        paths = tuple(resolve("catalogue", p) for p in paths)
         indicators: list[Indicator] = []
         locations: dict[str, _Location] = {}
         issues: list[Issue] = []
@@ -278,6 +285,7 @@ class Catalogue(Mapping[str, Indicator]):
             issues.extend(exc.issues)
         if issues:
             raise SpecError(issues)
+        logger.info("catalogue: %d indicators from %s", len(catalogue), ", ".join(map(str, paths)))
         return catalogue
 
     # -- mapping interface ----------------------------------------------------------------------
@@ -353,6 +361,7 @@ class Catalogue(Mapping[str, Indicator]):
             A panel variable's unit does not convert to the unit an indicator declares for it.
         """
         catalogue = self.select(indicators) if indicators is not None else self
+        logger.debug("computing %d indicators", len(catalogue))
         panel = data if isinstance(data, Panel) else _panel_from_indexed_frame(data)
         factors = catalogue._input_factors(panel)
         layout = panel.layout()
@@ -396,6 +405,33 @@ class Catalogue(Mapping[str, Indicator]):
         )
         units = {k: catalogue._indicators[k].unit for k in catalogue._order}
         return IndicatorValues(frame=frame, units=units, audit=audit)
+
+    def computable(self, data: Panel) -> tuple[list[str], dict[str, str]]:
+        """Split the catalogue into what a panel can feed and what it cannot, with why.
+
+        An indicator is computable when every variable it reads is a panel column and
+        every indicator it uses is computable. Units are not checked here: a variable in
+        the wrong unit is an error of :meth:`compute`, not a reason to skip.
+
+        Returns
+        -------
+        (list of str, dict of str to str)
+            The computable ids (in dependency order) and, for each skipped id, the reason
+            (``"missing variable(s): homicides, population"``).
+        """
+        columns = set(data.frame.columns)
+        skipped: dict[str, str] = {}
+        kept: list[str] = []
+        for indicator_id in self._order:
+            absent = [n for n in self._indicators[indicator_id].inputs if n not in columns]
+            needs = [d for d in self._dependencies[indicator_id] if d in skipped]
+            if absent:
+                skipped[indicator_id] = f"missing variable(s): {', '.join(absent)}"
+            elif needs:
+                skipped[indicator_id] = f"uses skipped indicator(s): {', '.join(needs)}"
+            else:
+                kept.append(indicator_id)
+        return kept, skipped
 
     def _input_factors(self, panel: Panel) -> dict[tuple[str, str], float]:
         """Conversion factor from each panel variable's unit to each indicator's input unit."""

@@ -9,6 +9,7 @@ units are reported together, with the offending rows, before anything is compute
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from securindex.spec.dictionary import DataDictionary, Variable
 from securindex.units import parse_unit
 
 __all__ = ["Panel", "read_dictionary"]
+
+logger = logging.getLogger(__name__)
 
 ENTITY = "entity"
 PERIOD = "period"
@@ -227,6 +230,7 @@ class Panel:
                     dictionary = candidate
                     break
         data = read_table(path)
+        logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
         return cls.from_frame(
             data, dictionary=dictionary, entity=entity, period=period, units=units, source=str(path)
         )
@@ -289,6 +293,7 @@ class Panel:
             f"{name}/dictionary.yaml", folder.joinpath("dictionary.yaml").read_text()
         )
         spec = validate_located(DataDictionary, located)
+        logger.info("shipped example dataset %s", name)
         return cls.from_frame(read_example_frame(name), dictionary=spec, source=name)
 
     # -- views ----------------------------------------------------------------------------
