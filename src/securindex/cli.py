@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from securindex._console import (
@@ -368,6 +367,7 @@ def demo(
 
 
 def _print_summary(result: IndexResult, panel: Panel) -> None:
+    import pandas as pd
     from rich.table import Table
 
     fw = result.framework

@@ -28,10 +28,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from securindex.report._build import ReportOptions, build_context, fmt_count
-from securindex.report._data import ReportData, load
-
 if TYPE_CHECKING:
+    from securindex.report._data import ReportData
     from securindex.result import IndexResult
 
 __all__ = ["render_report", "write_report"]
@@ -53,6 +51,8 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from securindex.report._build import fmt_count
+
     environment.filters["thousands"] = fmt_count
     return environment
 
@@ -144,6 +144,8 @@ def render_report(
         matplotlib or jinja2 is not installed (checked before any work).
     """
     from securindex._extras import require
+    from securindex.report._build import ReportOptions, build_context
+    from securindex.report._data import load
 
     require("report", "the HTML report")
     for name, value in (("n_top", n_top), ("n_chart", n_chart), ("max_rows", max_rows)):
