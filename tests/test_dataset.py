@@ -449,3 +449,165 @@ def test_example_panel_is_a_panel() -> None:
     panel = Panel.example("chicago_hardship")
     assert len(panel) > 0
     assert (panel.frame.dtypes == np.float64).all()
+
+
+# --------------------------------------------------------------------------------------------
+# hostile and careless data files (issue #15): types kept, every failure a located DataError
+# --------------------------------------------------------------------------------------------
+CSV = "city,year,murders,pop\n01001,2020,1,100\n1001,2020,2,200\n"
+
+
+def _read(path: Path, **kwargs: object) -> Panel:
+    return Panel.read(path, dictionary=DICTIONARY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_ids_keep_their_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert list(_read(path).entities) == ["01001", "1001"]
+
+
+def test_ids_differing_only_in_zeros_are_distinct(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("city,year,murders,pop\n007,2020,1,1\n07,2020,1,1\n7,2020,1,1\n")
+    assert list(_read(path).entities) == ["007", "07", "7"]  # no misleading duplicate error
+
+
+def test_boolean_column_where_a_number_is_declared(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("city,year,murders,pop\na,2020,1,True\nb,2020,2,False\n")
+    with pytest.raises(DataError, match="booleans") as info:
+        _read(path)
+    assert (info.value.column, info.value.source) == ("pop", str(path))
+    assert info.value.rows == (("a", 2020), ("b", 2020))
+
+
+def test_python_booleans_in_a_frame_are_refused() -> None:
+    with pytest.raises(DataError, match="booleans") as info:
+        Panel.from_frame(frame(pop=[True, 2, 3, 4]), dictionary=DICTIONARY)
+    assert info.value.rows == (("b", 2020),)
+
+
+def test_parquet_datetime_and_uint64_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.parquet"
+    dates = pd.to_datetime(["2020-01-01"] * 4)
+    frame(murders=dates).to_parquet(path)
+    with pytest.raises(DataError, match="dates or times") as info:
+        _read(path)
+    assert info.value.column == "murders"
+    big = np.array([1, 2, 3, np.iinfo(np.uint64).max], dtype=np.uint64)
+    frame(pop=big).to_parquet(path)
+    with pytest.raises(DataError, match=r"integers beyond ±2\*\*53") as info:
+        _read(path)
+    assert info.value.rows == (("a", 2019),)
+
+
+def test_mixed_integer_and_text_periods_are_one_period() -> None:
+    panel = Panel.from_frame(frame(year=[2020, "2020", 2019, " 2019"]), dictionary=DICTIONARY)
+    assert list(panel.periods) == [2019, 2020]
+    text = Panel.from_frame(frame(year=[2020, "2020", 2019, "2019Q1"]), dictionary=DICTIONARY)
+    assert list(text.periods) == ["2019", "2019Q1", "2020"]
+
+
+def test_latin1_file_is_named_and_read_with_its_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes("city,year,murders,pop\nMalmö,2020,1,100\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"not UTF-8 text \(byte 0xF6 at line 2\)"):
+        _read(path)
+    assert list(_read(path, encoding="latin-1").entities) == ["Malmö"]
+    named = {**DICTIONARY, "encoding": "latin-1"}
+    assert list(Panel.read(path, dictionary=named).entities) == ["Malmö"]
+    with pytest.raises(DataError, match="unknown text encoding 'klingon'"):
+        _read(path, encoding="klingon")
+
+
+def test_utf16_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes("city,year,murders,pop\nMalmö,2020,1,100\n".encode("utf-16"))
+    assert list(_read(path).entities) == ["Malmö"]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "empty file"),
+        ("city,year,murders,pop\na,2020,1,2\nb,2020,1,2,3\n", "Expected 4 fields in line 3, saw 5"),
+        ('city,year,murders,pop\na,2020,1,"2\nb,2020,1,2\n', "EOF inside string"),
+    ],
+)
+def test_malformed_csv_is_a_data_error(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=match) as info:
+        _read(path)
+    assert info.value.source == str(path)
+    assert isinstance(info.value.__cause__, pd.errors.ParserError | pd.errors.EmptyDataError)
+
+
+def test_truncated_and_corrupt_gzip_are_data_errors(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "d.csv.gz"
+    whole = gzip.compress(CSV.encode() * 50)
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="cannot read the file") as info:
+        _read(path)
+    assert isinstance(info.value.__cause__, EOFError)
+    path.write_bytes(whole[:20] + b"\x00" * 40 + whole[60:])
+    with pytest.raises(DataError, match="cannot read the file"):
+        _read(path)
+
+
+def test_a_folder_named_csv_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(DataError, match="is a folder"):
+        _read(tmp_path / "d.csv")
+
+
+@pytest.mark.parametrize("content", [b"", b"not parquet at all"])
+def test_empty_or_corrupt_parquet_is_a_data_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "d.parquet"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not a readable Parquet file") as info:
+        _read(path)
+    assert info.value.__cause__ is not None
+
+
+def test_gzip_bomb_stops_at_the_decompressed_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from securindex import dataset
+
+    monkeypatch.setattr(dataset, "MAX_DECOMPRESSED_BYTES", 2**20)
+    path = tmp_path / "bomb.csv.gz"
+    row = b"a,2020,1,1\n"
+    path.write_bytes(gzip.compress(b"city,year,murders,pop\n" + row * (2**21 // len(row))))
+    assert path.stat().st_size < 2**16  # a small file that expands 40-fold
+    with pytest.raises(DataError, match="after decompression"):
+        _read(path)
+
+
+def test_overlong_line_and_too_many_columns_are_refused(tmp_path: Path) -> None:
+    from securindex.dataset import MAX_COLUMNS, MAX_LINE_BYTES
+
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)) + "\n")
+    with pytest.raises(DataError, match=f"columns in the header, at most {MAX_COLUMNS}"):
+        _read(path)
+    path.write_bytes(b"city,year,murders,pop\n" + b"1" * (MAX_LINE_BYTES + 10) + b"\n")
+    with pytest.raises(DataError, match="a line longer than"):
+        _read(path)
+
+
+def test_mixed_type_column_shows_no_pandas_warning(tmp_path: Path) -> None:
+    import warnings
+
+    path = tmp_path / "d.csv"
+    rows = [f"e{i},2020,{i},1" for i in range(300_000)] + ["x,2020,oops,1"]
+    path.write_text("city,year,murders,pop\n" + "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="non-numeric"):
+            _read(path)

@@ -7,6 +7,7 @@ an uncertainty specification through the vectorised index engine.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,23 @@ def test_files_and_plots(linear: IndexResult, tmp_path: Path) -> None:
     assert ax.get_title() == "r"
     with pytest.raises(SpecError, match="summary column"):
         plot_rank_intervals(uncertainty, order="nope")
+
+
+def test_one_factor_is_refused_before_salib_fails() -> None:
+    # issue #15: SALib's sampler and analyser disagree on one group with several
+    # coordinates (RuntimeError "Incorrect number of samples"); alone, a factor explains all
+    with pytest.raises(SpecError, match="at least two factors; only 'weights' varies"):
+        sobol_indices({"weights": 3}, lambda u: u.sum(axis=1), n_base=8)
+
+
+def test_one_factor_through_the_engine(linear: IndexResult) -> None:
+    with pytest.raises(SpecError, match="at least two factors"):
+        run_sensitivity(linear, {"weights": {"noise": 0.5}}, n_base=8)
+
+
+def test_sobol_design_above_the_replicate_limit_is_refused_at_once() -> None:
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=r"n_base × \(factors \+ 2\) = 1048576 × 5") as info:
+        sobol_indices({"x1": 1, "x2": 1, "x3": 1}, ishigami, n_base=2**20, max_replicates=1000)
+    assert time.perf_counter() - started < 1.0
+    assert "5,242,880 replicates: about" in str(info.value)

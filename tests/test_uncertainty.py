@@ -6,6 +6,8 @@ with the same sampled choices (:func:`rebuild_replicate`), for every kind of fac
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from securindex.analysis.uncertainty import (
     _Engine,
     _matrix_mean,
     _poisson_quantile,
+    estimate_uncertainty,
     load_uncertainty_spec,
     rebuild_replicate,
     run_uncertainty,
@@ -607,3 +610,77 @@ def test_column_quantiles_equal_numpy() -> None:
     with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
         expected = np.nanquantile(data, probabilities, axis=0)
     np.testing.assert_allclose(_column_quantiles(data, probabilities), expected, equal_nan=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the replicate limit (issue #15): an estimate and a refusal at once, a flag to go past it
+# --------------------------------------------------------------------------------------------
+SPEC_WEIGHTS = {"seed": 1, "weights": {"noise": 0.2}}
+
+
+def test_a_billion_replicates_are_refused_at_once_with_an_estimate(nominal: IndexResult) -> None:
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="is above the limit of 100,000 replicates") as info:
+        run_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=10**9)
+    assert time.perf_counter() - started < 2.0
+    message = str(info.value)
+    assert "n_replicates = 1,000,000,000" in message
+    assert re.search(
+        r"estimated 1,000,000,000 replicates: about [\d.]+ (s|min|h|days) and", message
+    )
+    assert "--max-replicates 1000000000" in message
+
+
+def test_the_limit_can_be_raised_or_lifted(nominal: IndexResult) -> None:
+    with pytest.raises(SpecError, match="above the limit of 10 replicates"):
+        run_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=11, max_replicates=10)
+    assert (
+        run_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=11, max_replicates=None).n_replicates
+        == 11
+    )
+
+
+def test_estimate_scales_with_the_replicates(nominal: IndexResult) -> None:
+    small = estimate_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=1000)
+    large = estimate_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=10**6)
+    assert small.seconds > 0 and large.seconds > 100 * small.seconds
+    # 10**6 × rows cells are above 2**22: only the sampled factors are kept per replicate
+    n_dims = int(uncertainty_factors(nominal, SPEC_WEIGHTS)["dimensions"].sum())
+    assert large.memory_bytes == 10**6 * 8.0 * (n_dims + 2)
+
+
+def test_cli_refuses_a_billion_replicates_without_running(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from securindex.analysis._cli import register
+
+    app = typer.Typer()
+    register(app)
+    framework, data = _cli_files(tmp_path)
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    run = CliRunner().invoke(
+        app, ["uncertainty", str(framework), str(data), "-n", "1000000000", "-o", str(out)]
+    )
+    assert time.perf_counter() - started < 10.0
+    assert run.exit_code == 1
+    assert "estimated: 1,000,000,000 replicates: about" in run.output
+    assert "above the limit of 100,000 replicates" in run.output
+    assert "Traceback" not in run.output and not out.exists()
+    flagged = CliRunner().invoke(
+        app,
+        [
+            "uncertainty",
+            str(framework),
+            str(data),
+            "-n",
+            "20",
+            "--max-replicates",
+            "10",
+            "--no-plots",
+            "-o",
+            str(out),
+        ],
+    )
+    assert flagged.exit_code == 1 and "--max-replicates 20" in flagged.output

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import time
 
 import pint
 import pytest
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 
 from securindex.errors import UnitError
 from securindex.units import (
+    MAX_UNIT_EXPONENT,
+    MAX_UNIT_LENGTH,
     ScaledUnit,
     as_scaled_unit,
     conversion_factor,
@@ -291,3 +295,36 @@ def test_readable_form_reads_back(text: str, scale: float) -> None:
     again = parse_unit(str(unit))
     assert again.unit == unit.unit
     assert again.scale == pytest.approx(unit.scale, rel=1e-12)
+
+
+# -- limits on numbers inside unit texts (issue #15) -------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("9**9**9 count", "power 387420489 in the unit"),  # exact: a 370-million-digit integer
+        ("10**10**10 count", "power 10000000000 in the unit"),
+        ("count / m**17", "power 17 in the unit"),
+        ("count * m**(-20)", "power -20 in the unit"),
+        ("(((((9**16)**16)**16)**16)**16) count", "too large"),
+        ("1e400 count", "positive finite"),
+        ("count / (" + "1" * 400 + " inhabitant)", "too long"),
+    ],
+)
+def test_huge_numbers_in_a_unit_are_refused_at_once(text: str, match: str) -> None:
+    registry()  # built outside the timing
+    started = time.perf_counter()
+    with pytest.raises(UnitError, match=re.escape(match)):
+        parse_unit(text)
+    assert time.perf_counter() - started < 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "scale"),
+    [("9**9 count", 387420489.0), ("m**16", 1.0), ("count / (10**5 inhabitant)", 1e-5)],
+)
+def test_numbers_within_the_limits_are_read(text: str, scale: float) -> None:
+    assert parse_unit(text).scale == scale
+
+
+def test_unit_limits_are_public() -> None:
+    assert (MAX_UNIT_EXPONENT, MAX_UNIT_LENGTH) == (16, 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -111,3 +112,33 @@ def test_empty_file_is_not_a_known_kind(tmp_path: Path) -> None:
     (issue,) = issues
     assert issue.file == str(tmp_path / "empty.yaml")
     assert counts == {"unknown": 1}
+
+
+def test_unit_bomb_is_a_located_error_within_a_second(
+    write_catalogue: WriteCatalogue, make_indicator: MakeIndicator
+) -> None:
+    # issue #15: ``9**9**9`` was computed as an exact integer, and validate hung
+    folder = write_catalogue(
+        {
+            "crime/a.yaml": make_indicator(
+                "a_rate",
+                "homicides / population",
+                "9**9**9 count",
+                {"homicides": "count", "population": "inhabitant"},
+            ),
+            "crime/b.yaml": make_indicator(
+                "b_rate",
+                "homicides / population",
+                "count / (100000 inhabitant)",
+                {"homicides": "10**10**10 count", "population": "inhabitant"},
+            ),
+        }
+    )
+    started = time.perf_counter()
+    issues, _ = validate_paths([folder])
+    assert time.perf_counter() - started < 1.0
+    by_file = {Path(i.file or "").name: i for i in issues}
+    assert set(by_file) == {"a.yaml", "b.yaml"}
+    assert by_file["a.yaml"].field == "unit"
+    assert by_file["b.yaml"].field == "inputs.homicides.unit"
+    assert all(i.line is not None and "out of range" in i.message for i in issues)

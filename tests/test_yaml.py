@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import builtins
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from securindex._yaml import Located, iter_yaml_files, read_yaml
+from securindex._yaml import (
+    MAX_YAML_ALIASES,
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    Located,
+    iter_yaml_files,
+    read_yaml,
+)
 from securindex.errors import (
     DataError,
     FormulaError,
@@ -159,6 +168,159 @@ def test_unreadable_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read file") as info:
         read_yaml(missing)
     assert info.value.issues[0].file == str(missing)
+
+
+# --------------------------------------------------------------------------------------------
+# read_yaml: hostile documents are refused quickly, with a location (issue #15)
+# --------------------------------------------------------------------------------------------
+def _bomb(levels: int) -> str:
+    """``levels`` levels of ten aliases each: 10**levels leaves if expanded."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_ten_level_alias_bomb_is_refused_within_a_second() -> None:
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="aliases expand to more than") as info:
+        read_yaml("bomb.yaml", _bomb(10))
+    assert time.perf_counter() - started < 1.0
+    (issue,) = info.value.issues
+    # l1..l3 add 110 + 1 110 + 11 110 values; each alias of l4 (line 5) adds 11 111, and the
+    # eighth passes 100 000: l4's eighth alias "*l3" starts at column 10 + 7 * 5 = 45
+    assert (issue.file, issue.line, issue.column) == ("bomb.yaml", 5, 45)
+
+
+def test_alias_count_is_bounded() -> None:
+    text = "a: &a x\nb: [" + ", ".join(["*a"] * (MAX_YAML_ALIASES + 1)) + "]\n"
+    with pytest.raises(SpecError, match=f"more than {MAX_YAML_ALIASES} aliases"):
+        read_yaml("many.yaml", text)
+
+
+def test_aliases_are_copies_with_the_anchor_positions() -> None:
+    located = read_yaml("a.yaml", "base: &b\n  unit: count\nx: *b\n")
+    assert located.value == {"base": {"unit": "count"}, "x": {"unit": "count"}}
+    assert located.value["x"] is not located.value["base"]  # a copy: editing one keeps the other
+    assert located.position(("x",)) == (3, 1)
+    assert located.position(("x", "unit")) == (2, 3)  # where the value was typed
+
+
+def test_explicit_keys_override_merged_ones() -> None:
+    located = read_yaml("m.yaml", "b: &b {u: 1, v: 2}\nx:\n  <<: *b\n  v: 3\n")
+    assert located.value["x"] == {"u": 1, "v": 3}
+    assert located.position(("x", "u")) == (3, 3)  # a merged key points at its '<<'
+
+
+def test_recursive_alias_is_refused() -> None:
+    with pytest.raises(SpecError, match="inside its own anchor") as info:
+        read_yaml("r.yaml", "id: x\ntags: &t [a, *t]\n")
+    assert (info.value.issues[0].line, info.value.issues[0].column) == (2, 14)
+
+
+def test_undefined_alias_is_located() -> None:
+    with pytest.raises(SpecError, match="names no anchor") as info:
+        read_yaml("u.yaml", "a: 1\nb: *nowhere\n")
+    assert info.value.issues[0].line == 2
+
+
+@pytest.mark.parametrize("opener", ["[", "{a: "])
+def test_deep_nesting_is_refused(opener: str) -> None:
+    text = "x: " + opener * (MAX_YAML_DEPTH + 5) + "1"
+    with pytest.raises(SpecError, match="deeper than") as info:
+        read_yaml("deep.yaml", text)
+    assert info.value.issues[0].line == 1
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    text = "[" * (MAX_YAML_DEPTH - 1) + "1" + "]" * (MAX_YAML_DEPTH - 1)
+    value = read_yaml("ok.yaml", text).value
+    for _ in range(MAX_YAML_DEPTH - 2):
+        value = value[0]
+    assert value == [1]
+
+
+def test_nul_byte_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"id: x\nname: a\x00b\n")
+    with pytest.raises(SpecError, match="NUL character") as info:
+        read_yaml(path)
+    (issue,) = info.value.issues
+    assert (issue.line, issue.column) == (2, 8)
+
+
+def test_latin1_file_is_located_at_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("id: x\nname: Malmö\n".encode("latin-1"))
+    with pytest.raises(
+        SpecError, match=r"not UTF-8 text \(byte 0xF6\); save the file as UTF-8"
+    ) as info:
+        read_yaml(path)
+    (issue,) = info.value.issues
+    assert (issue.line, issue.column) == (2, 11)
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+def test_unicode_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("id: x\nname: Malmö\n".encode(encoding))
+    assert read_yaml(path).value == {"id": "x", "name": "Malmö"}
+
+
+def test_utf16_without_a_byte_order_mark_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.yaml"
+    path.write_bytes("id: x\n".encode("utf-16-le"))
+    with pytest.raises(SpecError, match="UTF-16 without a byte-order mark"):
+        read_yaml(path)
+
+
+def test_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_YAML_BYTES + 10)  # sparse: costs no disk
+    with pytest.raises(SpecError, match="larger than"):
+        read_yaml(path)
+
+
+def test_second_document_is_located() -> None:
+    with pytest.raises(SpecError, match="more than one YAML document") as info:
+        read_yaml("two.yaml", "a: 1\n---\nb: 2\n")
+    assert info.value.issues[0].line == 2
+
+
+def test_impossible_date_is_located() -> None:
+    with pytest.raises(SpecError, match="cannot read the value '2020-02-30'") as info:
+        read_yaml("d.yaml", "id: x\nstart: 2020-02-30\n")
+    assert (info.value.issues[0].line, info.value.issues[0].column) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        'x: !!python/object/apply:builtins.exec [\'open("{canary}", "w")\']',
+        'x: !!python/object/new:builtins.exec [\'open("{canary}", "w")\']',
+        '!!python/object/apply:builtins.exec\nargs: [\'open("{canary}", "w")\']',
+        "x: !!python/name:builtins.exec",
+        "x: !!binary aGVsbG8=",
+        "x: !custom {a: 1}",
+    ],
+)
+def test_no_tag_ever_runs_anything(tmp_path: Path, document: str) -> None:
+    # the canary: a file the document would create if any constructor ran it
+    canary = tmp_path / "canary"
+    with pytest.raises(SpecError, match="is not allowed"):
+        read_yaml("evil.yaml", document.replace("{canary}", str(canary)))
+    assert not canary.exists()
+
+
+def test_implicit_types_match_pyyaml_safe_load() -> None:
+    text = (
+        "a: [1, 1.5, .inf, ~, null, '', yes, No, on, 0x1F, 1_000, 2020-01-02, "
+        "2020-01-02T10:00:00Z, '1', \"x\", 12:30:00, '=']\n"
+    )
+    assert read_yaml("t.yaml", text).value == yaml.safe_load(text)
+    # a plain '=' (YAML 1.1's !!value, which safe_load refuses) is the text '='
+    assert read_yaml("t.yaml", "a: =").value == {"a": "="}
 
 
 # --------------------------------------------------------------------------------------------

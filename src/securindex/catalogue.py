@@ -371,7 +371,7 @@ class Catalogue(Mapping[str, Indicator]):
             order = self._order
         else:
             wanted = self._closure(indicators)
-            order = tuple(k for k in self._order if k in wanted)
+            order = [k for k in self._order if k in wanted]
         logger.debug("computing %d indicators", len(order))
         panel = data if isinstance(data, Panel) else _panel_from_indexed_frame(data)
         factors = self._input_factors(panel, order)

@@ -9,10 +9,17 @@ units are reported together, with the offending rows, before anything is compute
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import gzip
+import io
 import logging
-from collections.abc import Mapping
+import lzma
+import warnings
+import zlib
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -25,7 +32,14 @@ from securindex.spec._validate import validate_located
 from securindex.spec.dictionary import DataDictionary, Variable
 from securindex.units import parse_unit
 
-__all__ = ["Panel", "read_dictionary"]
+__all__ = [
+    "MAX_COLUMNS",
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_LINE_BYTES",
+    "Panel",
+    "read_dictionary",
+    "read_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +151,7 @@ class Panel:
             if period_values.isna().any():
                 rows = list(np.flatnonzero(period_values.isna().to_numpy()))
                 raise DataError("empty period", column=spec.period, rows=rows, source=source)
+            period_values = _one_period_type(period_values)
         else:
             value = spec.period_value if spec.period_value is not None else 0
             period_values = pd.Series(value, index=data.index)
@@ -160,6 +175,10 @@ class Panel:
         for name in spec.variables:
             column = spec.column_of(name)
             raw = data[column]
+            wrong_type = _not_a_number_column(raw, column, index, source)
+            if wrong_type is not None:
+                problems.append(wrong_type)
+                continue
             numeric = pd.to_numeric(raw, errors="coerce")
             bad = numeric.isna() & raw.notna()
             if bad.any():
@@ -214,11 +233,14 @@ class Panel:
         entity: str | None = None,
         period: str | None = None,
         units: Mapping[str, str] | None = None,
+        encoding: str | None = None,
     ) -> Panel:
         """Read a CSV (optionally gzipped) or Parquet file as a panel.
 
         Without ``dictionary``, a ``<stem>.dictionary.yaml`` or ``dictionary.yaml`` beside
-        the file is used when present.
+        the file is used when present. The entity, label and group columns are read as text
+        (``01001`` keeps its leading zero); ``encoding`` (or the dictionary's ``encoding``)
+        names a text encoding other than UTF-8. See :func:`read_table` for the limits.
         """
         path = Path(path)
         if dictionary is None and entity is None:
@@ -229,11 +251,11 @@ class Panel:
                 if candidate.exists():
                     dictionary = candidate
                     break
-        data = read_table(path)
+        spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
+        text_columns = {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
+        data = read_table(path, text_columns=text_columns, encoding=encoding or spec.encoding)
         logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
-        return cls.from_frame(
-            data, dictionary=dictionary, entity=entity, period=period, units=units, source=str(path)
-        )
+        return cls.from_frame(data, dictionary=spec, source=str(path))
 
     @classmethod
     def from_long(
@@ -339,23 +361,254 @@ class Panel:
         return self.units[variable]
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV (plain or compressed) or Parquet into a DataFrame; ids kept as read."""
+MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+"""Most bytes read from one data file after decompression [bytes] (a gzip bomb stops here)."""
+
+MAX_LINE_BYTES = 4 * 1024**2
+"""Longest line of a CSV file [bytes]."""
+
+MAX_COLUMNS = 20_000
+"""Most columns in a CSV file's header [count]."""
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+)
+
+
+class _LimitError(Exception):
+    """A data file past one of the reading limits (turned into a DataError by the reader)."""
+
+
+class _BoundedStream(io.RawIOBase):
+    """A decompressed byte stream that stops at :data:`MAX_DECOMPRESSED_BYTES` and at a line
+    longer than :data:`MAX_LINE_BYTES`, so no file can make the reader allocate without
+    bound."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.total, self.run = raw, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        if not n:
+            return 0
+        self.total += n
+        if self.total > MAX_DECOMPRESSED_BYTES:
+            raise _LimitError(
+                f"more than {MAX_DECOMPRESSED_BYTES / 2**30:g} GiB after decompression "
+                "(a compression bomb?); split the file"
+            )
+        chunk = bytes(memoryview(buffer)[:n])
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self.run += n
+        else:
+            longest = self.run + chunk.find(b"\n")
+            if n > MAX_LINE_BYTES:
+                longest = max(longest, *map(len, chunk[:last].split(b"\n")))
+            self.run = n - last - 1
+            if longest > MAX_LINE_BYTES:
+                self.run = longest
+        if self.run > MAX_LINE_BYTES:
+            raise _LimitError(
+                f"a line longer than {MAX_LINE_BYTES // 2**20} MiB (after {self.total} bytes); "
+                "is this a CSV file with one row per line?"
+            )
+        return n
+
+
+def _open_decompressed(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed by what its first bytes say (gzip, bz2, xz)."""
+    with path.open("rb") as handle:
+        head = handle.read(6)
+    kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if kind == "gzip":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if kind == "bz2":
+        return bz2.open(path, "rb")  # type: ignore[return-value]
+    if kind == "xz":
+        return lzma.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _sniff_encoding(head: bytes, source: str, encoding: str | None) -> str:
+    """``encoding`` if given, else the byte-order mark's, else UTF-8 (checked on ``head``)."""
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(f"unknown text encoding '{encoding}'", source=source) from None
+        return encoding
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(head, exc, source) from exc
+    return "utf-8"
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, source: str, offset: int = 0) -> DataError:
+    line = data.count(b"\n", 0, exc.start) + 1
+    byte = data[exc.start : exc.start + 1].hex().upper()
+    where = f"line {line}" if not offset else f"byte {offset + exc.start}"
+    return DataError(
+        f"not UTF-8 text (byte 0x{byte} at {where}); give its encoding, e.g. "
+        "Panel.read(path, encoding='latin-1') or 'encoding: cp1252' in the data dictionary",
+        source=source,
+    )
+
+
+def read_table(
+    path: str | Path,
+    *,
+    text_columns: Collection[str] = (),
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV/TSV (plain, gzip, bz2 or xz) or Parquet file into a DataFrame.
+
+    Parameters
+    ----------
+    path
+        The file. ``.parquet``/``.pq`` is Parquet; ``.csv``, ``.tsv``, ``.txt`` (with any
+        compression suffix) are text, decompressed by their first bytes.
+    text_columns
+        Columns read as text, never as numbers (identifiers: ``01001`` keeps its zero).
+    encoding
+        The text encoding; by default a byte-order mark's (UTF-8/16/32), else UTF-8.
+
+    Raises
+    ------
+    DataError
+        Naming the file: missing, a folder, an unknown type, empty, ragged rows, an
+        unterminated quote, a bad or truncated compressed stream, not UTF-8 text, a corrupt
+        Parquet file, or past a limit (:data:`MAX_DECOMPRESSED_BYTES`,
+        :data:`MAX_LINE_BYTES`, :data:`MAX_COLUMNS`).
+    """
+    path = Path(path)
+    source = str(path)
     if not path.exists():
-        raise DataError("file not found", source=str(path))
+        raise DataError("file not found", source=source)
+    if path.is_dir():
+        raise DataError("is a folder, not a data file", source=source)
     suffixes = [s.lower() for s in path.suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes:
-        try:
-            return pd.read_parquet(path)
-        except ImportError as exc:
-            raise DataError(
-                f"reading Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})",
-                source=str(path),
-            ) from None
-    if ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
-        sep = "\t" if ".tsv" in suffixes else ","
-        return pd.read_csv(path, sep=sep)
-    raise DataError("unknown file type; expected .csv[.gz], .tsv or .parquet", source=str(path))
+        return _read_parquet(path, text_columns)
+    if not {".csv", ".txt", ".tsv"} & set(suffixes):
+        raise DataError("unknown file type; expected .csv[.gz], .tsv or .parquet", source=source)
+    sep = "\t" if ".tsv" in suffixes else ","
+    try:
+        with _open_decompressed(path) as handle:
+            head = handle.read(MAX_LINE_BYTES + 1)
+        encoding = _sniff_encoding(head, source, encoding)
+        header = head.split(b"\n", 1)[0]
+        n_columns = header.decode(encoding, errors="replace").count(sep) + 1
+        if n_columns > MAX_COLUMNS:
+            raise _LimitError(f"{n_columns} columns in the header, at most {MAX_COLUMNS}")
+        dtype = dict.fromkeys(text_columns, str)
+        with (
+            _open_decompressed(path) as raw,
+            io.BufferedReader(_BoundedStream(raw)) as handle,
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(handle, sep=sep, dtype=dtype, encoding=encoding)
+    except _LimitError as exc:
+        raise DataError(str(exc), source=source) from None
+    except pd.errors.EmptyDataError as exc:
+        raise DataError("empty file: no header row", source=source) from exc
+    except pd.errors.ParserError as exc:
+        detail = str(exc).removeprefix("Error tokenizing data. C error: ").strip()
+        raise DataError(f"not a well-formed table: {detail}", source=source) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not {encoding} text ({exc.reason} at a byte {exc.start} of a block); give its "
+            "encoding, e.g. Panel.read(path, encoding='latin-1')",
+            source=source,
+        ) from exc
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise DataError(f"cannot read the file: {exc}", source=source) from exc
+
+
+def _read_parquet(path: Path, text_columns: Collection[str]) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise DataError(
+            f"reading Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})",
+            source=str(path),
+        ) from None
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow's ArrowInvalid/OSError on a corrupt or empty file
+        raise DataError(f"not a readable Parquet file: {exc}", source=str(path)) from exc
+    for column in text_columns:
+        if column in frame.columns and frame[column].dtype.kind in "iu":
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+_EXACT_INTEGERS = 2**53  # float64 holds every integer up to here, and not all beyond
+
+
+def _one_period_type(values: pd.Series) -> pd.Series:
+    """Periods of one type: 2019 and "2019" in one column become the integer 2019 (or all
+    text when some period is not an integer)."""
+    if values.dtype != object:
+        return values
+    kinds = {type(v) for v in values}
+    if len(kinds) <= 1:
+        return values
+    as_text = values.astype(str).str.strip()
+    if as_text.str.fullmatch(r"[+-]?\d{1,18}").all():
+        return as_text.astype(np.int64)
+    return as_text
+
+
+def _not_a_number_column(
+    raw: pd.Series, column: str, index: pd.MultiIndex, source: str
+) -> DataError | None:
+    """A DataError when a column declared as a number holds booleans, dates or integers
+    that float64 cannot hold exactly; None when it may be read as numbers."""
+    kind = raw.dtype.kind
+    found = ""
+    bad = np.zeros(len(raw), dtype=bool)
+    if kind == "b" or isinstance(raw.dtype, pd.BooleanDtype):
+        found, bad = "booleans (True/False)", raw.notna().to_numpy()
+    elif kind in "mM" or isinstance(raw.dtype, pd.DatetimeTZDtype):
+        found, bad = "dates or times", raw.notna().to_numpy()
+    elif kind in "iu":
+        values = raw.to_numpy()
+        bad = (values > _EXACT_INTEGERS) | ((values < -_EXACT_INTEGERS) if kind == "i" else False)
+        found = f"integers beyond ±2**53 (up to {values[bad].max() if bad.any() else ''})"
+    elif kind == "O":
+        import datetime as _datetime
+
+        is_bool = raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        is_date = raw.map(
+            lambda v: isinstance(v, (_datetime.date, _datetime.time, np.datetime64))
+        ).to_numpy(dtype=bool)
+        if is_bool.any():
+            found, bad = "booleans (True/False)", is_bool
+        elif is_date.any():
+            found, bad = "dates or times", is_date
+    if not bad.any():
+        return None
+    return DataError(
+        f"{int(bad.sum())} value(s) are {found} where a number is declared; convert them "
+        "first (e.g. 1/0 for yes/no) or declare another variable",
+        column=column,
+        rows=list(index[bad]),
+        source=source,
+    )
 
 
 def _as_dictionary(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import operator
 import re
 import tokenize
 from collections.abc import Iterable
@@ -39,6 +40,8 @@ if TYPE_CHECKING:  # pint is imported on first use: importing securindex stays f
     import pint
 
 __all__ = [
+    "MAX_UNIT_EXPONENT",
+    "MAX_UNIT_LENGTH",
     "ScaledUnit",
     "as_scaled_unit",
     "conversion_factor",
@@ -48,6 +51,12 @@ __all__ = [
     "parse_unit",
     "registry",
 ]
+
+MAX_UNIT_LENGTH = 200
+"""Longest unit text accepted [characters]; real units are a few dozen."""
+
+MAX_UNIT_EXPONENT = 16
+"""Largest absolute power inside a unit text (``km**2``, ``1 / s**2``) [unitless]."""
 
 # Names users often reach for; offered first when a unit name is unknown.
 _COMMON_NAMES = (
@@ -246,11 +255,23 @@ def _parse_unit(text: str) -> ScaledUnit:
         raise UnitError(
             "empty unit: write 'dimensionless' (or 'count', 'score' …) for a pure number"
         )
+    if len(stripped) > MAX_UNIT_LENGTH:
+        raise UnitError(
+            f"unit text too long ({len(stripped)} characters, at most {MAX_UNIT_LENGTH}): "
+            f"'{stripped[:40]}…'"
+        )
     preprocessed = _pint_preprocessor(stripped)
     _check_tokens(stripped, preprocessed)
     ureg = registry()
     try:
-        parsed: Any = ureg.parse_expression(stripped)
+        parsed: Any = _evaluate(ureg, stripped)
+    except UnitError:
+        raise
+    except OverflowError:
+        raise UnitError(
+            f"a number in the unit '{stripped}' is too large (beyond 1e308); write the scale "
+            "as a plain factor such as 'count / (100000 inhabitant)'"
+        ) from None
     except pint.UndefinedUnitError as exc:
         names = exc.unit_names if isinstance(exc.unit_names, tuple) else (exc.unit_names,)
         name = str(names[0]) if names else "?"
@@ -344,6 +365,50 @@ def format_dimensionality(unit: ScaledUnit | pint.Unit) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def _evaluate(ureg: pint.UnitRegistry, text: str) -> Any:
+    """``ureg.parse_expression(text)`` with every number a float and powers bounded.
+
+    pint reads integer literals as Python integers, so ``9**9**9`` would be computed exactly
+    (hundreds of millions of digits, an effective hang). Here numbers are floats (an
+    overflow is an error at once) and a power's exponent must be at most
+    :data:`MAX_UNIT_EXPONENT` in absolute value.
+    """
+    from pint.pint_eval import build_eval_tree as _pint_eval_tree
+    from pint.pint_eval import tokenizer as _pint_tokenizer
+    from pint.util import string_preprocessor as _pint_preprocessor
+
+    source = text
+    for preprocess in ureg.preprocessors:
+        source = preprocess(source)
+    tokens = _pint_tokenizer(_pint_preprocessor(source))
+
+    def define(token: tokenize.TokenInfo) -> Any:
+        if token.type == tokenize.NUMBER:
+            return float(token.string)
+        return ureg._eval_token(token)
+
+    def power(base: Any, exponent: Any) -> Any:
+        value = exponent.to("dimensionless").magnitude if hasattr(exponent, "units") else exponent
+        if not abs(float(value)) <= MAX_UNIT_EXPONENT:
+            raise UnitError(
+                f"power {_number(float(value))} in the unit '{text}' is out of range: a unit's exponents are "
+                f"at most {MAX_UNIT_EXPONENT} in absolute value (km**2, 1 / s**2)"
+            )
+        return operator.pow(base, value)
+
+    binary = {**_PINT_BINARY, "**": power}
+    return _pint_eval_tree(tokens).evaluate(define, binary)
+
+
+_PINT_BINARY = {
+    "*": operator.mul,
+    "": operator.mul,
+    "/": operator.truediv,
+    "+": operator.add,
+    "-": operator.sub,
+}
+
+
 def _number(value: float) -> str:
     """Shortest text that reads back as ``value`` (integers without a decimal point)."""
     value = float(value)

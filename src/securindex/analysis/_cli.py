@@ -28,6 +28,7 @@ from securindex._console import (
     output_path,
     read_panel,
 )
+from securindex.analysis._budget import MAX_REPLICATES
 from securindex.errors import SecurindexError, SpecError
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from securindex.result import IndexResult
 
 __all__ = ["register"]
+
+_ESTIMATE_ABOVE = 10_000  # replicates above which the run's estimate is printed first
 
 
 def load_framework(path: str | Path) -> tuple[Framework, UncertaintySpec | None]:
@@ -157,6 +160,13 @@ def register(app: typer.Typer) -> None:
             bool | None,
             typer.Option(help="draw the rank-interval and Sobol plots (default: with matplotlib)"),
         ] = None,
+        max_replicates: Annotated[
+            int,
+            typer.Option(
+                "--max-replicates",
+                help="refuse runs of more replicates than this, with an estimate (0: no limit)",
+            ),
+        ] = MAX_REPLICATES,
     ) -> None:
         """Monte-Carlo uncertainty (and Sobol sensitivity) analysis of the index ranks.
 
@@ -165,6 +175,7 @@ def register(app: typer.Typer) -> None:
         """
         from securindex._extras import require
         from securindex.analysis.uncertainty import (
+            estimate_uncertainty,
             load_uncertainty_spec,
             run_uncertainty,
             uncertainty_factors,
@@ -198,6 +209,10 @@ def register(app: typer.Typer) -> None:
                         markup=False,
                     )
                 return
+            limit = max_replicates or None
+            if n_replicates is not None and n_replicates > _ESTIMATE_ABOVE:
+                estimate = estimate_uncertainty(result, source, n_replicates=n_replicates)
+                console.print(f"estimated: {estimate}", markup=False)
             analysis = run_uncertainty(
                 result,
                 source,
@@ -205,6 +220,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 chunk_size=chunk_size,
                 progress=not console.quiet,
+                max_replicates=limit,
             )
             sensitivity = None
             if sobol:
@@ -217,6 +233,7 @@ def register(app: typer.Typer) -> None:
                     seed=seed,
                     chunk_size=chunk_size,
                     progress=not console.quiet,
+                    max_replicates=limit,
                 )
         except SecurindexError as exc:
             raise fail(exc) from None

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from securindex.analysis._budget import MAX_REPLICATES, check_replicates
 from securindex.analysis.uncertainty import (
     Seed,
     UncertaintySpec,
@@ -139,6 +140,7 @@ def sobol_indices(
     conf_level: float = 0.95,
     chunk_size: int | None = None,
     progress: bool = False,
+    max_replicates: int | None = MAX_REPLICATES,
 ) -> SobolResult:
     """Sobol indices of grouped factors on the unit hypercube, with SALib.
 
@@ -165,6 +167,9 @@ def sobol_indices(
         Design points evaluated per call of ``evaluate`` (default: all at once).
     progress : bool, default False
         Show a progress bar (rich).
+    max_replicates : int or None, default 100 000
+        Refuse a design of more model evaluations than this, with its estimated time and
+        memory (``None``: no limit)
 
     Returns
     -------
@@ -208,6 +213,13 @@ def sobol_indices(
     if n_base < 2:
         raise SpecError(f"n_base must be >= 2 (a power of 2 such as 512); got {n_base}")
     groups = [name for name in names for _ in range(int(factors[name]))]
+    check_replicates(
+        int(n_base) * (len(names) + 2),
+        max_replicates,
+        lambda k: evaluate(np.random.default_rng(0).random((k, len(groups)))),
+        bytes_per_replicate=8.0 * len(groups),
+        what=f"n_base × (factors + 2) = {int(n_base)} × {len(names) + 2}",
+    )
     if 2 * len(groups) > _MAX_SOBOL_DIMENSIONS:
         widest = max(names, key=lambda k: int(factors[k]))
         raise SpecError(
@@ -216,6 +228,12 @@ def sobol_indices(
             f"({int(factors[widest])} coordinates: input noise takes one per value). Restrict "
             "input noise to fewer indicators for the sensitivity analysis, or use the "
             "Monte-Carlo uncertainty analysis alone"
+        )
+    if len(names) < 2:
+        raise SpecError(
+            f"a Sobol analysis needs at least two factors; only '{names[0]}' varies (alone, "
+            "it explains all the variance: S1 = ST = 1). Add a factor, or use the "
+            "Monte-Carlo uncertainty analysis"
         )
     problem = {
         "num_vars": len(groups),
@@ -309,6 +327,7 @@ def run_sensitivity(
     conf_level: float = 0.95,
     chunk_size: int | None = None,
     progress: bool = False,
+    max_replicates: int | None = MAX_REPLICATES,
 ) -> SobolResult:
     """Sobol indices of every uncertainty factor for the mean rank shift and each entity.
 
@@ -333,6 +352,9 @@ def run_sensitivity(
         Design points evaluated together (default as in the uncertainty analysis).
     progress : bool, default False
         Show a progress bar (rich).
+    max_replicates : int or None, default 100 000
+        Refuse a design of more model evaluations than this, with its estimated time and
+        memory (``None``: no limit)
 
     Returns
     -------
@@ -392,5 +414,6 @@ def run_sensitivity(
         conf_level=conf_level,
         chunk_size=size,
         progress=progress,
+        max_replicates=max_replicates,
     )
     return result

@@ -70,6 +70,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from scipy.special import gammaincinv, ndtri, pdtr
 
 from securindex._yaml import Located, read_yaml
+from securindex.analysis._budget import (
+    MAX_REPLICATES,
+    RunEstimate,
+    check_replicates,
+    estimate_run,
+)
 from securindex.errors import DataError, Issue, SecurindexError, SpecError
 from securindex.framework import PIPELINE_OPTIONS, split_options
 from securindex.methods._registry import Registry
@@ -86,13 +92,16 @@ if TYPE_CHECKING:
     from securindex.result import IndexResult
 
 __all__ = [
+    "MAX_REPLICATES",
     "AggregationChoice",
     "IndicatorExclusion",
     "InputNoise",
     "ParameterChoice",
+    "RunEstimate",
     "UncertaintyResult",
     "UncertaintySpec",
     "WeightNoise",
+    "estimate_uncertainty",
     "load_uncertainty_spec",
     "rebuild_replicate",
     "run_uncertainty",
@@ -1877,6 +1886,7 @@ def run_uncertainty(
     chunk_size: int | None = None,
     keep_replicates: bool | None = None,
     progress: bool = False,
+    max_replicates: int | None = MAX_REPLICATES,
 ) -> UncertaintyResult:
     """Monte-Carlo uncertainty analysis: how ranks and scores move under the choices.
 
@@ -1902,6 +1912,9 @@ def run_uncertainty(
         default: when ``n_replicates × rows`` is at most 2**22.
     progress : bool, default False
         Show a progress bar (rich) while running.
+    max_replicates : int or None, default :data:`MAX_REPLICATES` (100 000)
+        Refuse more replicates than this, with the run's estimated time and memory
+        (``None``: no limit).
 
     Returns
     -------
@@ -1940,6 +1953,7 @@ def run_uncertainty(
     n = parsed.n_replicates if n_replicates is None else int(n_replicates)
     if n < 1:
         raise SpecError(f"n_replicates must be >= 1; got {n}")
+    check_replicates(n, max_replicates, **_budget(engine, n, keep_replicates))
     low_q, high_q = interval
     if not 0.0 <= low_q < high_q <= 1.0:
         raise SpecError(f"interval must be two quantiles 0 <= low < high <= 1; got {interval}")
@@ -2020,6 +2034,37 @@ def run_uncertainty(
         ranks=ranks_frame,
         spec=parsed,
     )
+
+
+def estimate_uncertainty(
+    nominal: IndexResult,
+    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
+    *,
+    n_replicates: int | None = None,
+) -> RunEstimate:
+    """The estimated time and memory of :func:`run_uncertainty` with these arguments.
+
+    A few replicates are run and timed; the memory is what the result keeps (each
+    replicate's sampled factors and, below 2**22 replicate × row cells, its scores and
+    ranks).
+    """
+    parsed, located, prefix = _as_spec(spec)
+    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    n = parsed.n_replicates if n_replicates is None else int(n_replicates)
+    budget = _budget(engine, n, None)
+    return estimate_run(budget["pilot"], n, bytes_per_replicate=budget["bytes_per_replicate"])
+
+
+def _budget(engine: _Engine, n: int, keep_replicates: bool | None) -> dict[str, Any]:
+    """The pilot and per-replicate memory of a run, for the replicate limit."""
+    exact = keep_replicates if keep_replicates is not None else n * engine.n_rows <= _EXACT_CELLS
+    n_dims = int(sum(f.n_dims for f in engine.factors))
+    per_replicate = 8.0 * (n_dims + 2) + (16.0 * engine.n_rows if exact else 0.0)
+
+    def pilot(k: int) -> object:
+        return engine.ranks(engine.scores_chunk(engine.draw(engine.streams(0), k)))
+
+    return {"pilot": pilot, "bytes_per_replicate": per_replicate}
 
 
 def _row_labels(index: pd.MultiIndex) -> pd.Index:

@@ -53,6 +53,9 @@ class DataDictionary(_Spec):
     )
     period: str | None = "period"
     period_value: int | str | None = None
+    encoding: str | None = Field(
+        default=None, description="text encoding of the data file when not UTF-8 (latin-1, cp1252)"
+    )
     groups: list[str] = Field(default_factory=list)
     variables: dict[str, Variable] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
