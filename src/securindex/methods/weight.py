@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import FloatArray, IntArray
 
 __all__ = [
@@ -101,7 +101,13 @@ Weighter = Callable[..., Weights]
 
 Node = TypeVar("Node", bound=Hashable)
 
-weighters: Registry[Weighter] = Registry("weight")
+weighters: Registry[Weighter] = Registry(
+    "weight",
+    Protocol(
+        fields=frozenset({"learns", "requires", "per_row", "scores_node"}),
+        keywords=("nominal",),
+    ),
+)
 """The weighting registry: method name → weighter function."""
 
 register_weighter = weighters.register
@@ -864,6 +870,7 @@ def _share_bounds(bounds: Any, n_children: int) -> tuple[FloatArray, FloatArray]
     learns=True,
     requires=(),
     per_row=True,
+    scores_node=True,
     parameters=("bounds", "groups"),
 )
 def benefit_of_doubt(
