@@ -126,13 +126,11 @@ def test_requires_positive_metadata() -> None:
 
 def test_every_method_declares_its_metadata() -> None:
     for method in aggregators:
-        extra = method.extra
-        assert isinstance(extra["compensatory"], bool), method.name
-        assert extra["compensability"] in {"full", "partial", "none"}, method.name
-        assert extra["compensatory"] == (extra["compensability"] != "none"), method.name
-        assert "requires_positive" in extra, method.name
-        assert isinstance(extra["parameters"], tuple), method.name
-        assert isinstance(extra["idempotent"], bool), method.name
+        assert isinstance(method.compensatory, bool), method.name
+        assert method.compensability in {"full", "partial", "none"}, method.name
+        assert method.compensatory == (method.compensability != "none"), method.name
+        assert isinstance(method.parameters, tuple), method.name
+        assert isinstance(method.idempotent, bool), method.name
 
 
 # --------------------------------------------------------------------------------------
@@ -403,8 +401,8 @@ def test_every_method_has_contract_parameters() -> None:
     assert set(METHOD_PARAMS) == set(aggregators.names())
 
 
-IDEMPOTENT = [m.name for m in aggregators if m.extra["idempotent"]]
-MEANS = [m.name for m in aggregators if m.extra["preserves_range"]]
+IDEMPOTENT = [m.name for m in aggregators if m.idempotent]
+MEANS = [m.name for m in aggregators if m.preserves_range]
 
 
 @pytest.mark.parametrize("name", IDEMPOTENT)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -413,14 +412,26 @@ def test_catalogue_table_title_counts(fixtures_dir: Path) -> None:
     assert "homicide_rate" in result.stdout
 
 
-def test_catalogue_default_folder_is_indicators(
-    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_catalogue_default_is_the_shipped_catalogue_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(fixtures_dir / "catalogue", tmp_path / "indicators")
-    monkeypatch.chdir(tmp_path)
+    from securindex import Catalogue
+    from securindex.shipped import catalogue_path
+
+    monkeypatch.chdir(tmp_path)  # an empty folder: no ./indicators
     result = invoke("catalogue", "--markdown", "--category", "social")
     assert result.exit_code == 0, result.output
-    assert _markdown_ids(result.stdout) == ["unemployment_rate"]
+    shipped = sorted(Catalogue.load(catalogue_path("social")))
+    assert len(shipped) > 5
+    assert sorted(_markdown_ids(result.stdout)) == shipped
+
+
+def test_catalogue_by_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("catalogue", "crime", "--markdown")
+    assert result.exit_code == 0, result.output
+    assert "homicide_rate" in _markdown_ids(result.stdout)
+    assert "unemployment_rate" not in _markdown_ids(result.stdout)
 
 
 def test_catalogue_bad_folder_exits_1(
@@ -483,7 +494,7 @@ def test_indicators_output_that_is_a_folder_is_refused(
         "indicators", csv, "-c", fixtures_dir / "catalogue", "-o", out, "-d", dictionary
     )
     assert result.exit_code == 1
-    assert f"{out}: is a folder; give a file name" in result.output
+    assert f"{out}: is an existing folder; give a file name" in result.output
 
 
 def test_demo_on_a_full_disk_leaves_no_partial_folder(

@@ -319,7 +319,7 @@ def test_contract(
 ) -> None:
     entry = normalisers.get(method)
     params = CONTRACT_PARAMS[method]
-    if not entry.extra.get("requires_positive"):
+    if not entry.flag("requires_positive"):
         values = values + shift  # interval-scale methods also see negative values
     missing = missing.copy()
     missing[0] = False  # row 0 is the reference row of distance_to_reference

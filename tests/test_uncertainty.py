@@ -612,6 +612,61 @@ def test_column_quantiles_equal_numpy() -> None:
     np.testing.assert_allclose(_column_quantiles(data, probabilities), expected, equal_nan=True)
 
 
+# --------------------------------------------------------------------------------------
+# Benefit of the doubt: the node is the LP optimum in every engine (issue #10)
+# --------------------------------------------------------------------------------------
+
+BOD_FRAMEWORK: dict[str, Any] = {
+    **FRAMEWORK,
+    "structure": [
+        {
+            "id": "p1",
+            "weight": 1,
+            "children": ["a", "b", "c"],
+            "weighting": {"method": "benefit_of_doubt"},
+        },
+        {"id": "p2", "weight": 2, "children": ["d", "e", "f"]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def bod_nominal(tmp_path_factory: pytest.TempPathFactory) -> IndexResult:
+    return build(tmp_path_factory.mktemp("bod"), periods=(2019, 2020), framework=BOD_FRAMEWORK)
+
+
+def test_zero_noise_replicates_equal_the_nominal_build_with_benefit_of_the_doubt(
+    bod_nominal: IndexResult,
+) -> None:
+    # the divergence of issue #10: replicates scored p1 as a weighted mean with the row's
+    # normalised LP weights (and the LP had per-period frontiers), the build as 100 × the
+    # LP optimum over all periods; now both are the optimum
+    spec = {"weights": {"noise": 0.0, "nodes": ["p2", "idx"]}}
+    result = run_uncertainty(bod_nominal, spec, n_replicates=8, seed=3, chunk_size=4)
+    assert result.scores is not None
+    expected = bod_nominal.scores["idx"].to_numpy()
+    np.testing.assert_allclose(result.scores.to_numpy(), np.tile(expected, (8, 1)), atol=1e-12)
+    assert result.mean_rank_shift == 0.0
+
+
+def test_benefit_of_the_doubt_is_re_solved_on_each_replicate(bod_nominal: IndexResult) -> None:
+    # other normalisations and a left-out indicator: each replicate's p1 is the LP optimum
+    # over its own children, as the full pipeline rebuild computes it
+    spec = {
+        "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "rank"}],
+        "exclude": {"indicators": ["a", "d"]},
+        "aggregate": {"p2": [{"method": "arithmetic"}, {"method": "geometric"}]},
+    }
+    points = sample_factors(bod_nominal, spec, 12, seed=5)
+    result = run_uncertainty(bod_nominal, spec, n_replicates=12, seed=5, chunk_size=5)
+    assert result.scores is not None
+    for i in range(12):
+        rebuilt = rebuild_replicate(bod_nominal, spec, points[i])
+        np.testing.assert_allclose(
+            result.scores.to_numpy()[i], rebuilt.scores["idx"].to_numpy(), atol=1e-9
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # the replicate limit (issue #15): an estimate and a refusal at once, a flag to go past it
 # --------------------------------------------------------------------------------------------

@@ -452,7 +452,7 @@ def test_weights_are_non_negative_and_sum_to_one(name: str, seed: int, n_childre
 def test_weighters_record_what_they_learn() -> None:
     for method in weighters:
         assert isinstance(method.learns, bool)
-        assert isinstance(method.extra["parameters"], tuple)
+        assert isinstance(method.parameters, tuple)
     assert weighters.get("pca_rotated").learns
     assert not weighters.get("ahp").learns
 

@@ -40,7 +40,7 @@ from securindex.errors import Issue, SpecError
 from securindex.methods._registry import Registry
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
-from securindex.methods.normalise import MODES, normalisers, output_range
+from securindex.methods.normalise import MODES, normalisers, output_range, run_normaliser
 from securindex.methods.screen import screeners
 from securindex.methods.treat import treaters
 from securindex.methods.weight import weighters
@@ -191,13 +191,18 @@ class Framework:
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Framework:
-        """Read a framework YAML file; catalogue paths are relative to the file.
+        """Read a framework YAML file, or a shipped framework by name (``"iusi"``).
+
+        Catalogue paths are relative to the file.
 
         Raises
         ------
         SpecError
             Every problem of the file, located at ``file:line:column``.
         """
+        from securindex.shipped import resolve
+
+        path = resolve("framework", path)
         located = read_yaml(path)
         spec = validate_located(FrameworkSpec, located)
         return cls.from_spec(spec, base_dir=Path(path).parent, located=located)
@@ -537,7 +542,7 @@ class Framework:
             known = [r for r in child_ranges if r is not None]
             ranges[node] = (
                 (min(r[0] for r in known), max(r[1] for r in known))
-                if known and len(known) == len(child_ranges) and method.extra.get("preserves_range")
+                if known and len(known) == len(child_ranges) and method.preserves_range
                 else None
             )
             sources[node] = f"node '{node}'"
@@ -821,16 +826,14 @@ def _option_problems(family: str, method: str, options: Mapping[str, Any]) -> li
             problems.append(
                 ("base_period", f"base_period is only read with reference: base (got {mode!r})")
             )
-        if "reference_entity" in options:
-            parameters = normalisers.get(method).extra.get("parameters", ())
-            if "reference_row" not in parameters:
-                problems.append(
-                    (
-                        "reference_entity",
-                        f"reference_entity is only read by normalisers with a reference row "
-                        f"(distance_to_reference), not by '{method}'",
-                    )
+        if "reference_entity" in options and not normalisers.get(method).takes("reference_row"):
+            problems.append(
+                (
+                    "reference_entity",
+                    f"reference_entity is only read by normalisers with a reference row "
+                    f"(distance_to_reference), not by '{method}'",
                 )
+            )
     if family == "aggregate" and not isinstance(options.get("allow_zero", False), bool):
         problems.append(
             ("allow_zero", f"'allow_zero' must be true or false; got {options['allow_zero']!r}")
@@ -859,7 +862,8 @@ def _dry_run(
     (an unknown keyword) count; errors that depend on the values (a constant column, a
     singular correlation matrix) are left for compute time.
     """
-    func = FAMILIES[family].get(method).func
+    entry = FAMILIES[family].get(method)
+    func = entry.func
     column = np.arange(1.0, 7.0)
     dummy = np.repeat(column[:, None], n_columns, axis=1) + np.arange(n_columns)[None, :]
     kwargs = dict(params)
@@ -904,12 +908,49 @@ def _dry_run(
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            func(*args, **kwargs)
+            if family == "normalise":  # either registered form, the result checked
+                direction = kwargs.pop("direction")
+                result = run_normaliser(entry, *args, direction=direction, **kwargs)
+            else:
+                result = func(*args, **kwargs)
     except SpecError as exc:
         text = str(exc)
         return text if f"'{method}'" in text else f"{family} method '{method}': {text}"
     except TypeError as exc:
         return f"{family} method '{method}': invalid parameters ({exc})"
+    except (AttributeError, NameError) as exc:  # a bug of the method, whatever the data
+        return f"{family} method '{method}' fails on a dry run: {type(exc).__name__}: {exc}"
     except Exception:  # data-dependent errors are checked at compute time
         return None
-    return None
+    return _result_problem(family, method, result, args[0].shape)
+
+
+def _result_problem(family: str, method: str, result: Any, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with a method's return value on a dry run (None: nothing)."""
+    n_rows, n_columns = shape
+    expected: str
+    if family == "screen":
+        values = np.asarray(result)
+        ok = values.shape == (n_rows,) and values.dtype == bool
+        expected = f"a boolean array with one value per row, shape ({n_rows},)"
+    elif family in ("impute", "treat"):
+        kind = {"impute": "Imputed", "treat": "Treated"}[family]
+        ok = type(result).__name__ == kind and np.shape(getattr(result, "values", ())) == shape
+        expected = f"an {kind} whose values have the input's shape {shape}"
+    elif family == "weight":
+        weights = np.shape(getattr(result, "values", ()))
+        ok = hasattr(result, "info") and weights in ((n_columns,), shape)
+        expected = f"a Weights with values of shape ({n_columns},) or {shape}"
+    elif family == "aggregate":
+        ok = isinstance(result, np.ndarray) and result.shape == (n_rows,)
+        expected = f"a float array with one score per row, shape ({n_rows},)"
+    else:
+        return None
+    if ok:
+        return None
+    got = (
+        f"an array of shape {result.shape}"
+        if isinstance(result, np.ndarray)
+        else f"a {type(result).__name__}"
+    )
+    return f"{family} method '{method}' returned {got} on a dry run; it must return {expected}"

@@ -29,7 +29,6 @@ References
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,16 +38,14 @@ import pandas as pd
 
 from securindex.dataset import ENTITY, PERIOD
 from securindex.errors import DataError, SpecError
-from securindex.framework import Framework, split_options
+from securindex.framework import Framework
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
-from securindex.methods.aggregate import aggregators, requires_positive
-from securindex.methods.impute import imputers
-from securindex.methods.normalise import normalise_by_period, normalisers
-from securindex.methods.screen import screeners
-from securindex.methods.treat import treaters
-from securindex.methods.weight import overall_weights, weighters
-from securindex.result import AUDIT_COLUMNS, IndexResult
+from securindex.methods.normalise import normalise_by_period, run_normaliser
+from securindex.methods.weight import overall_weights
+from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
+from securindex.plan.rules import AUDIT_COLUMNS, node_is_rowwise, weight_total
+from securindex.result import IndexResult
 from securindex.spec.framework import Step
 
 if TYPE_CHECKING:
@@ -153,9 +150,10 @@ def run_pipeline(
         the data, a node with policy ``fail`` has missing children, or a method met values
         it cannot handle (e.g. a 0 under a geometric mean).
     """
-    ids = list(framework.indicators)
+    plan = compile_plan(framework)
+    ids = list(plan.indicators)
     settings = framework.settings()
-    screen_on = split_options("screen", framework.spec.pipeline.screen)[0].get("stage", "raw")
+    screen_on = plan.screen_on
     reuse = _reusable(previous, settings, values, groups, screen_on)
     if reuse:
         assert previous is not None
@@ -163,17 +161,17 @@ def run_pipeline(
     else:
         stages = _Stages(index=values.frame.index, rows=None, raw=_matrix(values.frame, ids))
     if "screen" not in reuse and screen_on == "raw":
-        _screen(framework, stages, stages.raw, ids)
+        _screen(plan, stages, stages.raw)
     if "impute" not in reuse:
-        _impute(framework, stages, groups, ids)
+        _impute(plan, stages, groups)
     if "screen" not in reuse and screen_on == "imputed":
         assert stages.imputed is not None
-        _screen(framework, stages, stages.imputed, ids)
+        _screen(plan, stages, stages.imputed)
     if "treat" not in reuse:
-        _treat(framework, stages, ids)
+        _treat(plan, stages)
     if "normalise" not in reuse:
-        _normalise(framework, stages, ids)
-    return _aggregate_all(framework, stages, values, groups, settings, data_name)
+        _normalise(plan, stages)
+    return _aggregate_all(framework, plan, stages, values, groups, settings, data_name)
 
 
 # --------------------------------------------------------------------------------------
@@ -186,28 +184,6 @@ def _matrix(frame: pd.DataFrame, ids: Sequence[str]) -> FloatArray:
     if list(frame.columns) == list(ids):
         return np.asarray(frame.to_numpy(dtype=np.float64, copy=False))
     return np.asarray(frame[list(ids)].to_numpy(dtype=np.float64, copy=False))
-
-
-def _builtin(method: Method[Any]) -> bool:
-    return method.func.__module__.startswith("securindex.methods.")
-
-
-def _columnwise(method: Method[Any], params: Mapping[str, Any]) -> bool:
-    """Whether ``method`` may be run on blocks of columns with these parameters.
-
-    Built-in treat, impute and normalise methods treat each column on its own; user methods
-    must say so with ``columnwise=True``. Parameters given as one value per indicator
-    (lists) are not split, so such steps run on all their columns at once.
-    """
-    flag = bool(method.extra.get("columnwise", _builtin(method)))
-    return flag and not any(isinstance(v, (list, tuple)) for v in params.values())
-
-
-def _rowwise(method: Method[Any]) -> bool:
-    """Whether an aggregator combines each row's children on its own (no ``groups``)."""
-    if "rowwise" in method.extra:
-        return bool(method.extra["rowwise"])
-    return _builtin(method) and "groups" not in method.extra.get("parameters", ())
 
 
 def _blocks(columns: Sequence[int], n_rows: int, columnwise: bool) -> Iterator[list[int]]:
@@ -235,14 +211,6 @@ def _take(x: FloatArray, columns: list[int]) -> FloatArray:
     return x[:, columns]
 
 
-def _grouped(steps: Sequence[Step]) -> dict[str, list[int]]:
-    """Positions of the indicators that share the same step settings."""
-    groups: dict[str, list[int]] = {}
-    for position, step in enumerate(steps):
-        groups.setdefault(step.key(), []).append(position)
-    return groups
-
-
 def _codes(values: Any) -> IntArray:
     codes, _ = pd.factorize(np.asarray(values), sort=True)
     return np.asarray(codes, dtype=np.int64)
@@ -253,32 +221,6 @@ def _period_codes(index: pd.MultiIndex) -> tuple[IntArray, np.ndarray]:
     labels = index.get_level_values(PERIOD)
     codes, uniques = pd.factorize(labels, sort=True)
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques)
-
-
-def _audit(
-    stage: str,
-    index: pd.MultiIndex,
-    rows: IntArray,
-    item: Any,
-    action: str,
-    before: Any = np.nan,
-    after: Any = np.nan,
-    detail: Any = "",
-) -> pd.DataFrame:
-    """Audit rows for the cells ``rows`` (positions in ``index``) that a step changed."""
-    return pd.DataFrame(
-        {
-            "stage": stage,
-            "entity": index.get_level_values(ENTITY)[rows],
-            "period": index.get_level_values(PERIOD)[rows],
-            "item": item,
-            "action": action,
-            "before": before,
-            "after": after,
-            "detail": detail,
-        },
-        columns=AUDIT_COLUMNS,
-    )
 
 
 def _reusable(
@@ -336,27 +278,27 @@ def _stages_from(previous: IndexResult, reuse: tuple[str, ...]) -> _Stages:
 # --------------------------------------------------------------------------------------
 
 
-def _screen(framework: Framework, stages: _Stages, x: FloatArray, ids: list[str]) -> None:
+def _screen(plan: Plan, stages: _Stages, x: FloatArray) -> None:
     """Drop rows with too little data (OECD/JRC Handbook step 3; COINr ``Screen``)."""
-    step = framework.spec.pipeline.screen
-    _, params = split_options("screen", step)
-    keep = np.asarray(screeners.get(step.method)(x, **params), dtype=bool)
+    step = plan.screen
+    params = step.kwargs()
+    keep = np.asarray(step.method(x, **params), dtype=bool)
     if keep.shape != (x.shape[0],):
         raise SpecError(
-            f"screen method '{step.method}' returned shape {keep.shape}; expected one "
+            f"screen method '{step.name}' returned shape {keep.shape}; expected one "
             f"boolean per row, shape ({x.shape[0]},)"
         )
     if keep.all():
         return
     if not keep.any():
         raise DataError(
-            f"screening ({step.method}, {params}) removed every row; lower the threshold "
+            f"screening ({step.name}, {params}) removed every row; lower the threshold "
             "or check the data"
         )
     dropped = np.flatnonzero(~keep)
     share = (~np.isnan(x[dropped])).mean(axis=1)
     stages.audit["screen"].append(
-        _audit(
+        audit_frame(
             "screen",
             stages.index,
             dropped,
@@ -364,7 +306,7 @@ def _screen(framework: Framework, stages: _Stages, x: FloatArray, ids: list[str]
             "excluded",
             share,
             np.nan,
-            f"{step.method} {params}: share of indicators present",
+            f"{step.name} {params}: share of indicators present",
         )
     )
     kept = np.flatnonzero(keep)
@@ -382,28 +324,26 @@ def _screen(framework: Framework, stages: _Stages, x: FloatArray, ids: list[str]
 # --------------------------------------------------------------------------------------
 
 
-def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: list[str]) -> None:
+def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
     """Fill gaps; only columns with gaps are passed to the method (others have nothing
     to fill), and the imputed stage is a copy of the raw one only if something was filled."""
-    step = framework.spec.pipeline.impute
-    options, params = split_options("impute", step)
-    method = imputers.get(step.method)
+    step = plan.impute
+    params = step.kwargs()
+    method = step.method
+    ids = list(plan.indicators)
     x = stages.raw
     n_rows = x.shape[0]
     mask = np.zeros(x.shape, dtype=bool, order="F")
-    if _builtin(method) and method.name == "none":  # fills nothing: the raw stage is kept
-        stages.imputed, stages.imputed_mask, stages.audit["impute"] = x, mask, []
-        return
     imputed: FloatArray | None = None
     kwargs: dict[str, Any] = {}
     audit: list[pd.DataFrame] = []
-    for block in _blocks(range(len(ids)), n_rows, _columnwise(method, params)):
+    for block in _blocks(range(len(ids)), n_rows, step.columnwise):
         part = _take(x, block)
         gaps = np.isnan(part).any(axis=0)
         if not gaps.any():
             continue
         if not kwargs:
-            kwargs = _impute_codes(stages, groups, options, step.method)
+            kwargs = _impute_codes(stages, groups, plan.impute_group)
         columns = [c for c, g in zip(block, np.asarray(gaps).tolist(), strict=True) if g]
         result = method(_take(x, columns), **kwargs, **params)
         filled = np.asarray(result.imputed, dtype=bool)
@@ -416,7 +356,7 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
         rows, local = np.nonzero(filled)
         cols = np.asarray(columns)[local]
         audit.append(
-            _audit(
+            audit_frame(
                 "impute",
                 stages.index,
                 rows,
@@ -424,7 +364,7 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
                 "imputed",
                 np.nan,
                 imputed[rows, cols],
-                step.method,
+                step.name,
             )
         )
     stages.imputed = x if imputed is None else imputed
@@ -432,9 +372,7 @@ def _impute(framework: Framework, stages: _Stages, groups: pd.DataFrame, ids: li
     stages.audit["impute"] = audit
 
 
-def _impute_codes(
-    stages: _Stages, groups: pd.DataFrame, options: Mapping[str, Any], method: str
-) -> dict[str, Any]:
+def _impute_codes(stages: _Stages, groups: pd.DataFrame, column: str | None) -> dict[str, Any]:
     """Entity, period and group codes of the rows, as the imputers take them."""
     index = stages.index
     periods = index.get_level_values(PERIOD)
@@ -449,7 +387,6 @@ def _impute_codes(
         "period": period,
         "groups": None,
     }
-    column = options.get("group")
     if column is not None:
         if column not in groups.columns:
             raise DataError(
@@ -468,22 +405,9 @@ def _impute_codes(
 # --------------------------------------------------------------------------------------
 
 
-_TREATS_ONLY_FAILING = frozenset({"none", "winsorise"})
-"""Built-in treat methods that leave a column passing the skewness–kurtosis rule as it is
-(the JRC procedure treats only the failing indicators); ``log`` and ``boxcox`` do too with
-``only_failing: true``. A user method says so with ``treats_only_failing=True``."""
-
 _RULE_MARGIN = 1e-6
 """A column is passed over only if it passes the rule by this margin [unitless]; columns
 closer to the thresholds are left to the method, which decides exactly."""
-
-
-def _treats_only_failing(method: Method[Any], params: Mapping[str, Any]) -> bool:
-    if "treats_only_failing" in method.extra:
-        return bool(method.extra["treats_only_failing"])
-    if not _builtin(method):
-        return False
-    return method.name in _TREATS_ONLY_FAILING or params.get("only_failing") is True
 
 
 def _clear_passes(
@@ -553,7 +477,7 @@ def _untouched_record(skew: float, kurt: float) -> dict[str, Any]:
     }
 
 
-def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
+def _treat(plan: Plan, stages: _Stages) -> None:
     """Outlier treatment per group of indicators sharing settings, in column blocks.
 
     For methods that treat only the indicators failing the skewness–kurtosis rule, the
@@ -564,23 +488,25 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
     treated: FloatArray | None = None  # a copy of the imputed stage once a column changes
     records: list[dict[str, Any]] = []
     audit: list[pd.DataFrame] = []
+    ids = list(plan.indicators)
     names = np.asarray(ids, dtype=object)
-    for positions in _grouped([framework.treat_step(i) for i in ids]).values():
-        step = framework.treat_step(ids[positions[0]])
-        _, params = split_options("treat", step)
-        method = treaters.get(step.method)
-        skip = _treats_only_failing(method, params)
+    for group in plan.treat:
+        step = group.step
+        positions = list(group.positions)
+        params = step.kwargs()
+        method = step.method
+        skip = step.flag("treats_only_failing")
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
         if skip:
             clear, skew, kurt = _clear_passes(x, positions, skew_max, kurt_max)
             for k in np.flatnonzero(clear):
                 record = _untouched_record(float(skew[k]), float(kurt[k]))
-                records.append({"indicator": ids[positions[k]], **record, "method": step.method})
+                records.append({"indicator": ids[positions[k]], **record, "method": step.name})
             positions = [c for c, ok in zip(positions, clear, strict=True) if not ok]
             if not positions:
                 continue
-        for block in _blocks(positions, x.shape[0], _columnwise(method, params)):
+        for block in _blocks(positions, x.shape[0], step.columnwise):
             before = _take(x, block)
             result = method(before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
@@ -592,13 +518,13 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             for record in result.report:
                 record = dict(record)
                 indicator = ids[block[int(record.pop("column", 0))]]
-                records.append({"indicator": indicator, **record, "method": step.method})
+                records.append({"indicator": indicator, **record, "method": step.name})
             rows, local = np.nonzero(changed)
             if len(rows):
                 assert treated is not None
                 cols = np.asarray(block)[local]
                 audit.append(
-                    _audit(
+                    audit_frame(
                         "treat",
                         stages.index,
                         rows,
@@ -606,7 +532,7 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
                         "winsorised",
                         before[rows, local],
                         treated[rows, cols],
-                        step.method,
+                        step.name,
                     )
                 )
             for local_column, transform in transformed.items():
@@ -642,7 +568,7 @@ def _treat(framework: Framework, stages: _Stages, ids: list[str]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
+def _normalise(plan: Plan, stages: _Stages) -> None:
     """Normalise per group of indicators sharing settings; polarity is applied here.
 
     The reference sample is all rows (``pooled``), each period's rows (``per_period``) or
@@ -655,25 +581,25 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
     assert x is not None
     index = stages.index
     period_codes, period_labels = _period_codes(index)
-    direction = np.array(
-        [1.0 if framework.polarity(i) == "positive" else -1.0 for i in ids], dtype=np.float64
-    )
+    ids = list(plan.indicators)
+    direction = plan.directions
     out = np.empty(x.shape, dtype=np.float64, order="F")
     learnt: dict[str, dict[str, Any]] = {i: {} for i in ids}
     table: list[dict[str, Any]] = []
-    for positions in _grouped([framework.normalise_step(i) for i in ids]).values():
-        step = framework.normalise_step(ids[positions[0]])
-        options, params = split_options("normalise", step)
-        mode = str(options.get("reference", "pooled"))
+    for group in plan.normalise:
+        step = group.step
+        positions = list(group.positions)
+        params = step.kwargs()
+        mode = group.mode
         base_code = None
         if mode == "base":
-            base_code = _base_code(options.get("base_period"), period_labels, step.method)
-        entity = options.get("reference_entity")
-        method = normalisers.get(step.method)
-        columnwise = _columnwise(method, params)
+            base_code = _base_code(group.base_period, period_labels, step.name)
+        entity = group.reference_entity
+        method = step.method
+        columnwise = step.columnwise
         if entity is not None:
             values, stats = _normalise_to_entity(
-                step.method,
+                method,
                 _take(x, positions),
                 index,
                 period_codes,
@@ -689,7 +615,7 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             parts = []
             for block in _blocks(positions, x.shape[0], columnwise):
                 result = normalise_by_period(
-                    step.method,
+                    method,
                     _take(x, block),
                     period_codes,
                     direction[block],
@@ -709,11 +635,11 @@ def _normalise(framework: Framework, stages: _Stages, ids: list[str]) -> None:
             table.extend(
                 normalisation_rows(
                     indicator,
-                    step.method,
+                    step.name,
                     mode,
                     learnt[indicator],
                     period_labels,
-                    options.get("base_period"),
+                    group.base_period,
                 )
             )
     normalisation = pd.DataFrame(table)
@@ -739,7 +665,9 @@ def _learn_then_apply(
     for block in _blocks(positions, x.shape[0], True):
         columns = _take(x, block)
         reference = columns if reference_rows is None else columns[reference_rows]
-        first = method(columns[:1], direction=direction[block], reference=reference, **params)
+        first = run_normaliser(
+            method, columns[:1], direction=direction[block], reference=reference, **params
+        )
         parts.append({**first.learnt, **first.flags})
     stats = _join_stats(parts)
     learnt = {k: v for k, v in stats.items() if k in parts[0] and k not in _flag_names(parts)}
@@ -747,7 +675,7 @@ def _learn_then_apply(
     d = direction[positions]
     for rows in _row_blocks(x.shape[0], len(positions)):
         part = x[rows, positions[0] : positions[-1] + 1] if contiguous else x[rows][:, positions]
-        result = method(part, direction=d, learnt=learnt, **params)
+        result = run_normaliser(method, part, direction=d, learnt=learnt, **params)
         if contiguous:
             out[rows, positions[0] : positions[-1] + 1] = result.values
         else:
@@ -799,7 +727,7 @@ def _base_code(base_period: Any, period_labels: np.ndarray, method: str) -> int:
 
 
 def _normalise_to_entity(
-    method: str,
+    method: Method[Any],
     x: FloatArray,
     index: pd.MultiIndex,
     period_codes: IntArray,
@@ -823,8 +751,8 @@ def _normalise_to_entity(
                     f"reference_entity {entity!r} has no row in period code {int(code)}; "
                     "every period needs the reference entity with reference: per_period"
                 )
-            result = normalisers.get(method)(
-                x[rows], direction=direction, reference_row=int(here[0]), **params
+            result = run_normaliser(
+                method, x[rows], direction=direction, reference_row=int(here[0]), **params
             )
             values[rows] = result.values
         return values, {}
@@ -835,8 +763,13 @@ def _normalise_to_entity(
             f"reference_entity {entity!r} has {len(here)} rows in the reference sample "
             f"({mode}); it needs exactly one: use reference: base with a base_period"
         )
-    result = normalisers.get(method)(
-        x, direction=direction, reference=x[reference_rows], reference_row=int(here[0]), **params
+    result = run_normaliser(
+        method,
+        x,
+        direction=direction,
+        reference=x[reference_rows],
+        reference_row=int(here[0]),
+        **params,
     )
     return result.values, {**result.learnt, **result.flags}
 
@@ -886,48 +819,41 @@ def normalisation_rows(
 
 def _aggregate_all(
     framework: Framework,
+    plan: Plan,
     stages: _Stages,
     values: IndicatorValues,
     groups: pd.DataFrame,
     settings: Mapping[str, tuple[str, ...]],
     data_name: str | None,
 ) -> IndexResult:
-    """Weight and aggregate every node, children before parents, then rank."""
+    """Weight and score every node with its rule, children before parents."""
     x = stages.normalised
     assert x is not None
     index = stages.index
-    ids = list(framework.indicators)
-    position = {i: k for k, i in enumerate(ids)}
-    order = list(framework.node_order)
-    column = {node: k for k, node in enumerate(order)}
+    ids = list(plan.indicators)
+    order = list(plan.node_order)
     n_rows = x.shape[0]
     period_codes, _ = _period_codes(index)
     scores = np.empty((n_rows, len(order)), dtype=np.float64, order="F")
     weights: dict[str, pd.Series] = {}
     weight_info: dict[str, dict[str, Any]] = {}
     audit: list[pd.DataFrame] = []
-    for node in framework.postorder():
-        children = framework.children[node]
-        block = _children_block(children, x, position, scores, column)
-        w, info = _weights(framework, node, block)
+    for node in plan.nodes:
+        block = _children_block(node, x, scores)
+        w, info = node_weights(node, block)
         mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
-        weights[node] = pd.Series(mean_w, index=list(children), name=node)
-        weight_info[node] = info
-        if framework.weight_step(node).method == "benefit_of_doubt":
-            # the benefit-of-the-doubt composite is the LP optimum itself (share of the
-            # best-practice frontier), not a weighted mean with the row's normalised weights
-            scores[:, column[node]] = 100.0 * np.asarray(info["scores"], dtype=np.float64)
-        else:
-            scores[:, column[node]] = _aggregate_node(
-                framework, node, block, w, period_codes, index, audit
-            )
+        weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
+        weight_info[node.id] = info
+        scores[:, node.column] = _score_node(node, block, w, info, period_codes, index, audit)
     stages.audit["aggregate"] = audit
     effective = pd.Series(
-        overall_weights(dict(framework.children), {k: v.to_numpy() for k, v in weights.items()}),
+        overall_weights(
+            {n.id: n.children for n in plan.nodes}, {k: v.to_numpy() for k, v in weights.items()}
+        ),
         name="effective_weight",
     ).reindex(ids)
     parts = [a for stage in (*STAGES, "aggregate") for a in stages.audit[stage] if len(a)]
-    audit_frame = (
+    audit_table = (
         pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=AUDIT_COLUMNS)
     )
     assert stages.imputed is not None and stages.imputed_mask is not None
@@ -951,7 +877,7 @@ def _aggregate_all(
         effective_weights=effective,
         normalisation=stages.normalisation,
         treatment=stages.treatment,
-        audit=audit_frame,
+        audit=audit_table,
         weight_info=weight_info,
         learnt=stages.learnt,
         kept_rows=stages.rows,
@@ -960,163 +886,61 @@ def _aggregate_all(
     )
 
 
-def _children_block(
-    children: Sequence[str],
-    x: FloatArray,
-    position: Mapping[str, int],
-    scores: FloatArray,
-    column: Mapping[str, int],
-) -> FloatArray:
+def _children_block(node: NodePlan, x: FloatArray, scores: FloatArray) -> FloatArray:
     """The node's children as a (rows × children) matrix; a view when they are adjacent."""
-    if all(c in position for c in children):
-        return _take(x, [position[c] for c in children])
-    if all(c in column for c in children):
-        return _take(scores, [column[c] for c in children])
+    kinds = {kind for kind, _ in node.sources}
+    if kinds == {"indicator"}:
+        return _take(x, [k for _, k in node.sources])
+    if kinds == {"node"}:
+        return _take(scores, [k for _, k in node.sources])
     return np.column_stack(
-        [x[:, position[c]] if c in position else scores[:, column[c]] for c in children]
+        [x[:, k] if kind == "indicator" else scores[:, k] for kind, k in node.sources]
     )
 
 
-def _accepts(func: Any, name: str) -> bool:
-    return name in inspect.signature(func).parameters
-
-
-def _weights(
-    framework: Framework, node: str, block: FloatArray
-) -> tuple[FloatArray, dict[str, Any]]:
-    """The node's children weights: (n_children,), or (n_rows, n_children) per row."""
-    step = framework.weight_step(node)
-    _, params = split_options("weight", step)
-    method = weighters.get(step.method)
-    children = framework.children[node]
-    nominal = np.array([framework.nominal_weight(c) for c in children], dtype=np.float64)
-    extra: dict[str, Any] = {}
-    # weights are learnt from all periods together (one benefit-of-the-doubt frontier, one
-    # PCA), so that they, like pooled normalisation, do not change the scale over time
-    if _accepts(method.func, "labels") and "labels" not in params:
-        extra["labels"] = list(children)
-    try:
-        result = method(block, nominal=nominal, **params, **extra)
-    except SpecError as exc:
-        raise SpecError(f"node '{node}': {exc}") from None
-    except DataError as exc:
-        raise DataError(f"node '{node}': {exc}") from None
-    return np.asarray(result.values, dtype=np.float64), dict(result.info)
-
-
-def _aggregate_node(
-    framework: Framework,
-    node: str,
+def _score_node(
+    node: NodePlan,
     block: FloatArray,
     w: FloatArray,
+    info: Mapping[str, Any],
     period_codes: IntArray,
     index: pd.MultiIndex,
     audit: list[pd.DataFrame],
 ) -> FloatArray:
-    """Apply the node's missing-data policy and aggregator, in row blocks when possible."""
-    step = framework.aggregate_step(node)
-    options, params = split_options("aggregate", step)
-    method = aggregators.get(step.method)
-    zero_floor = bool(options.get("allow_zero", False)) and requires_positive(step.method, params)
-    policy = framework.missing_policy(node)
-    extra = {"groups": period_codes} if _accepts(method.func, "groups") else {}
+    """Score a node with its rule, in row blocks when the rule allows; audit what it did
+    not score."""
     n_rows, n_children = block.shape
-    slices = list(_row_blocks(n_rows, n_children)) if _rowwise(method) else [slice(0, n_rows)]
+    slices = list(_row_blocks(n_rows, n_children)) if node_is_rowwise(node) else [slice(0, n_rows)]
     out = np.empty(n_rows, dtype=np.float64)
-    total = float(np.sum(w)) / (n_rows if w.ndim == 2 else 1)
+    total = weight_total(w)
     for rows in slices:
-        part = block[rows]
         part_w = w[rows] if w.ndim == 2 else w
-        missing = np.isnan(part)
-        if missing.any():
-            part = _apply_missing_policy(
-                node, policy, part, part_w, missing, total, index, rows, audit
-            )
-        if zero_floor:
-            part = _not_scored_at_zero(node, step.method, part, index, rows, audit)
-        try:
-            score = method(part, part_w, **params, **extra)
-        except DataError as exc:
-            raise DataError(
-                f"node '{node}' ({step.method}): {exc}", rows=_offending(part, index, rows)
-            ) from None
-        out[rows] = score
-    return out
+        start = rows.start
 
+        def labels(positions: IntArray, start: int = start) -> list[Any]:
+            return list(index[positions + start])
 
-def _not_scored_at_zero(
-    node: str,
-    method: str,
-    part: FloatArray,
-    index: pd.MultiIndex,
-    rows: slice,
-    audit: list[pd.DataFrame],
-) -> FloatArray:
-    """With ``allow_zero``: rows where a child is exactly 0 are not scored (NaN)."""
-    with np.errstate(invalid="ignore"):
-        zero = (part == 0).any(axis=1)
-    if not zero.any():
-        return part
-    local = np.flatnonzero(zero)
-    audit.append(
-        _audit(
-            "aggregate",
-            index,
-            np.arange(rows.start, rows.stop)[local],
+        result = score_node(
             node,
-            "not scored",
-            0.0,
-            np.nan,
-            f"a child is 0 (its lower goalpost): the {method} mean is undefined",
+            block[rows],
+            part_w,
+            info,
+            total=total,
+            period_codes=period_codes[rows],
+            labels=labels,
         )
-    )
-    part = part.copy()
-    part[zero] = np.nan
-    return part
-
-
-def _offending(part: FloatArray, index: pd.MultiIndex, rows: slice) -> list[Any]:
-    """Row labels of a block where a child is <= 0 (for messages of positive-only means)."""
-    bad = np.flatnonzero((part <= 0).any(axis=1))[:5]
-    return list(index[rows][bad])
-
-
-def _apply_missing_policy(
-    node: str,
-    policy: Any,
-    part: FloatArray,
-    w: FloatArray,
-    missing: BoolArray,
-    total: float,
-    index: pd.MultiIndex,
-    rows: slice,
-    audit: list[pd.DataFrame],
-) -> FloatArray:
-    """Enforce the node's missing-data policy on one block of rows."""
-    if policy.policy == "fail":
-        bad = np.flatnonzero(missing.any(axis=1))
-        raise DataError(
-            f"node '{node}' has missing children in {len(bad)} row(s) and its missing-data "
-            "policy is 'fail'; impute first, or use policy renormalise or coverage",
-            rows=list(index[rows][bad][:20]),
-        )
-    if policy.policy == "coverage":
-        present = np.where(missing, 0.0, w).sum(axis=1) / total if total > 0 else 0.0
-        short = present < policy.min_coverage - 1e-12
-        if np.any(short):
-            local = np.flatnonzero(short)
+        for event in result.unscored:
             audit.append(
-                _audit(
+                audit_frame(
                     "aggregate",
                     index,
-                    np.arange(rows.start, rows.stop)[local],
-                    node,
+                    event.rows + start,
+                    node.id,
                     "not scored",
-                    np.asarray(present)[local],
+                    event.before,
                     np.nan,
-                    f"weight share of present children < {policy.min_coverage:g}",
+                    event.detail,
                 )
             )
-            part = part.copy()
-            part[short] = np.nan
-    return part
+        out[rows] = result.values
+    return out

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from securindex.errors import DataError
-from securindex.methods._types import FloatArray, IntArray
+from securindex.plan.rules import AUDIT_COLUMNS, rank_within_periods
 
 if TYPE_CHECKING:
     from securindex.catalogue import IndicatorValues
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIT_COLUMNS", "IndexResult", "rank_within_periods", "read_scores"]
 
-AUDIT_COLUMNS = ["stage", "entity", "period", "item", "action", "before", "after", "detail"]
-"""Columns of :attr:`IndexResult.audit`: one row per action taken on the data."""
 
 STAGE_NAMES = ("raw", "imputed", "treated", "normalised", "scores")
 
@@ -372,59 +370,3 @@ def _plain(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return str(value)
-
-
-def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArray:
-    """Rank of each row's score within its period: 1 = highest, ties share the best rank.
-
-    Parameters
-    ----------
-    scores : FloatArray, shape (n_rows, n_columns)
-        Scores [score]; NaN is not ranked.
-    period_codes : IntArray, shape (n_rows,)
-        Period code of each row.
-
-    Returns
-    -------
-    FloatArray, shape (n_rows, n_columns)
-        Ranks [rank, 1 … number of scored rows of the period]; NaN where the score is NaN.
-        Tied scores share the lowest rank and the next rank skips (1, 2, 2, 4: "min"
-        ranking, as ``pandas.Series.rank(method="min", ascending=False)`` and COINr).
-
-    Notes
-    -----
-    One sort per node and period (never a loop over entities): the rows of a period are
-    sorted by decreasing score, and each run of equal scores gets the position of its
-    first member.
-
-    Examples
-    --------
-    >>> rank_within_periods(np.array([[3.0], [5.0], [5.0], [1.0]]), np.zeros(4, dtype=int))
-    array([[3.],
-           [1.],
-           [1.],
-           [4.]])
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    out = np.full(scores.shape, np.nan, order="F")
-    codes = np.asarray(period_codes)
-    by_period = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
-    groups = np.split(by_period, bounds) if len(codes) else []
-    for j in range(scores.shape[1]):  # one sort per node and period, never per entity
-        column = scores[:, j]
-        ranks = out[:, j]
-        for rows in groups:
-            values = column[rows]
-            order = np.argsort(-values)  # NaN sorts last
-            n_valid = int(np.count_nonzero(~np.isnan(values)))
-            if not n_valid:
-                continue
-            order = order[:n_valid]
-            ordered = values[order]
-            new = np.ones(n_valid, dtype=bool)
-            new[1:] = ordered[1:] != ordered[:-1]
-            position = np.arange(n_valid)
-            run_start = np.maximum.accumulate(np.where(new, position, 0))
-            ranks[rows[order]] = run_start + 1.0
-    return out

@@ -56,7 +56,6 @@ References
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -84,7 +83,16 @@ from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
 from securindex.methods.treat import treaters
-from securindex.methods.weight import weighters
+from securindex.plan import NODE_KIND_WEIGHTED, NodePlan, compile_plan
+from securindex.plan.rules import (
+    aggregate_block,
+    apply_missing_policy,
+    node_weights,
+    rank_within_periods,
+    score_node,
+    weight_total,
+    zero_rows,
+)
 from securindex.spec._validate import validate_located
 from securindex.spec.framework import Step
 
@@ -421,25 +429,15 @@ def _codes(values: Any) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-@functools.lru_cache(maxsize=256)
-def _signature(func: Callable[..., Any]) -> inspect.Signature:
-    return inspect.signature(func)
-
-
-def _accepts(func: Callable[..., Any], name: str) -> bool:
-    """Whether ``func`` names the keyword ``name`` (as the pipeline decides what to pass)."""
-    return name in _signature(func).parameters
-
-
 def _columnwise(method: Any, params: Mapping[str, Any]) -> bool:
     """Whether a data method treats each column on its own (the pipeline's rule).
 
-    Built-in methods do; user methods say so with ``columnwise=True`` in their registry
-    entry. Parameters given per indicator (lists) keep the columns together.
+    Methods say so with ``columnwise=True`` in their registry entry. Parameters given per
+    indicator (lists) keep the columns together.
     """
-    builtin = method.func.__module__.startswith("securindex.methods.")
-    flag = bool(method.extra.get("columnwise", builtin))
-    return flag and not any(isinstance(v, (list, tuple, np.ndarray)) for v in params.values())
+    return method.columnwise and not any(
+        isinstance(v, (list, tuple, np.ndarray)) for v in params.values()
+    )
 
 
 _Terms = tuple[FloatArray, FloatArray | None]
@@ -515,6 +513,7 @@ class _Node:
     """What the engine knows about one inner node."""
 
     id: str
+    plan: NodePlan  # the node as every engine runs it (kind, steps, policy)
     children: tuple[str, ...]
     leaf_columns: tuple[int, ...] | None  # indicator columns when every child is one
     weights: FloatArray  # nominal weights, (k,) or per row (n_rows, k), rows sum 1
@@ -565,9 +564,8 @@ class _Engine:
         self.row_groups = (
             groups.reindex(self.index) if len(groups.columns) else pd.DataFrame(index=self.index)
         )
-        self.direction = np.array(
-            [1.0 if framework.polarity(i) == "positive" else -1.0 for i in self.ids]
-        )
+        self.plan = compile_plan(framework)
+        self.direction = self.plan.directions
         self.issues: list[Issue] = []
         self.target = spec.target or framework.id
         if self.target not in framework.children:
@@ -592,6 +590,8 @@ class _Engine:
         self._z_cache: dict[tuple[int, ...], FloatArray] = {}
         self._blocks: dict[tuple[tuple[int, ...], str], FloatArray] = {}
         self._terms: dict[tuple[tuple[int, ...], str, str], Any] = {}
+        self._plans: dict[tuple[str, str], NodePlan] = {}
+        self._by_rule_cache: dict[tuple[Any, ...], FloatArray] = {}
         self._validate_by_running()
         self._raise()
         self.nominal_target_rank = nominal.ranks[self.target].to_numpy(dtype=np.float64)
@@ -662,7 +662,7 @@ class _Engine:
                 continue
             base: Step = getattr(pipeline, choice.step)
             method = _DATA_REGISTRIES[choice.step].get(base.method)
-            accepted = _parameters_of(method.func, method.extra)
+            accepted = _parameters_of(method.func, method.parameters)
             if accepted is not None:  # options the pipeline reads itself
                 accepted |= set(PIPELINE_OPTIONS.get(choice.step, {}))
             if accepted is not None and choice.parameter not in accepted:
@@ -697,30 +697,20 @@ class _Engine:
             i: nominal.normalised[i].to_numpy(dtype=np.float64) for i in self.ids
         }
         nodes: dict[str, _Node] = {}
-        for node_id in framework.postorder():
-            children = framework.children[node_id]
+        for plan in self.plan.nodes:
+            node_id, children = plan.id, plan.children
             block = np.column_stack([columns[c] for c in children])
-            nominal_w = np.array([framework.nominal_weight(c) for c in children], dtype=np.float64)
-            weight_step = framework.weight_step(node_id)
-            _, params = split_options("weight", weight_step)
-            method = weighters.get(weight_step.method)
-            extra: dict[str, Any] = {}
-            if _accepts(method.func, "groups") and "groups" not in params:
-                extra["groups"] = self.period_codes
-            if _accepts(method.func, "labels") and "labels" not in params:
-                extra["labels"] = list(children)
-            weighted = method(block, nominal=nominal_w, **params, **extra)
-            w = np.asarray(weighted.values, dtype=np.float64)
+            w, _ = node_weights(plan, block)
             w = w / w.sum(axis=-1, keepdims=True)
-            leaf = all(c in self.column for c in children)
             nodes[node_id] = _Node(
                 id=node_id,
+                plan=plan,
                 children=tuple(children),
-                leaf_columns=tuple(self.column[c] for c in children) if leaf else None,
+                leaf_columns=tuple(k for _, k in plan.sources) if plan.leaf else None,
                 weights=w,
                 step=framework.aggregate_step(node_id),
-                missing=framework.missing_policy(node_id),
-                learnt_weights=method.learns,
+                missing=plan.missing,
+                learnt_weights=plan.weight.method.learns,
             )
             columns[node_id] = nominal.scores[node_id].to_numpy(dtype=np.float64)
         return nodes
@@ -1324,6 +1314,15 @@ class _Engine:
             out[node.id] = w
         return out
 
+    def _node_plan(self, node: _Node, step: Step) -> NodePlan:
+        """The node's plan aggregated with ``step`` (its own, or an alternative)."""
+        if step is node.step:
+            return node.plan
+        key = (node.id, step.key())
+        if key not in self._plans:
+            self._plans[key] = node.plan.with_aggregate(step)
+        return self._plans[key]
+
     def _combine(
         self,
         node: _Node,
@@ -1333,67 +1332,77 @@ class _Engine:
         n_replicates: int,
         cache: tuple[int, ...] | None = None,
     ) -> FloatArray:
-        """Aggregate one node for ``n_replicates`` replicates: (n_replicates, rows).
+        """Score one node for ``n_replicates`` replicates: (n_replicates, rows).
 
         ``x`` is the children, shared by the replicates (rows × children) or per replicate
         (replicates × rows × children); ``w`` the weights, (children,), per row
-        (rows × children) or per replicate (replicates × 1 × children). The node's
-        missing-data policy and ``allow_zero`` option apply as in the pipeline. Arithmetic
-        and geometric means with one weight vector per replicate are two matrix products;
-        every other case calls the registry's aggregator, broadcast over replicates.
+        (rows × children) or per replicate (replicates × 1 × children). The node rules of
+        :mod:`securindex.plan.rules` apply as in every engine (missing-data policy,
+        ``allow_zero``, the node's kind). Arithmetic and geometric means with one weight
+        vector per replicate are two matrix products; every other case calls the rule,
+        broadcast over replicates.
         """
-        options, params = split_options("aggregate", step)
+        plan = self._node_plan(node, step)
+        if plan.kind != NODE_KIND_WEIGHTED:
+            return self._by_rule(plan, x, w, n_replicates, cache)
         given = x
-        x = self._missing(node, x, w)
-        if options.get("allow_zero", False) and requires_positive(step.method, params):
-            with np.errstate(invalid="ignore"):
-                zero = (x == 0).any(axis=-1, keepdims=True)
-            if zero.any():
-                x = np.where(zero, np.nan, x)
+        x, _ = apply_missing_policy(plan, x, w, weight_total(w))
+        x, _ = zero_rows(plan, x)
         terms = None
-        if cache is not None and x is given and not params:
+        if cache is not None and x is given and not plan.aggregate.params:
             # a matrix shared by many chunks: its logs and mask are computed once
             cache_key = (cache, node.id, step.method)
             if cache_key not in self._terms:
                 self._terms[cache_key] = _mean_terms(step.method, x)
             terms = self._terms[cache_key]
-        fast = _matrix_mean(step.method, params, x, w, n_replicates, terms)
+        fast = _matrix_mean(step.method, plan.aggregate.params, x, w, n_replicates, terms)
         if fast is not None:
             return fast
-        method = aggregators.get(step.method)
-        extra = {"groups": self.period_codes} if _accepts(method.func, "groups") else {}
         block = np.broadcast_to(x, (n_replicates, *x.shape[-2:])) if x.ndim == 2 else x
         try:
-            score = method(block, w, **params, **extra)
+            score = aggregate_block(plan, block, w, self.period_codes)
         except DataError as exc:
             raise DataError(f"node '{node.id}' ({step.method}): {exc}") from None
         return np.asarray(score, dtype=np.float64).reshape(n_replicates, self.n_rows)
 
-    def _missing(self, node: _Node, x: FloatArray, w: FloatArray) -> FloatArray:
-        """The node's missing-data policy, as the pipeline applies it, per replicate."""
-        missing = np.isnan(x)
-        if not missing.any():
-            return x
-        policy = node.missing
-        if policy.policy == "fail":
-            raise DataError(
-                f"node '{node.id}' has missing children and its missing-data policy is "
-                "'fail'; impute first (check the imputation alternatives) or use policy "
-                "renormalise or coverage"
-            )
-        if policy.policy != "coverage":
-            return x
-        if w.ndim == 2:  # per-row weights: the pipeline divides by their mean row sum
-            total: Any = float(np.sum(w)) / w.shape[0]
-            present = np.where(missing, 0.0, w).sum(axis=-1) / total if total > 0 else 0.0
-        else:
-            total = w.sum(axis=-1)  # () or (replicates, 1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                present = np.where(total > 0, np.where(missing, 0.0, w).sum(axis=-1) / total, 0.0)
-        short = np.asarray(present) < policy.min_coverage - 1e-12
-        if short.any():
-            x = np.where(short[..., None], np.nan, x)
-        return x
+    def _by_rule(
+        self,
+        plan: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        n_replicates: int,
+        cache: tuple[int, ...] | None,
+    ) -> FloatArray:
+        """A node of another kind than a weighted mean, scored by its rule on each
+        replicate's children as the pipeline scores it, its weighting learnt anew (for
+        benefit of the doubt, the score is the LP optimum): once per shared matrix and set
+        of children, else once per replicate. A child whose weight is 0 in every row (a
+        left-out indicator) is not a child of the replicate's node."""
+        out = np.empty((n_replicates, self.n_rows))
+        w3 = np.broadcast_to(w, (n_replicates, *w.shape[-2:])) if w.ndim >= 2 else None
+        for r in range(n_replicates):
+            w_r = w if w3 is None else w3[r]
+            zero = (np.asarray(w_r) == 0).reshape(-1, x.shape[-1]).all(axis=0)
+            dropped = tuple(int(k) for k in np.flatnonzero(zero))
+            x_r = x if x.ndim == 2 else x[r]
+            key = (cache, plan.id, plan.aggregate.key, dropped) if x.ndim == 2 else None
+            if key is not None and key in self._by_rule_cache:
+                out[r] = self._by_rule_cache[key]
+                continue
+            sub = plan.without(dropped) if dropped else plan
+            block = np.delete(x_r, dropped, axis=-1) if dropped else x_r
+            weights, info = node_weights(sub, block)
+            out[r] = score_node(
+                sub,
+                block,
+                weights,
+                info,
+                total=weight_total(weights),
+                period_codes=self.period_codes,
+            ).values
+            if key is not None:
+                self._by_rule_cache[key] = out[r]
+        return out
 
     def scores_chunk(self, u: FloatArray) -> FloatArray:
         """Scores of the target node for each replicate of a chunk, (C, rows)."""
@@ -1481,21 +1490,7 @@ class _Engine:
 
     def ranks(self, scores: FloatArray) -> FloatArray:
         """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
-        out = np.full(scores.shape, np.nan)
-        for rows in self.period_rows:
-            sub = scores[:, rows]
-            missing = np.isnan(sub)
-            key = np.where(missing, np.inf, -sub)
-            order = np.argsort(key, axis=1, kind="stable")
-            ordered = np.take_along_axis(key, order, axis=1)
-            position = np.broadcast_to(np.arange(1, len(rows) + 1, dtype=np.float64), ordered.shape)
-            new = np.ones(ordered.shape, dtype=bool)
-            new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-            rank_sorted = np.maximum.accumulate(np.where(new, position, 0.0), axis=1)
-            ranked = np.empty_like(rank_sorted)
-            np.put_along_axis(ranked, order, rank_sorted, axis=1)
-            out[:, rows] = np.where(missing, np.nan, ranked)
-        return out
+        return np.ascontiguousarray(rank_within_periods(scores.T, self.period_codes).T)
 
     # -- the tidy description of a chunk's factors ----------------------------------------------
     def describe_chunk(self, u: FloatArray) -> dict[str, np.ndarray]:
@@ -1566,9 +1561,8 @@ def _grouped(steps: list[Step]) -> dict[str, list[int]]:
     return groups
 
 
-def _parameters_of(func: Callable[..., Any], extra: Mapping[str, Any]) -> set[str] | None:
+def _parameters_of(func: Callable[..., Any], declared: tuple[str, ...] | None) -> set[str] | None:
     """Parameters a method accepts, or None when it takes arbitrary keywords."""
-    declared = extra.get("parameters")
     signature = inspect.signature(func).parameters
     named = {
         name
@@ -2151,7 +2145,9 @@ def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResul
     root_update: dict[str, Any] = {}
     for node in engine.nodes.values():
         update: dict[str, Any] = {}
-        if node.weight_factor is not None or node.learnt_weights:
+        if node.plan.kind != NODE_KIND_WEIGHTED:
+            pass  # scored by its rule, its weighting learnt anew on the replicate's data
+        elif node.weight_factor is not None or node.learnt_weights:
             w = weights[node.id]
             if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
                 raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")

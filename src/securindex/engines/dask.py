@@ -1329,7 +1329,7 @@ def _plan_impute(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> None:
     if method == "none":
         plan.impute = {"method": "none"}
         return
-    if imputers.get(method).extra.get("panel"):
+    if imputers.get(method).panel:
         plan.impute = {"method": method, "kind": "panel", "params": params}
         return
     within = bool(params.get("within_period", False))
@@ -1732,7 +1732,7 @@ def _plan_tree(
         step = fw.weight_step(node)
         _, params = split_options("weight", step)
         method = weighters.get(step.method)
-        extra = {"labels": children} if "labels" in method.extra.get("parameters", ()) else {}
+        extra = {"labels": children} if method.takes("labels") else {}
         try:
             weighted = method(np.ones((1, len(children))), nominal=nominal, **params, **extra)
         except SpecError as exc:
@@ -1991,7 +1991,7 @@ def _build(
     frame = panel.frame
     impute_method = fw.spec.pipeline.impute.method
     uses_panel = _uses_panel(catalogue)
-    needs_entity = uses_panel or bool(imputers.get(impute_method).extra.get("panel"))
+    needs_entity = uses_panel or imputers.get(impute_method).panel
     shuffled = False
     if needs_entity and not panel.by_entity:  # whole entity histories in one partition
         frame = frame.shuffle(on=ENTITY, npartitions=frame.npartitions)

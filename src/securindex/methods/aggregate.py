@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 
 __all__ = [
@@ -61,7 +61,23 @@ __all__ = [
 
 Aggregator = Callable[..., FloatArray]
 
-aggregators: Registry[Aggregator] = Registry("aggregate")
+aggregators: Registry[Aggregator] = Registry(
+    "aggregate",
+    Protocol(
+        fields=frozenset(
+            {
+                "rowwise",
+                "requires_positive",
+                "preserves_range",
+                "idempotent",
+                "compensatory",
+                "compensability",
+                "output_range",
+            }
+        ),
+        positional=2,
+    ),
+)
 """The aggregation registry: method name → aggregator function."""
 
 register_aggregator = aggregators.register
@@ -198,10 +214,7 @@ def requires_positive(method: str, params: Mapping[str, Any] | None = None) -> b
     >>> requires_positive("geometric"), requires_positive("generalised", {"p": 2})
     (True, False)
     """
-    flag = aggregators.get(method).extra.get("requires_positive", False)
-    if callable(flag):
-        return bool(flag(dict(params or {})))
-    return bool(flag)
+    return aggregators.get(method).flag("requires_positive", params)
 
 
 # --------------------------------------------------------------------------------------
@@ -211,6 +224,7 @@ def requires_positive(method: str, params: Mapping[str, Any] | None = None) -> b
 
 @aggregators.register(
     "arithmetic",
+    rowwise=True,
     reference=HANDBOOK,
     compensatory=True,
     compensability="full",
@@ -265,6 +279,7 @@ def arithmetic(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
 
 @aggregators.register(
     "geometric",
+    rowwise=True,
     reference=HANDBOOK,
     compensatory=True,
     compensability="partial",
@@ -320,6 +335,7 @@ def geometric(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
 
 @aggregators.register(
     "harmonic",
+    rowwise=True,
     reference=HANDBOOK,
     compensatory=True,
     compensability="partial",
@@ -377,6 +393,7 @@ def _generalised_needs_positive(params: Mapping[str, Any]) -> bool:
 
 @aggregators.register(
     "generalised",
+    rowwise=True,
     reference=(
         "Decancq, K. & Lugo, M. A. (2013). Weights in multidimensional indices of wellbeing: "
         "an overview. Econometric Reviews 32(1), 7-34. doi:10.1080/07474938.2012.690641; "
@@ -797,6 +814,7 @@ def copeland(
 
 @aggregators.register(
     "minimum",
+    rowwise=True,
     reference=HANDBOOK,
     compensatory=False,
     compensability="none",
@@ -843,6 +861,7 @@ def minimum(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
 
 @aggregators.register(
     "median",
+    rowwise=True,
     reference=None,
     compensatory=False,
     compensability="none",

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -63,7 +63,13 @@ __all__ = [
 
 Imputer = Callable[..., Imputed]
 
-imputers: Registry[Imputer] = Registry("impute")
+imputers: Registry[Imputer] = Registry(
+    "impute",
+    Protocol(
+        fields=frozenset({"learns", "columnwise", "uses_groups", "panel"}),
+        keywords=("entity", "period", "groups"),
+    ),
+)
 """The imputation registry: method name → imputer function."""
 
 register_imputer = imputers.register
@@ -116,7 +122,7 @@ def _result(X: FloatArray, filled: FloatArray) -> Imputed:
 # --------------------------------------------------------------------------------------
 
 
-@imputers.register("none", reference=HANDBOOK, parameters=())
+@imputers.register("none", columnwise=True, reference=HANDBOOK, parameters=())
 def none(
     X: FloatArray,
     /,
@@ -240,7 +246,9 @@ def _statistic_impute(
     return _result(X, filled)
 
 
-@imputers.register("mean", reference=HANDBOOK, uses_groups=True, parameters=("within_period",))
+@imputers.register(
+    "mean", columnwise=True, reference=HANDBOOK, uses_groups=True, parameters=("within_period",)
+)
 def mean(
     X: FloatArray,
     /,
@@ -297,7 +305,9 @@ def mean(
     return _statistic_impute(X, groups, period, params, "mean", _group_means)
 
 
-@imputers.register("median", reference=HANDBOOK, uses_groups=True, parameters=("within_period",))
+@imputers.register(
+    "median", columnwise=True, reference=HANDBOOK, uses_groups=True, parameters=("within_period",)
+)
 def median(
     X: FloatArray,
     /,
@@ -446,7 +456,7 @@ def _carry(X: Any, entity: Any, period: Any, params: dict[str, Any], method: str
     return _result(X, out)
 
 
-@imputers.register("locf", reference=COINR, panel=True, parameters=("max_time",))
+@imputers.register("locf", columnwise=True, reference=COINR, panel=True, parameters=("max_time",))
 def locf(
     X: FloatArray,
     /,
@@ -507,7 +517,7 @@ def locf(
     return _carry(X, entity, period, params, "locf")
 
 
-@imputers.register("nocb", reference=COINR, panel=True, parameters=("max_time",))
+@imputers.register("nocb", columnwise=True, reference=COINR, panel=True, parameters=("max_time",))
 def nocb(
     X: FloatArray,
     /,
@@ -561,7 +571,9 @@ def nocb(
     return _carry(X, entity, period, params, "nocb")
 
 
-@imputers.register("locf_nocb", reference=COINR, panel=True, parameters=("max_time",))
+@imputers.register(
+    "locf_nocb", columnwise=True, reference=COINR, panel=True, parameters=("max_time",)
+)
 def locf_nocb(
     X: FloatArray,
     /,
@@ -617,7 +629,9 @@ def locf_nocb(
     return _carry(X, entity, period, params, "locf_nocb")
 
 
-@imputers.register("linear", reference=HANDBOOK, panel=True, parameters=("max_time",))
+@imputers.register(
+    "linear", columnwise=True, reference=HANDBOOK, panel=True, parameters=("max_time",)
+)
 def linear(
     X: FloatArray,
     /,

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Method, Protocol, Registry
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -79,12 +79,41 @@ __all__ = [
     "rank",
     "ratio_to_mean",
     "register_normaliser",
+    "run_normaliser",
     "zscore",
 ]
 
 Normaliser = Callable[..., Normalised]
 
-normalisers: Registry[Normaliser] = Registry("normalise")
+
+def _check_normaliser(method: Method[Any]) -> None:
+    """A normaliser that learns must be able to learn and to re-apply what it learnt."""
+    if method.learn is not None:
+        if not method.learns:
+            raise SpecError(
+                f"normalise method '{method.name}' has a learn function: declare learns=True"
+            )
+        return
+    if method.learns and not (method.takes("reference") and method.takes("learnt")):
+        raise SpecError(
+            f"normalise method '{method.name}' declares learns=True, so it must either take "
+            "reference= (the sample to learn from) and learnt= (statistics learnt before) "
+            "and return a Normalised, or be registered as a pair: "
+            "register_normaliser(name, learns=True, learn=<learn function>) on "
+            "apply(x, /, *, learnt, direction, **params) -> array"
+        )
+
+
+normalisers: Registry[Normaliser] = Registry(
+    "normalise",
+    Protocol(
+        fields=frozenset(
+            {"learns", "learn", "columnwise", "output_range", "range_of", "requires_positive"}
+        ),
+        keywords=("direction",),
+    ),
+    check=_check_normaliser,
+)
 """The normalisation registry: method name → normaliser function."""
 
 register_normaliser = normalisers.register
@@ -274,10 +303,8 @@ def output_range(
     True
     """
     entry = normalisers.get(method)
-    range_of = entry.extra.get("range_of")
-    if range_of is not None:
-        result: tuple[float, float] | None = range_of(dict(params or {}))
-        return result
+    if entry.range_of is not None:
+        return entry.range_of(dict(params or {}))
     return entry.output_range
 
 
@@ -331,6 +358,7 @@ def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
 
 @normalisers.register(
     "minmax",
+    columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 100.0),
     learns=True,
@@ -416,6 +444,7 @@ def minmax(
 
 @normalisers.register(
     "zscore",
+    columnwise=True,
     reference=HANDBOOK,
     learns=True,
     requires_positive=False,
@@ -491,6 +520,7 @@ def zscore(
 
 @normalisers.register(
     "goalposts",
+    columnwise=True,
     reference=HDR,
     output_range=(0.0, 1.0),
     range_of=_range_goalposts,
@@ -666,7 +696,12 @@ def _ranks(
 
 
 @normalisers.register(
-    "rank", reference=HANDBOOK, learns=True, requires_positive=False, parameters=("ties",)
+    "rank",
+    columnwise=True,
+    reference=HANDBOOK,
+    learns=True,
+    requires_positive=False,
+    parameters=("ties",),
 )
 def rank(
     X: FloatArray,
@@ -728,6 +763,7 @@ def rank(
 
 @normalisers.register(
     "percentile_rank",
+    columnwise=True,
     reference=COINR,
     output_range=(0.0, 100.0),
     learns=True,
@@ -800,7 +836,9 @@ def percentile_rank(
     )
 
 
-@normalisers.register("borda", reference=COINR, learns=True, requires_positive=False, parameters=())
+@normalisers.register(
+    "borda", columnwise=True, reference=COINR, learns=True, requires_positive=False, parameters=()
+)
 def borda(
     X: FloatArray,
     /,
@@ -869,6 +907,7 @@ def _ratio(X: FloatArray, d: FloatArray, base: FloatArray) -> FloatArray:
 
 @normalisers.register(
     "distance_to_target",
+    columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 1.0),
     range_of=_range_capped("distance_to_target", True),
@@ -960,6 +999,7 @@ def distance_to_target(
 
 @normalisers.register(
     "distance_to_reference",
+    columnwise=True,
     reference=HANDBOOK,
     learns=True,
     range_of=_range_capped("distance_to_reference", False),
@@ -1089,6 +1129,7 @@ def _leader(
 
 @normalisers.register(
     "distance_to_leader",
+    columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 1.0),
     learns=True,
@@ -1148,6 +1189,7 @@ def distance_to_leader(
 
 @normalisers.register(
     "fraction_of_max",
+    columnwise=True,
     reference=COINR,
     output_range=(0.0, 100.0),
     learns=True,
@@ -1203,7 +1245,12 @@ def fraction_of_max(
 
 
 @normalisers.register(
-    "ratio_to_mean", reference=HANDBOOK, learns=True, requires_positive=True, parameters=()
+    "ratio_to_mean",
+    columnwise=True,
+    reference=HANDBOOK,
+    learns=True,
+    requires_positive=True,
+    parameters=(),
 )
 def ratio_to_mean(
     X: FloatArray,
@@ -1298,6 +1345,7 @@ def _thresholds(value: Any, n_cols: int) -> FloatArray:
 
 @normalisers.register(
     "banding",
+    columnwise=True,
     reference=HANDBOOK,
     output_range=(1.0, 5.0),
     range_of=_range_banding,
@@ -1399,8 +1447,92 @@ def _stack(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return out
 
 
+def run_normaliser(
+    method: str | Method[Any],
+    X: FloatArray,
+    /,
+    *,
+    direction: Any,
+    reference: FloatArray | None = None,
+    learnt: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Normalised:
+    """Run a normaliser of either registered form; every engine calls it.
+
+    A normaliser is either one function that learns and applies (the built-in form,
+    ``f(X, /, *, direction, reference=None, learnt=None, **params) -> Normalised``) or a
+    learn/apply pair registered with ``learn=`` (``learn(reference, /, **params) ->
+    dict`` of per-column statistics, ``apply(x, /, *, learnt, direction, **params) ->
+    array``). A method that does not learn may return a plain array.
+
+    Parameters
+    ----------
+    method : str or Method
+        A registered normaliser (name or registry record).
+    X : FloatArray, shape (n_rows, n_indicators)
+        The values to normalise [indicator units].
+    direction : array_like of ±1, shape (n_indicators,)
+        Polarity of each indicator.
+    reference : FloatArray, optional
+        The sample to learn from (default: ``X``).
+    learnt : mapping, optional
+        Statistics learnt before (then nothing is learnt).
+    **params
+        The method's parameters.
+
+    Returns
+    -------
+    Normalised
+
+    Raises
+    ------
+    SpecError
+        The method returned something else than a ``Normalised`` or a float array of the
+        input's shape.
+    """
+    entry = normalisers.get(method) if isinstance(method, str) else method
+    if entry.learn is not None:
+        if learnt is None:
+            sample = X if reference is None else reference
+            learnt = {k: np.asarray(v) for k, v in dict(entry.learn(sample, **params)).items()}
+        values = entry.func(X, learnt=learnt, direction=direction, **params)
+        return _as_normalised(entry, values, X, learnt)
+    kwargs: dict[str, Any] = {}
+    if reference is not None and entry.accepts("reference"):
+        kwargs["reference"] = reference
+    if learnt is not None and entry.accepts("learnt"):
+        kwargs["learnt"] = learnt
+    result = entry.func(X, direction=direction, **kwargs, **params)
+    return _as_normalised(entry, result, X, {})
+
+
+def _as_normalised(
+    entry: Method[Any], result: Any, X: FloatArray, learnt: Mapping[str, Any]
+) -> Normalised:
+    """A normaliser's return value as a :class:`Normalised`, checked."""
+    if isinstance(result, Normalised):
+        return result
+    shape = np.shape(X)
+    if isinstance(result, np.ndarray) and result.shape == shape:
+        try:
+            values = np.asarray(result, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is not None:
+            return Normalised(values=values, learnt=dict(learnt))
+    got = (
+        f"an array of shape {result.shape} and dtype {result.dtype}"
+        if isinstance(result, np.ndarray)
+        else f"a {type(result).__name__}"
+    )
+    raise SpecError(
+        f"normalise method '{entry.name}' returned {got}; it must return a Normalised or a "
+        f"float array of the input's shape {shape}"
+    )
+
+
 def normalise_by_period(
-    method: str,
+    method: str | Method[Any],
     X: FloatArray,
     period_codes: IntArray,
     direction: Any,
@@ -1412,8 +1544,8 @@ def normalise_by_period(
 
     Parameters
     ----------
-    method : str
-        A registered normaliser.
+    method : str or Method
+        A registered normaliser (name or registry record).
     X : FloatArray, shape (n_rows, n_indicators)
         Indicator values [indicator units]; rows of all periods.
     period_codes : IntArray, shape (n_rows,)
@@ -1458,7 +1590,8 @@ def normalise_by_period(
     >>> r.values.ravel().tolist()
     [0.0, 100.0, 50.0, 200.0]
     """
-    func = normalisers.get(method)
+    entry = normalisers.get(method) if isinstance(method, str) else method
+    method = entry.name
     mode = check_choice(mode, MODES, "reference", "normalise", method)
     X = as_matrix(X, "normalise", method)
     codes = np.asarray(period_codes)
@@ -1468,8 +1601,7 @@ def normalise_by_period(
             f"({X.shape[0]},); got shape {codes.shape}"
         )
     if mode == "pooled":
-        result: Normalised = func(X, direction=direction, **params)
-        return result
+        return run_normaliser(entry, X, direction=direction, **params)
     if mode == "base":
         rows = codes == base_period
         if base_period is None or not rows.any():
@@ -1477,15 +1609,14 @@ def normalise_by_period(
                 f"normalise method '{method}' with reference 'base' needs a base_period present "
                 f"in the data, one of {np.unique(codes).tolist()}; got {base_period!r}"
             )
-        result = func(X, direction=direction, reference=X[rows], **params)
-        return result
+        return run_normaliser(entry, X, direction=direction, reference=X[rows], **params)
     periods = np.unique(codes)
     values = np.full(X.shape, np.nan)
     learnt_parts: list[_Stats] = []
     flag_parts: list[_Flags] = []
     for p in periods:  # a loop over periods; each call is vectorised over rows and columns
         rows = codes == p
-        part: Normalised = func(X[rows], direction=direction, **params)
+        part = run_normaliser(entry, X[rows], direction=direction, **params)
         values[rows] = part.values
         learnt_parts.append(part.learnt)
         flag_parts.append(part.flags)

@@ -26,14 +26,14 @@ from collections.abc import Callable
 import numpy as np
 
 from securindex.errors import SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import BoolArray, FloatArray, as_matrix, check_float
 
 __all__ = ["Screener", "availability", "keep_all", "register_screener", "screeners"]
 
 Screener = Callable[..., BoolArray]
 
-screeners: Registry[Screener] = Registry("screen")
+screeners: Registry[Screener] = Registry("screen", Protocol(fields=frozenset()))
 """The screening registry: method name → screener function."""
 
 register_screener = screeners.register

@@ -37,13 +37,13 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from securindex.errors import DataError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -74,7 +74,9 @@ __all__ = [
 
 Treater = Callable[..., Treated]
 
-treaters: Registry[Treater] = Registry("treat")
+treaters: Registry[Treater] = Registry(
+    "treat", Protocol(fields=frozenset({"learns", "columnwise", "treats_only_failing"}))
+)
 """The outlier-treatment registry: method name → treater function."""
 
 register_treater = treaters.register
@@ -407,12 +409,19 @@ def _report(
     ]
 
 
+def _only_failing(params: Mapping[str, Any]) -> bool:
+    """``log`` and ``boxcox`` leave passing columns alone with ``only_failing: true``."""
+    return params.get("only_failing") is True
+
+
 # --------------------------------------------------------------------------------------
 # Methods
 # --------------------------------------------------------------------------------------
 
 
-@treaters.register("none", reference=HANDBOOK, parameters=_RULE_PARAMS)
+@treaters.register(
+    "none", columnwise=True, treats_only_failing=True, reference=HANDBOOK, parameters=_RULE_PARAMS
+)
 def none(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
 ) -> Treated:
@@ -479,7 +488,13 @@ def _transform_method(
     )
 
 
-@treaters.register("log", reference=COINR, parameters=(*_RULE_PARAMS, "transform", "only_failing"))
+@treaters.register(
+    "log",
+    columnwise=True,
+    treats_only_failing=_only_failing,
+    reference=COINR,
+    parameters=(*_RULE_PARAMS, "transform", "only_failing"),
+)
 def log(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
 ) -> Treated:
@@ -537,7 +552,11 @@ def _boxcox_params(params: dict[str, Any], method: str) -> tuple[float | None, b
 
 
 @treaters.register(
-    "boxcox", reference=BOXCOX, parameters=(*_RULE_PARAMS, "lmbda", "makepos", "only_failing")
+    "boxcox",
+    columnwise=True,
+    treats_only_failing=_only_failing,
+    reference=BOXCOX,
+    parameters=(*_RULE_PARAMS, "lmbda", "makepos", "only_failing"),
 )
 def boxcox(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
@@ -593,6 +612,8 @@ def boxcox(
 
 @treaters.register(
     "winsorise",
+    columnwise=True,
+    treats_only_failing=True,
     reference=COINR,
     parameters=(*_RULE_PARAMS, "winmax", "fallback", "lmbda", "makepos"),
 )

@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy.optimize import linprog
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Registry
+from securindex.methods._registry import Protocol, Registry
 from securindex.methods._types import FloatArray, IntArray
 
 __all__ = [
@@ -102,7 +101,13 @@ Weighter = Callable[..., Weights]
 
 Node = TypeVar("Node", bound=Hashable)
 
-weighters: Registry[Weighter] = Registry("weight")
+weighters: Registry[Weighter] = Registry(
+    "weight",
+    Protocol(
+        fields=frozenset({"learns", "requires", "per_row", "scores_node"}),
+        keywords=("nominal",),
+    ),
+)
 """The weighting registry: method name → weighter function."""
 
 register_weighter = weighters.register
@@ -865,6 +870,7 @@ def _share_bounds(bounds: Any, n_children: int) -> tuple[FloatArray, FloatArray]
     learns=True,
     requires=(),
     per_row=True,
+    scores_node=True,
     parameters=("bounds", "groups"),
 )
 def benefit_of_doubt(
@@ -966,6 +972,8 @@ def benefit_of_doubt(
                 "weight method 'benefit_of_doubt': 'groups' must be an integer array of one "
                 f"period code per row, shape ({n_rows},); got shape {codes.shape}"
             )
+    from scipy.optimize import linprog  # imported here: it is 0.3 s of import time
+
     present = ~np.isnan(X)
     values = np.zeros((n_rows, n_children))
     multipliers = np.full((n_rows, n_children), np.nan)

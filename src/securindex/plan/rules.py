@@ -1,0 +1,544 @@
+"""Node rules: how a node of the index tree is weighted and scored, written once.
+
+Every engine — the in-memory pipeline, the Monte-Carlo engine (with a leading replicate
+axis) and the Dask engine (per partition) — calls these functions; none restates them.
+They are:
+
+* **weights** (:func:`node_weights`): the node's weighting method is called with the
+  children's block, their nominal weights and their labels — the same arguments in every
+  engine;
+* **the missing-data policy** (:func:`apply_missing_policy`): ``renormalise`` keeps the
+  present children (the aggregators rescale their weights), ``coverage`` does not score a
+  row whose present children hold less than ``min_coverage`` of the weight, ``fail``
+  stops the build;
+* **not scored at zero** (:func:`zero_rows`): with ``allow_zero`` on a mean that needs
+  positive children, a row where a child is exactly 0 is not scored;
+* **the score**, by node kind (:data:`NODE_RULES`): a ``weighted`` node is its
+  aggregator's mean of the children; a ``frontier`` node (benefit of the doubt) is 100 ×
+  its linear programme's optimum, the share of the best-practice frontier [2]_;
+* **ranks within each period** (:func:`rank_within_periods`), 1 = highest, ties share the
+  best rank;
+* **audit rows** (:func:`audit_frame`) built from a mask of the rows concerned with their
+  before/after values, one reason code of :data:`REASONS` each.
+
+A new kind of node (a formula over the children's scores, say) is a new
+:class:`NodeRule` in :data:`NODE_RULES`, chosen by :func:`securindex.plan.compile_plan`;
+engines do not change.
+
+References
+----------
+.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
+   User Guide*, Part I, steps 4 and 6. OECD Publishing. doi:10.1787/9789264043466-en
+.. [2] Cherchye, L., Moesen, W., Rogge, N. & Van Puyenbroeck, T. (2007). An introduction to
+   'benefit of the doubt' composite indicators. *Social Indicators Research* 82(1),
+   111–145. doi:10.1007/s11205-006-9029-7
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from securindex.errors import DataError, SpecError
+from securindex.methods._types import FloatArray, IntArray
+from securindex.plan.compiled import NODE_KIND_FRONTIER, NODE_KIND_WEIGHTED, NodePlan
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "NODE_RULES",
+    "REASONS",
+    "NodeRule",
+    "NodeScore",
+    "Unscored",
+    "aggregate_block",
+    "apply_missing_policy",
+    "audit_frame",
+    "node_is_rowwise",
+    "node_weights",
+    "rank_within_periods",
+    "register_node_rule",
+    "score_node",
+    "weight_total",
+    "zero_rows",
+]
+
+AUDIT_COLUMNS = ["stage", "entity", "period", "item", "action", "before", "after", "detail"]
+"""Columns of an audit table: one row per action taken on the data."""
+
+REASONS: dict[str, str] = {
+    "low_coverage": "the present children's share of the weight is below min_coverage",
+    "zero_child": "a child is 0 under a mean that needs strictly positive children (allow_zero)",
+    "non_finite_score": "the node's score is not finite (±inf), so it is not scored",
+}
+"""Reason codes of the rows a node does not score, with their meaning. Node- and score-level
+audits add theirs here (one place): an engine writes ``REASONS[code]``-backed rows with
+:func:`audit_frame`, never free text of its own."""
+
+_COVERAGE_TOLERANCE = 1e-12
+"""Coverage is compared with ``min_coverage`` less this margin [unitless], so a share that
+equals the threshold up to rounding passes."""
+
+
+# --------------------------------------------------------------------------------------
+# Audit rows
+# --------------------------------------------------------------------------------------
+
+
+def audit_frame(
+    stage: str,
+    index: pd.MultiIndex,
+    rows: IntArray,
+    item: Any,
+    action: str,
+    before: Any = np.nan,
+    after: Any = np.nan,
+    detail: Any = "",
+) -> pd.DataFrame:
+    """Audit rows for the rows ``rows`` (positions in ``index``) that a step acted on.
+
+    Parameters
+    ----------
+    stage : str
+        The pipeline stage (``screen``, ``impute``, ``treat``, ``aggregate`` …).
+    index : pandas.MultiIndex
+        ``(entity, period)`` of the rows the positions refer to.
+    rows : IntArray, shape (n,)
+        Positions of the rows concerned (only those: never the whole column).
+    item : str or array of str
+        The indicator or node concerned (one, or one per row).
+    action : str
+        What was done (``imputed``, ``winsorised``, ``not scored`` …).
+    before, after : float or array, shape (n,)
+        The values before and after the action [the stage's unit]; NaN if none.
+    detail : str or array of str
+        Why (method and parameters, a :data:`REASONS` text).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`AUDIT_COLUMNS`, one row per position.
+    """
+    return pd.DataFrame(
+        {
+            "stage": stage,
+            "entity": index.get_level_values(0)[rows],
+            "period": index.get_level_values(1)[rows],
+            "item": item,
+            "action": action,
+            "before": before,
+            "after": after,
+            "detail": detail,
+        },
+        columns=AUDIT_COLUMNS,
+    )
+
+
+@dataclass(frozen=True)
+class Unscored:
+    """Rows a node did not score, and why (the engine turns them into audit rows).
+
+    Attributes
+    ----------
+    rows : IntArray
+        Positions of the rows (within the block the rule was given).
+    reason : str
+        A key of :data:`REASONS`.
+    before : FloatArray or float
+        The value that decided it (the present weight share; the child's 0).
+    detail : str
+        The reason in words, with the node's settings.
+    """
+
+    rows: IntArray
+    reason: str
+    before: Any
+    detail: str
+
+
+@dataclass
+class NodeScore:
+    """A node's scores over a block of rows and the rows it did not score."""
+
+    values: FloatArray
+    unscored: list[Unscored] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------
+
+
+def node_weights(node: NodePlan, block: FloatArray) -> tuple[FloatArray, dict[str, Any]]:
+    """The node's children weights from its weighting method.
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node.
+    block : FloatArray, shape (n_rows, n_children)
+        The children's normalised values or scores [score].
+
+    Returns
+    -------
+    weights : FloatArray, shape (n_children,) or (n_rows, n_children)
+        Per-row for methods such as benefit of the doubt [unitless].
+    info : dict
+        What the method learnt (loadings, consistency, the LP optimum ``scores`` …).
+
+    Notes
+    -----
+    Weights are learnt from all periods together (one benefit-of-the-doubt frontier, one
+    PCA), so that, like pooled normalisation, they do not change the scale over time. The
+    engines pass the children's labels to methods that take ``labels``; nothing else.
+    """
+    step = node.weight
+    params = step.kwargs()
+    extra: dict[str, Any] = {}
+    if step.method.takes("labels") and "labels" not in params:
+        extra["labels"] = list(node.children)
+    try:
+        result = step.method(block, nominal=node.nominal_weights, **params, **extra)
+    except SpecError as exc:
+        raise SpecError(f"node '{node.id}': {exc}") from None
+    except DataError as exc:
+        raise DataError(f"node '{node.id}': {exc}") from None
+    return np.asarray(result.values, dtype=np.float64), dict(result.info)
+
+
+def weight_total(w: FloatArray) -> Any:
+    """The weight of all children, to which the present children's share is compared.
+
+    One vector ``(k,)``: its sum; per-row weights ``(rows, k)``: the mean row sum; one
+    vector per replicate ``(C, 1, k)`` or per row and replicate ``(C, rows, k)``: each
+    replicate's mean row sum, shape ``(C, 1)``.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim == 1:
+        return float(w.sum())
+    if w.ndim == 2:
+        return float(w.sum()) / w.shape[0]
+    return w.sum(axis=-1).mean(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------
+# Missing data and zero children
+# --------------------------------------------------------------------------------------
+
+
+def apply_missing_policy(
+    node: NodePlan,
+    x: FloatArray,
+    w: FloatArray,
+    total: Any,
+    labels: Callable[[IntArray], Sequence[Any]] | None = None,
+) -> tuple[FloatArray, Unscored | None]:
+    """Enforce the node's missing-data policy on a block of its children.
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node.
+    x : FloatArray, shape (..., n_rows, n_children)
+        The children [score]; leading axes are replicates.
+    w : FloatArray
+        Weights, (k,), (rows, k), (C, 1, k) or (C, rows, k) [unitless].
+    total : float or FloatArray
+        :func:`weight_total` of the node's weights (over all rows, not only the block).
+    labels : callable, optional
+        Row labels of positions, for the message of policy ``fail``.
+
+    Returns
+    -------
+    x : FloatArray
+        The children, with rows not scored set to NaN (a copy only when some are).
+    unscored : Unscored or None
+        The rows below coverage (positions along the row axis; for replicated input, rows
+        below coverage in any replicate) with their weight share.
+
+    Raises
+    ------
+    DataError
+        Policy ``fail`` and a child is missing.
+    """
+    missing = np.isnan(x)
+    if not missing.any():
+        return x, None
+    policy = node.missing
+    if policy.policy == "fail":
+        bad = np.flatnonzero(missing.any(axis=-1).reshape(-1, x.shape[-2]).any(axis=0))
+        raise DataError(
+            f"node '{node.id}' has missing children in {len(bad)} row(s) and its missing-data "
+            "policy is 'fail'; impute first, or use policy renormalise or coverage",
+            rows=list(labels(bad[:20])) if labels is not None else [],
+        )
+    if policy.policy != "coverage":
+        return x, None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        present = np.where(missing, 0.0, w).sum(axis=-1)
+        share = np.where(np.asarray(total) > 0, present / np.where(total > 0, total, 1.0), 0.0)
+    short = share < policy.min_coverage - _COVERAGE_TOLERANCE
+    if not short.any():
+        return x, None
+    rows = np.flatnonzero(short.reshape(-1, x.shape[-2]).any(axis=0))
+    unscored = Unscored(
+        rows=rows,
+        reason="low_coverage",
+        before=share[..., rows] if share.ndim == 1 else np.nan,
+        detail=f"weight share of present children < {policy.min_coverage:g}",
+    )
+    return np.where(short[..., None], np.nan, x), unscored
+
+
+def zero_rows(node: NodePlan, x: FloatArray) -> tuple[FloatArray, Unscored | None]:
+    """With ``allow_zero``: rows where a child is exactly 0 are not scored (set to NaN).
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node (only acts when :attr:`NodePlan.zero_floor`).
+    x : FloatArray, shape (..., n_rows, n_children)
+        The children [score].
+    """
+    if not node.zero_floor:
+        return x, None
+    with np.errstate(invalid="ignore"):
+        zero = (x == 0).any(axis=-1)
+    if not zero.any():
+        return x, None
+    rows = np.flatnonzero(zero.reshape(-1, x.shape[-2]).any(axis=0))
+    unscored = Unscored(
+        rows=rows,
+        reason="zero_child",
+        before=0.0,
+        detail=f"a child is 0 (its lower goalpost): the {node.aggregate.name} mean is undefined",
+    )
+    return np.where(zero[..., None], np.nan, x), unscored
+
+
+# --------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------
+
+
+def aggregate_block(
+    node: NodePlan, x: FloatArray, w: FloatArray, period_codes: IntArray
+) -> FloatArray:
+    """The node's aggregator over prepared children (policy and zero rule applied).
+
+    Methods comparing rows (taking ``groups``) compare them within each period: they get
+    the rows' period codes.
+    """
+    method = node.aggregate.method
+    extra = {"groups": period_codes} if method.takes("groups") else {}
+    return np.asarray(method(x, w, **node.aggregate.kwargs(), **extra), dtype=np.float64)
+
+
+class NodeRule:
+    """How a kind of node turns its children's block into scores.
+
+    Subclasses override :meth:`score`; the engines call :func:`score_node`.
+    """
+
+    #: Whether the rule may be applied to blocks of rows independently.
+    rowwise: bool = True
+
+    def is_rowwise(self, node: NodePlan) -> bool:
+        """Whether the node may be scored block of rows by block of rows."""
+        return self.rowwise
+
+    def score(
+        self,
+        node: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        info: Mapping[str, Any],
+        *,
+        total: Any,
+        period_codes: IntArray,
+        labels: Callable[[IntArray], Sequence[Any]] | None = None,
+    ) -> NodeScore:
+        raise NotImplementedError
+
+
+class WeightedMean(NodeRule):
+    """The node is its aggregator's mean of the weighted children (the Handbook's step 6),
+    after the missing-data policy and the not-scored-at-zero rule."""
+
+    def is_rowwise(self, node: NodePlan) -> bool:
+        return node.aggregate.method.rowwise
+
+    def score(
+        self,
+        node: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        info: Mapping[str, Any],
+        *,
+        total: Any,
+        period_codes: IntArray,
+        labels: Callable[[IntArray], Sequence[Any]] | None = None,
+    ) -> NodeScore:
+        unscored: list[Unscored] = []
+        x, low = apply_missing_policy(node, x, w, total, labels)
+        if low is not None:
+            unscored.append(low)
+        x, zero = zero_rows(node, x)
+        if zero is not None:
+            unscored.append(zero)
+        try:
+            values = aggregate_block(node, x, w, period_codes)
+        except DataError as exc:
+            rows: list[Any] = []
+            if labels is not None:
+                bad = np.flatnonzero((x <= 0).any(axis=-1).reshape(-1, x.shape[-2]).any(axis=0))
+                rows = list(labels(bad[:5]))
+            raise DataError(f"node '{node.id}' ({node.aggregate.name}): {exc}", rows=rows) from None
+        return NodeScore(values=values, unscored=unscored)
+
+
+class Frontier(NodeRule):
+    """The node is 100 × its weighting method's optimum (benefit of the doubt: each row's
+    share of the best-practice frontier, ``info["scores"]`` in [0, 1]), not a weighted mean
+    with the row's normalised weights."""
+
+    rowwise = False
+
+    def score(
+        self,
+        node: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        info: Mapping[str, Any],
+        *,
+        total: Any,
+        period_codes: IntArray,
+        labels: Callable[[IntArray], Sequence[Any]] | None = None,
+    ) -> NodeScore:
+        if "scores" not in info:
+            raise SpecError(
+                f"node '{node.id}': weight method '{node.weight.name}' declares scores_node "
+                "but its info has no 'scores' (the optimum per row, in [0, 1])"
+            )
+        return NodeScore(values=100.0 * np.asarray(info["scores"], dtype=np.float64))
+
+
+NODE_RULES: dict[str, NodeRule] = {
+    NODE_KIND_WEIGHTED: WeightedMean(),
+    NODE_KIND_FRONTIER: Frontier(),
+}
+"""Node kind (:attr:`NodePlan.kind`) → its rule."""
+
+
+def register_node_rule(kind: str, rule: NodeRule, *, replace: bool = False) -> None:
+    """Add the rule of a new node kind (chosen by the plan compiler)."""
+    if kind in NODE_RULES and not replace:
+        raise SpecError(f"node kind '{kind}' already has a rule; pass replace=True")
+    NODE_RULES[kind] = rule
+
+
+def score_node(
+    node: NodePlan,
+    x: FloatArray,
+    w: FloatArray,
+    info: Mapping[str, Any],
+    *,
+    total: Any,
+    period_codes: IntArray,
+    labels: Callable[[IntArray], Sequence[Any]] | None = None,
+) -> NodeScore:
+    """Score a node's rows with the rule of its kind.
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node.
+    x : FloatArray, shape (..., n_rows, n_children)
+        The children's values [score]; leading axes are replicates.
+    w : FloatArray
+        Weights (k,), (rows, k), (C, 1, k) or (C, rows, k) [unitless].
+    info : Mapping
+        What the weighting method learnt (:func:`node_weights`).
+    total : float or FloatArray
+        :func:`weight_total` of the node's weights over all rows.
+    period_codes : IntArray, shape (n_rows,)
+        Period of each row (methods comparing rows do so within periods).
+    labels : callable, optional
+        Row labels of positions, for messages.
+
+    Returns
+    -------
+    NodeScore
+        Scores, shape (..., n_rows) [score], and the rows not scored.
+    """
+    return NODE_RULES[node.kind].score(
+        node, x, w, info, total=total, period_codes=period_codes, labels=labels
+    )
+
+
+def node_is_rowwise(node: NodePlan) -> bool:
+    """Whether the node's rule may be applied to blocks of rows independently."""
+    return NODE_RULES[node.kind].is_rowwise(node)
+
+
+# --------------------------------------------------------------------------------------
+# Ranks
+# --------------------------------------------------------------------------------------
+
+
+def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArray:
+    """Rank of each row's score within its period: 1 = highest, ties share the best rank.
+
+    Parameters
+    ----------
+    scores : FloatArray, shape (n_rows, n_columns)
+        Scores [score]; NaN is not ranked. Columns are nodes or replicates.
+    period_codes : IntArray, shape (n_rows,)
+        Period code of each row.
+
+    Returns
+    -------
+    FloatArray, shape (n_rows, n_columns)
+        Ranks [rank, 1 … number of scored rows of the period]; NaN where the score is NaN.
+        Tied scores share the lowest rank and the next rank skips (1, 2, 2, 4: "min"
+        ranking, as ``pandas.Series.rank(method="min", ascending=False)`` and COINr).
+
+    Notes
+    -----
+    One sort per period over all columns at once (never a loop over entities): the rows of
+    a period are sorted by decreasing score, and each run of equal scores gets the position
+    of its first member.
+
+    Examples
+    --------
+    >>> rank_within_periods(np.array([[3.0], [5.0], [5.0], [1.0]]), np.zeros(4, dtype=int))
+    array([[3.],
+           [1.],
+           [1.],
+           [4.]])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.full(scores.shape, np.nan, order="F")
+    codes = np.asarray(period_codes)
+    by_period = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
+    groups = np.split(by_period, bounds) if len(codes) else []
+    for rows in groups:  # one sort per period, all columns at once
+        values = scores[rows]
+        missing = np.isnan(values)
+        key = np.where(missing, np.inf, -values)
+        order = np.argsort(key, axis=0, kind="stable")
+        ordered = np.take_along_axis(key, order, axis=0)
+        position = np.broadcast_to(
+            np.arange(1, len(rows) + 1, dtype=np.float64)[:, None], ordered.shape
+        )
+        new = np.ones(ordered.shape, dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        rank_sorted = np.maximum.accumulate(np.where(new, position, 0.0), axis=0)
+        ranked = np.empty_like(rank_sorted)
+        np.put_along_axis(ranked, order, rank_sorted, axis=0)
+        out[rows] = np.where(missing, np.nan, ranked)
+    return out
