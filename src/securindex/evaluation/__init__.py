@@ -41,6 +41,7 @@ from securindex.evaluation.before_after import (
     rate_ratio_test,
     relative_effect_size,
 )
+from securindex.evaluation.dispersion import Dispersion, estimate_dispersion
 from securindex.evaluation.displacement import (
     WeightedDisplacementDifference,
     WeightedDisplacementQuotient,
@@ -115,6 +116,7 @@ __all__ = [
     "Coefficient",
     "DesignSpec",
     "DifferenceInDifferences",
+    "Dispersion",
     "EconomicCost",
     "EmmieEntry",
     "EmmieRecord",
@@ -149,6 +151,7 @@ __all__ = [
     "change_uncertainty",
     "compound_annual_growth_rate",
     "difference_in_differences",
+    "estimate_dispersion",
     "evaluate_initiative",
     "evaluate_initiative_spec",
     "harm_weighted_count",
