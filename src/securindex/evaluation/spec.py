@@ -48,6 +48,7 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from securindex.errors import Issue, SpecError
+from securindex.evaluation.analyses import Analysis
 
 __all__ = [
     "Baseline",
@@ -528,6 +529,12 @@ class EvaluationSpec(_Spec):
     )
     initiative: InitiativeSpec | None = None
     design: DesignSpec | None = None
+    analyses: list[Analysis] = Field(
+        default_factory=list,
+        description="Designs to run beside the initiative's before/after statistics "
+        "(difference_in_differences, staggered_did, event_study, interrupted_time_series, "
+        "synthetic_control), with the keys of the Python functions.",
+    )
     emmie: EmmieRecord | None = None
 
     @model_validator(mode="after")
