@@ -423,8 +423,8 @@ def evaluate(
     plots: Annotated[
         bool | None,
         typer.Option(
-            help="write the plots: before/after, event study, synthetic control, ITS "
-            "(default: when matplotlib is installed)"
+            help="write the plots (before/after, event study, synthetic control, ITS) and the "
+            "HTML report (default: when matplotlib and jinja2 are installed)"
         ),
     ] = None,
 ) -> None:
@@ -449,7 +449,7 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     try:
         with atomic_folder(target) as tmp:
-            written = outcome.write(tmp, plots=draw)
+            written = outcome.write(tmp, plots=draw, report=draw)
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")

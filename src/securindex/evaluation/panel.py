@@ -47,7 +47,7 @@ from securindex.evaluation._common import (
     fmt,
     fmt_p,
 )
-from securindex.evaluation.spec import SMSLevel, maryland_sms_level
+from securindex.evaluation.spec import SMSLevel, maryland_sms_level, sms_after_pre_trend_check
 
 __all__ = [
     "Coefficient",
@@ -755,6 +755,7 @@ def difference_in_differences(
         n_treated=n_treated,
         n_control=n_entities - n_treated,
     )
+    sms = sms_after_pre_trend_check(sms, None if pre_trend is None else pre_trend.passed)
     return DifferenceInDifferences(
         estimate=c.estimate,
         se=c.se,

@@ -66,6 +66,7 @@ __all__ = [
     "TargetSpec",
     "maryland_sms_level",
     "parse_evaluation",
+    "sms_after_pre_trend_check",
 ]
 
 Polarity = Literal["positive", "negative", "none"]
@@ -513,6 +514,25 @@ def maryland_sms_level(
 
 
 _DESIGN_KINDS = frozenset(DesignKind.__args__)  # type: ignore[attr-defined]
+
+
+def sms_after_pre_trend_check(level: SMSLevel, passed: bool | None) -> SMSLevel:
+    """Lower a design's SMS level to 2 when its pre-period check rejects parallel trends.
+
+    A comparison group whose trend already diverged before the start is not comparable
+    (the condition of levels 3 and 4); ``passed=None`` (no check possible) keeps the level.
+    """
+    if passed is not False or level.level <= 2:
+        return level
+    return SMSLevel(
+        level=2,
+        label=_SMS_LABELS[2],
+        design=level.design,
+        reason=(
+            "the pre-period check rejects parallel trends, so the comparison group is not "
+            f"shown comparable (the design alone would earn level {level.level})"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------

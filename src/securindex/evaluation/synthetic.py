@@ -187,9 +187,9 @@ class SyntheticControl(EvaluationResult):
         )
         parts = [
             f"Synthetic control for {self.treated} from {self.n_donors} donors (mainly "
-            f"{made}; {fit}): after {self.intervention} {self.outcome_label} was on average "
-            f"{fmt(self.estimate, 3)} ({fmt(self.percent_change, 1)} %) from its synthetic "
-            f"twin{direction_word(good)}."
+            f"{made}; {fit}): from {self.intervention} on, {self.outcome_label} was on "
+            f"average {fmt(abs(self.estimate), 3)} {'above' if self.estimate > 0 else 'below'} "
+            f"its synthetic twin ({self.percent_change:+.1f} %){direction_word(good)}."
         ]
         if self.placebos is not None and math.isfinite(self.p_value):
             parts.append(
