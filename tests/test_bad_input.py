@@ -200,6 +200,14 @@ API: list[tuple[str, Callable[[dict[str, Path]], Any], type[SecurindexError], st
         SpecError,
         "columns.a.polarity",
     ),
+    (
+        "Framework.from_spec own id as child",
+        lambda f: Framework.from_spec(
+            {"id": "i", "columns": {}, "structure": [{"id": "p", "children": ["i"]}]}
+        ),
+        SpecError,
+        "unknown id 'i'",
+    ),  # found by the fuzz suite: a KeyError in the cycle check
     ("Catalogue.load", lambda f: Catalogue.load(f["catalogue/bomb.yaml"]), SpecError, "bomb.yaml:"),
     ("read_dictionary", lambda f: read_dictionary(f["bomb.yaml"]), SpecError, "bomb.yaml:"),
     (

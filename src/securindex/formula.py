@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
@@ -565,7 +566,9 @@ class _Parser:
                 "comments (#) are not allowed in formulas; put notes in the description", hash_at
             )
         try:
-            tree = ast.parse(self.body, mode="eval")
+            with warnings.catch_warnings():  # Python's own hints ("invalid decimal literal")
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(self.body, mode="eval")
         except SyntaxError as exc:
             raise self._syntax_error(exc) from None
         except (RecursionError, MemoryError):

@@ -384,7 +384,7 @@ class Framework:
         def visit(node: str, trail: tuple[str, ...]) -> None:
             state[node] = 1
             for child in self.children.get(node, ()):
-                if child not in self.children:
+                if child not in self._node_index:  # a leaf, or the index's own id (reported)
                     continue
                 if state.get(child) == 1:
                     path = (*trail, node)  # child may be node itself: listed as its own child
