@@ -201,13 +201,17 @@ def indicators(
         target.mkdir(parents=True, exist_ok=True)
         target = target / "indicators.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
-    frame = values.frame.reset_index()
+    ids = panel.id_names  # the data's own id column names in the files written
+    names = {"entity": ids["entity"], "period": ids["period"]}
+    if set(names.values()) & set(values.frame.columns):
+        names = {}
+    frame = values.frame.reset_index().rename(columns=names)
     if target.suffix.lower() == ".parquet":
         frame.to_parquet(target, index=False)
     else:
         frame.to_csv(target, index=False)
     audit_path = target.with_name(target.stem + ".audit.csv")
-    values.audit.to_csv(audit_path, index=False)
+    values.audit.rename(columns=names).to_csv(audit_path, index=False)
     console.print(
         f"[green]wrote[/green] {target} ({values.frame.shape[0]} rows × "
         f"{values.frame.shape[1]} indicators)"
