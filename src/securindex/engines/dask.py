@@ -497,7 +497,9 @@ class _TreatGroup:
 
     @property
     def transform(self) -> list[str]:
-        return list(getattr(self.learnt, "transform", ["none"] * len(self.columns)))
+        """Per column, the transform applied (a method without a learnt treatment
+        transforms its whole columns, as :func:`run_treater` records it)."""
+        return list(getattr(self.learnt, "transform", [self.method] * len(self.columns)))
 
 
 def _plan_columns(

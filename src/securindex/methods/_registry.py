@@ -169,12 +169,16 @@ class Protocol:
         Keyword arguments the engines always pass (the function must accept them).
     defaults : Mapping
         Field values a method gets unless it declares them.
+    infer : callable, optional
+        Field values read from the function itself (e.g. an aggregator that takes
+        ``groups`` compares rows), for the fields a method does not declare.
     """
 
     fields: frozenset[str]
     positional: int = 1
     keywords: tuple[str, ...] = ()
     defaults: Mapping[str, Any] | None = None
+    infer: Callable[[Callable[..., Any]], Mapping[str, Any]] | None = None
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -301,7 +305,8 @@ class Registry(Generic[F]):
                 raise SpecError(f"{label} is already registered; pass replace=True")
             if not callable(func):
                 raise SpecError(f"{label}: {func!r} is not callable")
-            values = {**(self.protocol.defaults or {}), **declared}
+            inferred = self.protocol.infer(func) if self.protocol.infer is not None else {}
+            values = {**(self.protocol.defaults or {}), **inferred, **declared}
             if "parameters" in values and values["parameters"] is not None:
                 values["parameters"] = tuple(values["parameters"])
             if "requires" in values:

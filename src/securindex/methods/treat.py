@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._registry import Protocol, Registry
+from securindex.methods._registry import Method, Protocol, Registry
 from securindex.methods._statistics import (
     ColumnSummary,
     Moments,
@@ -75,6 +75,7 @@ __all__ = [
     "log",
     "none",
     "register_treater",
+    "run_treater",
     "skewness",
     "transform",
     "treaters",
@@ -711,6 +712,47 @@ def apply_treatment(x: FloatArray, /, *, learnt: ColumnTreatment, **params: Any)
             continue
         out[:, j] = _transform_column(column, name, learnt.shift[j], learnt.lmbda[j])
     return out
+
+
+def run_treater(method: str | Method[Any], X: FloatArray, /, **params: Any) -> Treated:
+    """Run a treat method of any registered form on a block of whole columns.
+
+    A treat method is one function returning a :class:`Treated` (the built-in form), a
+    function returning a plain array (a transform of whole columns), or a learn/apply pair
+    registered with ``learn=`` (``learn(reference, /, **params) -> learnt``, ``apply(x, /,
+    *, learnt, **params) -> array``). Every engine calls it; a plain array counts as a
+    transform of every column it was given, named after the method.
+
+    Raises
+    ------
+    SpecError
+        The method returned something else than a ``Treated`` or a float array of the
+        input's shape.
+    """
+    entry = treaters.get(method) if isinstance(method, str) else method
+    if entry.learn is not None:
+        result = entry.func(X, learnt=entry.learn(X, **params), **params)
+    else:
+        result = entry.func(X, **params)
+    if isinstance(result, Treated):
+        return result
+    shape = np.shape(X)
+    if isinstance(result, np.ndarray) and result.shape == shape:
+        values = np.asarray(result, dtype=np.float64)
+        return Treated(
+            values=values,
+            winsorised=np.zeros(shape, dtype=bool),
+            transformed=dict.fromkeys(range(shape[1]), entry.name),
+        )
+    got = (
+        f"an array of shape {result.shape}"
+        if isinstance(result, np.ndarray)
+        else f"a {type(result).__name__}"
+    )
+    raise SpecError(
+        f"treat method '{entry.name}' returned {got}; it must return a Treated or a float "
+        f"array of the input's shape {shape}"
+    )
 
 
 def _only_failing(params: Mapping[str, Any]) -> bool:
