@@ -46,7 +46,7 @@ from securindex.result import IndexResult
 
 ROOT = Path(__file__).resolve().parents[1]
 ASEM_FRAMEWORK = ROOT / "indicators" / "examples" / "asem.yaml"
-ASEM_DATA = Path("/work/shared/data/coinr_asem/ASEM_iData.csv")
+ASEM_DATA = ROOT.parent / "shared" / "data" / "coinr_asem" / "ASEM_iData.csv"  # ../shared/data
 COINR_SECONDS_PER_REPLICATE = 0.1
 
 PILLARS = {  # the ASEM shape: pillar -> number of indicators, sub-index of each pillar

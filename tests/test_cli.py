@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -413,14 +412,26 @@ def test_catalogue_table_title_counts(fixtures_dir: Path) -> None:
     assert "homicide_rate" in result.stdout
 
 
-def test_catalogue_default_folder_is_indicators(
-    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_catalogue_default_is_the_shipped_catalogue_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copytree(fixtures_dir / "catalogue", tmp_path / "indicators")
-    monkeypatch.chdir(tmp_path)
+    from securindex import Catalogue
+    from securindex.shipped import catalogue_path
+
+    monkeypatch.chdir(tmp_path)  # an empty folder: no ./indicators
     result = invoke("catalogue", "--markdown", "--category", "social")
     assert result.exit_code == 0, result.output
-    assert _markdown_ids(result.stdout) == ["unemployment_rate"]
+    shipped = sorted(Catalogue.load(catalogue_path("social")))
+    assert len(shipped) > 5
+    assert sorted(_markdown_ids(result.stdout)) == shipped
+
+
+def test_catalogue_by_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("catalogue", "crime", "--markdown")
+    assert result.exit_code == 0, result.output
+    assert "homicide_rate" in _markdown_ids(result.stdout)
+    assert "unemployment_rate" not in _markdown_ids(result.stdout)
 
 
 def test_catalogue_bad_folder_exits_1(
@@ -461,3 +472,46 @@ def test_catalogue_write_readmes(fixture_catalogue: Path) -> None:
     before = crime
     assert invoke("catalogue", fixture_catalogue, "--write-readmes").exit_code == 0
     assert (fixture_catalogue / "crime" / "README.md").read_text() == before
+
+
+# --------------------------------------------------------------------------------------------
+# outputs (issue #15): targets checked before work, nothing partial on failure, no traceback
+# --------------------------------------------------------------------------------------------
+def test_demo_output_under_a_file_is_refused_before_work(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = invoke("demo", "-o", tmp_path / "file" / "results", "--no-report")
+    assert result.exit_code == 1
+    assert "which is a file" in result.output and "Traceback" not in result.output
+
+
+def test_indicators_output_that_is_a_folder_is_refused(
+    fixtures_dir: Path, fixture_panel_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    csv, dictionary = fixture_panel_files
+    out = tmp_path / "values.csv"
+    out.mkdir()
+    result = invoke(
+        "indicators", csv, "-c", fixtures_dir / "catalogue", "-o", out, "-d", dictionary
+    )
+    assert result.exit_code == 1
+    assert f"{out}: is an existing folder; give a file name" in result.output
+
+
+def test_demo_on_a_full_disk_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from securindex.result import IndexResult
+
+    def full(self: IndexResult, folder: Path) -> dict[str, Path]:
+        (Path(folder) / "scores.csv").write_text("cut at 1 MiB")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(IndexResult, "write", full)
+    out = tmp_path / "results"
+    result = invoke("demo", "-o", out, "--no-report")
+    assert result.exit_code == 1
+    assert "cannot write (no space left on the device); nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -58,7 +58,6 @@ DICTIONARY_KEYS = {
     "variables",
     "notes",
 }
-SHARED_DATA = Path("/work/shared/data")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -325,8 +324,7 @@ def test_chicago_hardship_reproduces_source_checks() -> None:
     assert (frame["hardship_index"].min(), frame["hardship_index"].max()) == (1, 98)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="source snapshots not available")
-def test_shipped_files_are_rebuilt_identically() -> None:
+def test_shipped_files_are_rebuilt_identically(shared_data: Path) -> None:
     """tools/make_datasets.py reproduces every shipped data.csv.gz and dictionary.yaml."""
     spec = importlib.util.spec_from_file_location(
         "make_datasets", ROOT / "tools" / "make_datasets.py"
@@ -336,7 +334,7 @@ def test_shipped_files_are_rebuilt_identically() -> None:
     sys.modules["make_datasets"] = module
     spec.loader.exec_module(module)
     for name, build in module.BUILDERS.items():
-        for file_name, content in module.outputs(build(SHARED_DATA)).items():
+        for file_name, content in module.outputs(build(shared_data)).items():
             shipped = example_dir(name).joinpath(file_name).read_bytes()
             assert shipped == content, f"{name}/{file_name} is out of date: run the script"
 
@@ -480,8 +478,7 @@ def test_catalogue_loads_with_the_library_loader() -> None:
     assert len(catalogue) == len(INDICATOR_FILES)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="source snapshots not available")
-def test_catalogue_rates_reproduce_marylands_published_rates() -> None:
+def test_catalogue_rates_reproduce_marylands_published_rates(shared_data: Path) -> None:
     """Published oracle: the state's own rates per 100 000 (rounded to 0.1) are matched.
 
     E.g. Allegany County 1975: 3 murders / 79 655 inhabitants x 100 000 = 3.766 -> published 3.8.
@@ -492,7 +489,7 @@ def test_catalogue_rates_reproduce_marylands_published_rates() -> None:
     panel = dataset_module.Panel.example("maryland_counties")
     values = catalogue.compute(panel, indicators=["homicide_rate", "violent_crime_rate"]).frame
     published = pd.read_csv(
-        SHARED_DATA / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz"
+        shared_data / "maryland_crime_by_county_1975_2020" / "md_crime_by_county_1975_2020.csv.gz"
     ).set_index(["JURISDICTION", "YEAR"])
     published.index.names = list(values.index.names)
     published = published.reindex(values.index)  # the source is not sorted by year

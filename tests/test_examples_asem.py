@@ -12,7 +12,7 @@ Oracles:
 * an independent step-by-step recomputation with pandas, written here from COINr's R
   source (``R/examples.R``, ``R/treat.R``), compared on every unit, indicator and node.
 
-The data are COINr's ASEM example data (/work/shared/data/coinr_asem, see its SOURCE.md).
+The data are COINr's ASEM example data (../shared/data/coinr_asem, see its SOURCE.md).
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ from securindex.result import IndexResult
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "indicators" / "examples"
-DATA = Path("/work/shared/data/coinr_asem")
 
-pytestmark = pytest.mark.skipif(
-    not (DATA / "ASEM_iData.csv").exists(), reason=f"COINr example data not found in {DATA}"
-)
+
+@pytest.fixture(scope="module")
+def asem_data(shared_data: Path) -> Path:
+    """COINr's ASEM example files (``../shared/data/coinr_asem``), or skip."""
+    folder = shared_data / "coinr_asem"
+    if not (folder / "ASEM_iData.csv").exists():
+        pytest.skip(f"COINr example data not found in {folder}")
+    return folder
+
 
 NODES = [
     "Index",
@@ -133,9 +138,9 @@ def framework() -> Framework:
 
 
 @pytest.fixture(scope="module")
-def panel(framework: Framework) -> Panel:
+def panel(framework: Framework, asem_data: Path) -> Panel:
     assert framework.dictionary_path is not None
-    return Panel.read(DATA / "ASEM_iData.csv", dictionary=framework.dictionary_path)
+    return Panel.read(asem_data / "ASEM_iData.csv", dictionary=framework.dictionary_path)
 
 
 @pytest.fixture(scope="module")
@@ -262,9 +267,9 @@ def _coinr_treat(x: np.ndarray, winmax: int = 5) -> np.ndarray:
     return np.log(x - low + 0.01 * (high - low))
 
 
-def test_whole_build_against_a_pandas_recomputation(result: IndexResult) -> None:
-    data = pd.read_csv(DATA / "ASEM_iData.csv").set_index("uCode")
-    meta = pd.read_csv(DATA / "ASEM_iMeta.csv")
+def test_whole_build_against_a_pandas_recomputation(result: IndexResult, asem_data: Path) -> None:
+    data = pd.read_csv(asem_data / "ASEM_iData.csv").set_index("uCode")
+    meta = pd.read_csv(asem_data / "ASEM_iMeta.csv")
     indicators = meta[meta["Type"] == "Indicator"]
     # Denominate
     x = data[indicators["iCode"]].astype(float).copy()

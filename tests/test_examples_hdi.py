@@ -1,7 +1,7 @@
 """The shipped HDI framework reproduces every published Human Development Index value.
 
 Oracle: UNDP's HDR 2023/24 composite-indices time series (see
-/work/shared/data/undp_hdr_composite_indices/SOURCE.md), which holds both the inputs and
+../shared/data/undp_hdr_composite_indices/SOURCE.md), which holds both the inputs and
 the published HDI, rounded to 3 decimals, for 195 countries and 11 aggregates, 1990–2022.
 """
 
@@ -18,16 +18,17 @@ from securindex.result import IndexResult
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORK = ROOT / "indicators" / "examples" / "hdi.yaml"
-DATA = Path("/work/shared/data/undp_hdr_composite_indices/hdi_components_long.csv.gz")
-
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"oracle data not found: {DATA}")
+HDI_FILE = "undp_hdr_composite_indices/hdi_components_long.csv.gz"
 
 
 @pytest.fixture(scope="module")
-def built() -> tuple[Panel, IndexResult]:
+def built(shared_data: Path) -> tuple[Panel, IndexResult]:
+    data = shared_data / HDI_FILE
+    if not data.exists():
+        pytest.skip(f"oracle data not found: {data}")
     framework = Framework.load(FRAMEWORK)
     assert framework.dictionary_path is not None
-    panel = Panel.read(DATA, dictionary=framework.dictionary_path)
+    panel = Panel.read(data, dictionary=framework.dictionary_path)
     return panel, framework.compute(panel)
 
 

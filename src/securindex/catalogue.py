@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from securindex.formula import Formula, parse_formula
 from securindex.spec._validate import validate_located
 from securindex.spec.indicator import _SNAKE_CASE, Indicator
 from securindex.units import ScaledUnit, conversion_factor, parse_unit
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Catalogue", "IndicatorValues", "document_kind", "load_indicator_file"]
 
@@ -241,8 +244,12 @@ class Catalogue(Mapping[str, Indicator]):
         """Load every indicator under ``paths`` (files or folders, searched recursively).
 
         Framework and data-dictionary files found in the folders are skipped; a file given
-        explicitly must hold indicators.
+        explicitly must hold indicators. A path that does not exist may name a shipped
+        catalogue: ``Catalogue.load("crime")``, ``Catalogue.load("all")``.
         """
+        from securindex.shipped import resolve
+
+        paths = tuple(resolve("catalogue", p) for p in paths)
         indicators: list[Indicator] = []
         locations: dict[str, _Location] = {}
         issues: list[Issue] = []
@@ -278,6 +285,7 @@ class Catalogue(Mapping[str, Indicator]):
             issues.extend(exc.issues)
         if issues:
             raise SpecError(issues)
+        logger.info("catalogue: %d indicators from %s", len(catalogue), ", ".join(map(str, paths)))
         return catalogue
 
     # -- mapping interface ----------------------------------------------------------------------
@@ -311,6 +319,14 @@ class Catalogue(Mapping[str, Indicator]):
 
     def select(self, ids: Iterable[str]) -> Catalogue:
         """A catalogue of ``ids`` and every indicator they depend on."""
+        wanted = self._closure(ids)
+        return Catalogue(
+            [self._indicators[k] for k in self._order if k in wanted],
+            locations={k: v for k, v in self._locations.items() if k in wanted},
+        )
+
+    def _closure(self, ids: Iterable[str]) -> set[str]:
+        """``ids`` and every indicator they depend on (unknown ids are a SpecError)."""
         wanted: set[str] = set()
         stack = list(ids)
         while stack:
@@ -322,10 +338,7 @@ class Catalogue(Mapping[str, Indicator]):
             if current not in wanted:
                 wanted.add(current)
                 stack.extend(self._dependencies[current])
-        return Catalogue(
-            [self._indicators[k] for k in self._order if k in wanted],
-            locations={k: v for k, v in self._locations.items() if k in wanted},
-        )
+        return wanted
 
     def variables(self) -> dict[str, set[str]]:
         """Raw variables the indicators read, with the unit(s) they are declared in."""
@@ -352,57 +365,98 @@ class Catalogue(Mapping[str, Indicator]):
         UnitError
             A panel variable's unit does not convert to the unit an indicator declares for it.
         """
-        catalogue = self.select(indicators) if indicators is not None else self
+        # the catalogue is immutable: a subset is an order over the same checked tables,
+        # not a new catalogue to build and validate again
+        if indicators is None:
+            order = self._order
+        else:
+            wanted = self._closure(indicators)
+            order = [k for k in self._order if k in wanted]
+        logger.debug("computing %d indicators", len(order))
         panel = data if isinstance(data, Panel) else _panel_from_indexed_frame(data)
-        factors = catalogue._input_factors(panel)
-        layout = panel.layout()
+        factors = self._input_factors(panel, order)
+        layout = panel.layout() if any(self._formulas[k].uses_panel for k in order) else None
         index = panel.frame.index
+        # every input column read once, as float64 (a Series per input costs an index copy)
+        names = sorted({n for k in order for n in self._indicators[k].inputs})
+        block = panel.frame[names].to_numpy(dtype=np.float64).T if names else np.empty((0, 0))
+        columns = dict(zip(names, block, strict=True))
         computed: dict[str, np.ndarray] = {}
-        audit_parts: list[pd.DataFrame] = []
-        for indicator_id in catalogue._order:
-            indicator = catalogue._indicators[indicator_id]
+        audit_parts: list[tuple[str, np.ndarray, np.ndarray]] = []
+        for indicator_id in order:
+            indicator = self._indicators[indicator_id]
             values: dict[str, np.ndarray | float] = {}
             missing_masks: dict[str, np.ndarray] = {}
             for name in indicator.inputs:
-                column = (
-                    panel.frame[name].to_numpy(dtype=np.float64) * factors[(indicator_id, name)]
-                )
+                factor = factors[(indicator_id, name)]
+                column = columns[name] * factor if factor != 1.0 else columns[name]
                 values[name] = column
                 missing_masks[f"missing input '{name}'"] = np.isnan(column)
             for name, constant in indicator.constants.items():
                 values[name] = constant.value
-            for dependency in catalogue._dependencies[indicator_id]:
+            for dependency in self._dependencies[indicator_id]:
                 values[dependency] = computed[dependency]
                 missing_masks[f"indicator '{dependency}' not available"] = np.isnan(
                     computed[dependency]
                 )
-            evaluation = catalogue._formulas[indicator_id].evaluate(
-                values, units=catalogue._units[indicator_id], panel=layout
+            formula = self._formulas[indicator_id]
+            evaluation = formula.evaluate(
+                values,
+                units=self._units[indicator_id],
+                panel=layout if formula.uses_panel else None,
             )
-            result = evaluation.values * catalogue._factors[indicator_id]
+            result = evaluation.values * self._factors[indicator_id]
             computed[indicator_id] = result
             undefined = np.isnan(result)
             if undefined.any():
-                audit_parts.append(
-                    _audit_rows(
-                        index, indicator_id, undefined, {**missing_masks, **evaluation.problems}
-                    )
+                rows, reasons = _undefined_reasons(
+                    undefined, {**missing_masks, **evaluation.problems}
                 )
-        frame = pd.DataFrame({k: computed[k] for k in catalogue._order}, index=index)
-        audit = (
-            pd.concat(audit_parts, ignore_index=True)
-            if audit_parts
-            else pd.DataFrame(columns=[ENTITY, PERIOD, "indicator", "reason"])
+                audit_parts.append((indicator_id, rows, reasons))
+        frame = pd.DataFrame(
+            np.column_stack([computed[k] for k in order]) if order else None,
+            index=index,
+            columns=list(order),
         )
-        units = {k: catalogue._indicators[k].unit for k in catalogue._order}
-        return IndicatorValues(frame=frame, units=units, audit=audit)
+        units = {k: self._indicators[k].unit for k in order}
+        return IndicatorValues(frame=frame, units=units, audit=_audit_frame(index, audit_parts))
 
-    def _input_factors(self, panel: Panel) -> dict[tuple[str, str], float]:
+    def computable(self, data: Panel) -> tuple[list[str], dict[str, str]]:
+        """Split the catalogue into what a panel can feed and what it cannot, with why.
+
+        An indicator is computable when every variable it reads is a panel column and
+        every indicator it uses is computable. Units are not checked here: a variable in
+        the wrong unit is an error of :meth:`compute`, not a reason to skip.
+
+        Returns
+        -------
+        (list of str, dict of str to str)
+            The computable ids (in dependency order) and, for each skipped id, the reason
+            (``"missing variable(s): homicides, population"``).
+        """
+        columns = set(data.frame.columns)
+        skipped: dict[str, str] = {}
+        kept: list[str] = []
+        for indicator_id in self._order:
+            absent = [n for n in self._indicators[indicator_id].inputs if n not in columns]
+            needs = [d for d in self._dependencies[indicator_id] if d in skipped]
+            if absent:
+                skipped[indicator_id] = f"missing variable(s): {', '.join(absent)}"
+            elif needs:
+                skipped[indicator_id] = f"uses skipped indicator(s): {', '.join(needs)}"
+            else:
+                kept.append(indicator_id)
+        return kept, skipped
+
+    def _input_factors(
+        self, panel: Panel, order: Sequence[str] | None = None
+    ) -> dict[tuple[str, str], float]:
         """Conversion factor from each panel variable's unit to each indicator's input unit."""
         missing: dict[str, list[str]] = {}
         problems: list[str] = []
         factors: dict[tuple[str, str], float] = {}
-        for indicator_id, indicator in self._indicators.items():
+        for indicator_id in self._order if order is None else order:
+            indicator = self._indicators[indicator_id]
             for name, spec in indicator.inputs.items():
                 if name not in panel.frame.columns:
                     missing.setdefault(name, []).append(indicator_id)
@@ -426,14 +480,11 @@ class Catalogue(Mapping[str, Indicator]):
         return factors
 
 
-def _audit_rows(
-    index: pd.MultiIndex,
-    indicator_id: str,
-    undefined: np.ndarray,
-    reasons: Mapping[str, np.ndarray],
-) -> pd.DataFrame:
-    """Audit rows for the NaN values of one indicator, each with its first known reason
-    (built from the undefined rows only: a few percent of the column, not all of it)."""
+def _undefined_reasons(
+    undefined: np.ndarray, reasons: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of one indicator's NaN values and each one's first known reason (built from
+    the undefined rows only: a few percent of the column, not all of it)."""
     rows = np.flatnonzero(undefined)
     reason = np.full(len(rows), "undefined value", dtype=object)
     explained = np.zeros(len(rows), dtype=bool)
@@ -441,12 +492,22 @@ def _audit_rows(
         take = np.broadcast_to(mask, undefined.shape)[rows] & ~explained
         reason[take] = text
         explained |= take
+    return rows, reason
+
+
+def _audit_frame(
+    index: pd.MultiIndex, parts: Sequence[tuple[str, np.ndarray, np.ndarray]]
+) -> pd.DataFrame:
+    """One audit table for every indicator's NaN values (built once, not per indicator)."""
+    if not parts:
+        return pd.DataFrame(columns=[ENTITY, PERIOD, "indicator", "reason"])
+    rows = np.concatenate([r for _, r, _ in parts])
     return pd.DataFrame(
         {
             ENTITY: index.get_level_values(ENTITY)[rows],
             PERIOD: index.get_level_values(PERIOD)[rows],
-            "indicator": indicator_id,
-            "reason": reason,
+            "indicator": np.repeat([i for i, _, _ in parts], [len(r) for _, r, _ in parts]),
+            "reason": np.concatenate([reason for _, _, reason in parts]),
         }
     )
 

@@ -2,7 +2,10 @@
 
 Commands catch :class:`~securindex.errors.SecurindexError`, print its message (``file:line:
 field: message`` for specifications) and exit with status 1. Nothing is written unless the
-whole job succeeded.
+whole job succeeded; output paths and optional extras are checked before any work starts.
+Every command follows the conventions of :mod:`securindex._console` (``-o``, ``-d``, ``-q``,
+``-v`` …); frameworks, catalogues, dictionaries, evaluation jobs and datasets may be given
+by their shipped name (``securindex examples`` lists them).
 """
 
 from __future__ import annotations
@@ -12,10 +15,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
-from securindex._console import console, errors, fail
+from securindex._console import (
+    DEFAULT_OUTPUT,
+    DataArgument,
+    DictionaryOption,
+    FrameworkArgument,
+    OutputOption,
+    apply_conventions,
+    console,
+    errors,
+    fail,
+    output_path,
+    read_panel,
+)
+from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
 
 if TYPE_CHECKING:
@@ -26,19 +41,72 @@ app = typer.Typer(
     name="securindex",
     help="Urban-security indicators and composite indices.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from securindex import __version__
+
+        console.print(f"securindex {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+def _load_plugins(modules: list[str]) -> None:
+    """Import plugin modules (``--plugin``) and the ``securindex.plugins`` entry points."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="securindex.plugins"):
+        entry.load()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            errors.print(f"error: --plugin {module}: {exc}", markup=False, highlight=False)
+            raise typer.Exit(code=1) from None
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            help="import this module first, so the methods it registers can be used (repeatable)",
+        ),
+    ] = None,
+) -> None:
+    """Urban-security indicators and composite indices.
+
+    Frameworks, catalogues, data dictionaries, evaluation jobs and datasets can be given by
+    file or by shipped name: 'securindex examples' lists what ships.
+    """
+    _load_plugins(plugin or [])
+
+
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="YAML files or folders to check")],
+    paths: Annotated[
+        list[str], typer.Argument(help="YAML files or folders, or shipped framework names")
+    ],
 ) -> None:
     """Check indicator, framework and data-dictionary YAML files; list every problem."""
+    from securindex.shipped import frameworks, resolve
     from securindex.validate import validate_paths
 
-    issues, counts = validate_paths(paths)
+    shipped = set(frameworks())
+    targets = [
+        resolve("framework", p) if not Path(p).exists() and p in shipped else Path(p) for p in paths
+    ]
+    issues, counts = validate_paths(targets)
     if issues:
         for issue in issues:
             errors.print(str(issue), markup=False, highlight=False)
@@ -71,36 +139,84 @@ def schema(
 
 
 @app.command()
+def examples() -> None:
+    """List what ships with securindex, by name: frameworks, catalogues, dictionaries, datasets."""
+    from rich.table import Table
+
+    from securindex.shipped import examples as shipped
+
+    table = Table(title="Shipped with securindex (use the name in place of a file)")
+    for column in ("kind", "name", "title"):
+        table.add_column(column)
+    for row in shipped():
+        table.add_row(row["kind"], row["name"], row["title"])
+    console.print(table)
+    console.print(
+        "e.g. securindex compute iusi uci_communities; securindex evaluate "
+        "berlin_drug_enforcement; securindex indicators uci_communities -c crime",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
 def indicators(
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
+    data: DataArgument,
     catalogue: Annotated[
-        list[Path], typer.Option("--catalogue", "-c", help="indicator YAML files or folders")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
-    dictionary: Annotated[
-        Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
+        list[str] | None,
+        typer.Option(
+            "--catalogue", "-c", help="indicator YAML files or folders, or shipped names (all)"
+        ),
     ] = None,
+    output: OutputOption = None,
+    dictionary: DictionaryOption = None,
     only: Annotated[
         list[str] | None, typer.Option("--indicator", "-i", help="compute only these ids")
     ] = None,
 ) -> None:
-    """Compute indicator values over a panel and write them as CSV."""
+    """Compute indicator values over a panel and write them as CSV or Parquet.
+
+    Without --indicator, every indicator the data can feed is computed and the others are
+    listed as skipped; with --indicator, each one named must be computable.
+    """
+    from securindex._extras import require
     from securindex.catalogue import Catalogue
-    from securindex.dataset import Panel
 
     try:
-        cat = Catalogue.load(*catalogue)
-        panel = Panel.read(data, dictionary=dictionary)
-        values = cat.compute(panel, indicators=only)
+        target = output_path(output, files=(".csv", ".parquet"))
+        if target.suffix.lower() == ".parquet":
+            require("parquet", f"writing {target}")
+        cat = Catalogue.load(*(catalogue or ["all"]))
+        panel = read_panel(data, dictionary)
+        skipped: dict[str, str] = {}
+        wanted = only
+        if only is None:
+            wanted, skipped = cat.computable(panel)
+            if not wanted:  # nothing computable: the full error of a strict run
+                wanted = None
+                skipped = {}
+        values = cat.compute(panel, indicators=wanted)
+        if not target.suffix:
+            target = target / "indicators.csv"
+        frame = values.frame.reset_index()
+        with atomic_file(target) as tmp:
+            if target.suffix.lower() == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+        audit_path = target.with_name(target.stem + ".audit.csv")
+        with atomic_file(audit_path) as tmp:
+            values.audit.to_csv(tmp, index=False)
     except SecurindexError as exc:
         raise fail(exc) from None
-    values.to_csv(output)
-    audit_path = output.with_name(output.stem + ".audit.csv")
-    values.audit.to_csv(audit_path, index=False)
     console.print(
-        f"[green]wrote[/green] {output} ({values.frame.shape[0]} rows × "
+        f"[green]wrote[/green] {target} ({values.frame.shape[0]} rows × "
         f"{values.frame.shape[1]} indicators)"
     )
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} indicator(s) skipped[/yellow] (data lack inputs):")
+        for indicator, reason in skipped.items():
+            console.print(f"  {indicator}: {reason}", markup=False, highlight=False)
     if len(values.audit):
         counts = values.audit.groupby(["indicator", "reason"]).size()
         console.print(
@@ -113,13 +229,14 @@ def indicators(
 @app.command("catalogue")
 def catalogue_command(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="catalogue folders (default: ./indicators)")
+        list[str] | None,
+        typer.Argument(help="catalogue folders or shipped names (default: the shipped 'all')"),
     ] = None,
     category: Annotated[str | None, typer.Option(help="only this category")] = None,
     tag: Annotated[str | None, typer.Option(help="only indicators with this tag")] = None,
     reference: Annotated[
         str | None,
-        typer.Option(help="only indicators citing this framework[/code], e.g. 'SDG 16'"),
+        typer.Option(help="only indicators citing this framework (and code), e.g. 'SDG 16'"),
     ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="print a Markdown table")] = False,
     write_readmes: Annotated[
@@ -132,9 +249,10 @@ def catalogue_command(
     from securindex.catalogue import Catalogue
     from securindex.catalogue_table import catalogue_frame, filter_indicators, markdown_table
     from securindex.catalogue_table import write_readmes as write
+    from securindex.shipped import resolve
 
-    roots = paths or [Path("indicators")]
     try:
+        roots = [resolve("catalogue", p) for p in paths or ["all"]]
         cat = Catalogue.load(*roots)
     except SecurindexError as exc:
         raise fail(exc) from None
@@ -156,86 +274,102 @@ def catalogue_command(
     console.print(table)
 
 
+def _write_result(result: IndexResult, target: Path) -> dict[str, Path]:
+    """``-o``: one table (.csv, .parquet, .json) or a results folder (every stage)."""
+    suffix = target.suffix.lower()
+    writers = {".csv": ("scores", "to_csv"), ".parquet": ("scores", "to_parquet")}
+    writers[".json"] = ("json", "to_json")
+    if suffix in writers:
+        name, method = writers[suffix]
+        with atomic_file(target) as tmp:
+            getattr(result, method)(tmp)
+        return {name: target}
+    with atomic_folder(target) as tmp:
+        written = result.write(tmp)
+    return {name: target / path.name for name, path in written.items()}
+
+
 @app.command()
 def compute(
-    framework: Annotated[Path, typer.Argument(help="framework YAML")],
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="CSV file, or a folder for every stage")
-    ],
-    dictionary: Annotated[
-        Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
-    ] = None,
+    framework: FrameworkArgument,
+    data: DataArgument,
+    output: OutputOption = None,
+    dictionary: DictionaryOption = None,
 ) -> None:
-    """Build a composite index: one row per (entity, period), a column per node, ranks."""
-    from securindex.dataset import Panel
+    """Build a composite index: one row per (entity, period), a column per node, ranks.
+
+    -o FILE.csv|.parquet|.json writes the score table; -o FOLDER (default
+    securindex-results/) writes every stage, the weights and the audit as well.
+    """
+    from securindex._extras import require
     from securindex.framework import Framework
 
     try:
+        target = output_path(output, files=(".csv", ".parquet", ".json"))
+        if target.suffix.lower() == ".parquet":
+            require("parquet", f"writing {target}")
         fw = Framework.load(framework)
-        beside = [
-            data.with_name(data.name.split(".")[0] + ".dictionary.yaml"),
-            data.with_name("dictionary.yaml"),
-        ]
-        if dictionary is None and not any(p.exists() for p in beside):
-            dictionary = fw.dictionary_path  # the framework's own data dictionary, if it names one
-        panel = Panel.read(data, dictionary=dictionary)
+        panel = read_panel(data, dictionary, framework=fw)
         result = fw.compute(panel)
+        written = _write_result(result, target)
     except SecurindexError as exc:
         raise fail(exc) from None
-    if output.suffix.lower() == ".csv":
-        result.to_csv(output)
-    elif output.suffix.lower() == ".parquet":
-        result.to_parquet(output)
-    elif output.suffix.lower() == ".json":
-        result.to_json(output)
-    else:
-        result.write(output)
-    console.print(f"[green]wrote[/green] {output}: {result!r}")
+    console.print(f"[green]wrote[/green] {target}: {result!r}", highlight=False)
+    if len(written) > 1:
+        console.print(", ".join(p.name for p in written.values()), markup=False, highlight=False)
 
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="results folder to write")] = Path(
-        "securindex-results"
-    ),
+    output: OutputOption = None,
     framework: Annotated[str, typer.Option(help="shipped framework to build")] = "iusi",
     dataset: Annotated[str, typer.Option(help="shipped example dataset")] = "uci_communities",
-    report: Annotated[bool, typer.Option(help="write the HTML report")] = True,
+    report: Annotated[
+        bool | None,
+        typer.Option(help="write the HTML report (default: when the report extra is installed)"),
+    ] = None,
 ) -> None:
     """Build the Integrated Urban Security Index over the shipped real example data.
 
     Prints a short summary and writes a results folder: scores and ranks, every stage,
-    weights, the audit and a self-contained HTML report.
+    weights, the audit and (with the report extra) a self-contained HTML report.
     """
-    from securindex.dataset import Panel
+    from securindex._extras import has_extra, require
     from securindex.framework import Framework
-    from securindex.shipped import framework_file
 
     try:
-        fw = Framework.load(framework_file(framework))
-        panel = Panel.example(dataset)
+        target = output_path(output, files=())
+        if report:
+            require("report", "the HTML report")
+        draw = has_extra("report") if report is None else report
+        fw = Framework.load(framework)
+        panel = read_panel(dataset)
         result = fw.compute(panel)
+        with atomic_folder(target) as tmp:
+            written = result.write(tmp)
+            _print_summary(result, panel)
+            if draw:
+                from securindex.report import write_report
+
+                written["report"] = write_report(
+                    result, tmp / "report.html", progress=not console.quiet
+                )
     except SecurindexError as exc:
         raise fail(exc) from None
-    written = result.write(output)
-    _print_summary(result, panel)
-    if report:
-        try:
-            from securindex.report import write_report
-        except ImportError as exc:
-            console.print(
-                f"[yellow]HTML report skipped[/yellow]: {exc}. "
-                "Install it with: pip install 'securindex\\[report]'"
-            )
-        else:
-            written["report"] = write_report(result, output / "report.html")
-    console.print(f"\n[green]Results written to[/green] {output}/:")
+    console.print(f"\n[green]Results written to[/green] {target}/:")
     for name, path in written.items():
         console.print(f"  {name:16} {path.name}", markup=False)
+    if not draw:
+        console.print(
+            "HTML report skipped: it needs matplotlib and jinja2 (the 'report' extra): "
+            "pip install matplotlib jinja2",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _print_summary(result: IndexResult, panel: Panel) -> None:
+    import pandas as pd
     from rich.table import Table
 
     fw = result.framework
@@ -279,33 +413,47 @@ def _print_summary(result: IndexResult, panel: Panel) -> None:
 
 @app.command()
 def evaluate(
-    job: Annotated[Path, typer.Argument(help="evaluation YAML (data, measures, evaluation block)")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="folder for CSV/JSON results")
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="evaluation YAML (data, measures, evaluation block), or a shipped name"
+        ),
+    ],
+    output: OutputOption = None,
+    plots: Annotated[
+        bool | None,
+        typer.Option(help="write the before/after plot (default: when matplotlib is installed)"),
     ] = None,
-    plots: Annotated[bool, typer.Option(help="write trajectory and before/after plots")] = True,
 ) -> None:
-    """Evaluate an initiative or monitor progress against a baseline and targets."""
+    """Evaluate an initiative or monitor progress against a baseline and targets.
+
+    Writes its tables into -o FOLDER (default securindex-results/evaluation/).
+    """
+    from securindex._extras import has_extra, require
     from securindex.evaluation.job import load_job, run_evaluation
+    from securindex.shipped import resolve
 
     try:
-        spec = load_job(job)
-        outcome = run_evaluation(spec, base_dir=job.parent)
+        target = output_path(output, files=(), default=DEFAULT_OUTPUT / "evaluation")
+        if plots:
+            require("report", "the before/after plot")
+        draw = has_extra("report") if plots is None else plots
+        path = resolve("evaluation", job)
+        spec = load_job(path)
+        outcome = run_evaluation(spec, base_dir=path.parent)
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(outcome.summary(), markup=False, highlight=False)
-    if output is None:
-        return
-    written = outcome.write(output)
-    if plots and outcome.initiative is not None:
-        try:
-            figure = outcome.initiative.plot()  # matplotlib Axes
-        except ImportError as exc:
-            console.print(f"[yellow]plots skipped[/yellow]: {exc}")
-        else:
-            figure.get_figure().savefig(output / "before_after.png", dpi=120, bbox_inches="tight")
-            written["before_after"] = output / "before_after.png"
-    console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {output}")
+    try:
+        with atomic_folder(target) as tmp:
+            written = outcome.write(tmp)
+            if draw and outcome.initiative is not None:
+                figure = outcome.initiative.plot()  # matplotlib Axes
+                figure.get_figure().savefig(tmp / "before_after.png", dpi=120, bbox_inches="tight")
+                written["before_after"] = target / "before_after.png"
+    except SecurindexError as exc:
+        raise fail(exc) from None
+    console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")
 
 
 def _register_extensions() -> None:
@@ -317,6 +465,7 @@ def _register_extensions() -> None:
     register_report(app)
     register_analysis(app)
     register_engines(app)
+    apply_conventions(app)
 
 
 _register_extensions()

@@ -13,6 +13,7 @@ import bz2
 import codecs
 import gzip
 import io
+import logging
 import lzma
 import warnings
 import zlib
@@ -39,6 +40,8 @@ __all__ = [
     "read_dictionary",
     "read_table",
 ]
+
+logger = logging.getLogger(__name__)
 
 ENTITY = "entity"
 PERIOD = "period"
@@ -251,6 +254,7 @@ class Panel:
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
         text_columns = {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
         data = read_table(path, text_columns=text_columns, encoding=encoding or spec.encoding)
+        logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
         return cls.from_frame(data, dictionary=spec, source=str(path))
 
     @classmethod
@@ -311,6 +315,7 @@ class Panel:
             f"{name}/dictionary.yaml", folder.joinpath("dictionary.yaml").read_text()
         )
         spec = validate_located(DataDictionary, located)
+        logger.info("shipped example dataset %s", name)
         return cls.from_frame(read_example_frame(name), dictionary=spec, source=name)
 
     # -- views ----------------------------------------------------------------------------

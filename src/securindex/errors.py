@@ -16,6 +16,8 @@ __all__ = [
     "FormulaError",
     "FormulaUnitError",
     "Issue",
+    "MissingExtraError",
+    "OutputError",
     "SecurindexError",
     "SpecError",
     "UnitError",
@@ -144,3 +146,42 @@ class DataError(SecurindexError, ValueError):
             more = f" and {len(self.rows) - 5} more" if len(self.rows) > 5 else ""
             parts.append(f" (rows: {shown}{more})")
         return "".join(parts)
+
+
+class OutputError(SecurindexError, OSError, ValueError):
+    """An output that cannot be written as asked: an unknown suffix, a file where a folder
+    is wanted (or the reverse), a path under a file, a read-only or full target.
+
+    Raised before any work starts where that can be known, so a long run never ends on an
+    unwritable path; an output that fails while being written leaves nothing partial under
+    ``path`` (see ``securindex._output``).
+    """
+
+    code = "output"
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        self.message = message
+        self.path = path
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path is not None else self.message
+
+
+class MissingExtraError(SecurindexError, ImportError):
+    """An optional dependency (an *extra*) is not installed.
+
+    ``extra`` names the securindex extra and ``modules`` the missing import names; the
+    message ends with the one-line install command.
+    """
+
+    code = "extra"
+
+    def __init__(self, message: str, *, extra: str, modules: Sequence[str] = ()) -> None:
+        self.message = message
+        self.extra = extra
+        self.modules = tuple(modules)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message

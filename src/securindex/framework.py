@@ -191,13 +191,18 @@ class Framework:
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Framework:
-        """Read a framework YAML file; catalogue paths are relative to the file.
+        """Read a framework YAML file, or a shipped framework by name (``"iusi"``).
+
+        Catalogue paths are relative to the file.
 
         Raises
         ------
         SpecError
             Every problem of the file, located at ``file:line:column``.
         """
+        from securindex.shipped import resolve
+
+        path = resolve("framework", path)
         located = read_yaml(path)
         spec = validate_located(FrameworkSpec, located)
         return cls.from_spec(spec, base_dir=Path(path).parent, located=located)
@@ -900,6 +905,7 @@ def _dry_run(
                 f"{family} method '{method}' got unknown parameter(s) {unknown}; it accepts "
                 f"{accepted or 'none'}"
             )
+    result: Any
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")

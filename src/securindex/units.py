@@ -32,14 +32,12 @@ import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, cast
-
-import pint
-from pint.pint_eval import build_eval_tree as _pint_eval_tree
-from pint.pint_eval import tokenizer as _pint_tokenizer
-from pint.util import string_preprocessor as _pint_preprocessor
+from typing import TYPE_CHECKING, Any, cast
 
 from securindex.errors import UnitError
+
+if TYPE_CHECKING:  # pint is imported on first use: importing securindex stays fast
+    import pint
 
 __all__ = [
     "MAX_UNIT_EXPONENT",
@@ -104,6 +102,8 @@ def registry() -> pint.UnitRegistry:
     pint.UnitRegistry
         The same object on every call.
     """
+    import pint
+
     ureg: pint.UnitRegistry = pint.UnitRegistry()
     with resources.as_file(resources.files("securindex").joinpath("units.txt")) as path:
         ureg.load_definitions(path)
@@ -180,7 +180,7 @@ class ScaledUnit:
             scale = self.scale**exponent
         except OverflowError:
             scale = math.inf  # rejected with a UnitError below
-        return ScaledUnit(scale, cast(pint.Unit, self.unit**exponent))
+        return ScaledUnit(scale, cast("pint.Unit", self.unit**exponent))
 
 
 def dimensionless() -> ScaledUnit:
@@ -241,6 +241,15 @@ def parse_unit(text: str) -> ScaledUnit:
     """
     if not isinstance(text, str):
         raise UnitError(f"a unit must be text, got {type(text).__name__}: {text!r}")
+    return _parse_unit(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_unit(text: str) -> ScaledUnit:
+    """:func:`parse_unit` of a text: a pure function of it, so cached (ScaledUnit is frozen)."""
+    import pint
+    from pint.util import string_preprocessor as _pint_preprocessor
+
     stripped = text.strip()
     if not stripped:
         raise UnitError(
@@ -284,9 +293,10 @@ def parse_unit(text: str) -> ScaledUnit:
         scale = float(scale)
     except (TypeError, ValueError):
         raise UnitError(f"cannot read the unit '{stripped}': scale {scale!r}") from None
-    return ScaledUnit(scale, cast(pint.Unit, unit), stripped)
+    return ScaledUnit(scale, cast("pint.Unit", unit), stripped)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of two frozen units
 def conversion_factor(source: ScaledUnit, target: ScaledUnit) -> float:
     """The factor that expresses a magnitude in ``source`` as a magnitude in ``target``.
 
@@ -325,6 +335,8 @@ def conversion_factor(source: ScaledUnit, target: ScaledUnit) -> float:
             "cannot be a count per km²)."
         )
     else:
+        import pint
+
         ureg = registry()
         try:
             unit_factor = float(ureg.Quantity(1.0, source.unit).to(target.unit).magnitude)
@@ -361,6 +373,10 @@ def _evaluate(ureg: pint.UnitRegistry, text: str) -> Any:
     overflow is an error at once) and a power's exponent must be at most
     :data:`MAX_UNIT_EXPONENT` in absolute value.
     """
+    from pint.pint_eval import build_eval_tree as _pint_eval_tree
+    from pint.pint_eval import tokenizer as _pint_tokenizer
+    from pint.util import string_preprocessor as _pint_preprocessor
+
     source = text
     for preprocess in ureg.preprocessors:
         source = preprocess(source)
@@ -422,6 +438,8 @@ _TERSE_SYMBOLS = frozenset({"a", "d", "h", "s", "mi", "yr"})
 
 def _short(name: str) -> str:
     """The conventional symbol of a unit (``km``, ``ha``, ``µg``, ``USD``) or its name."""
+    import pint
+
     try:
         symbol = str(registry().get_symbol(name))
     except pint.PintError:
@@ -461,6 +479,8 @@ def _format(scale: float, unit: pint.Unit) -> str:
 
 def _check_tokens(text: str, preprocessed: str) -> None:
     """Reject sums of units and the ambiguous ``a / 100000 b`` before pint reads them."""
+    from pint.pint_eval import tokenizer as _pint_tokenizer
+
     try:
         tokens = [
             t

@@ -13,40 +13,82 @@ step 7 (uncertainty and sensitivity analysis: how robust are the ranks?):
 * :mod:`~securindex.analysis.plots` — rank intervals, Sobol bars, correlation heat maps
   (matplotlib; extra ``securindex[report]``).
 
-Nothing heavy is imported until used: SALib and matplotlib load on the first call that
-needs them.
+Nothing is imported until used: each name loads its module on first access, and SALib
+and matplotlib load on the first call that needs them.
 """
 
-from securindex.analysis.coherence import (
-    CoherenceReport,
-    PCAResult,
-    availability,
-    coherence_report,
-    correlation_flags,
-    correlations,
-    cronbach_alpha,
-    describe,
-    levels,
-    node_correlations,
-    pca,
-    unit_profiles,
-)
-from securindex.analysis.plots import plot_correlation, plot_rank_intervals, plot_sobol
-from securindex.analysis.sensitivity import SobolResult, run_sensitivity, sobol_indices
-from securindex.analysis.uncertainty import (
-    AggregationChoice,
-    IndicatorExclusion,
-    InputNoise,
-    ParameterChoice,
-    UncertaintyResult,
-    UncertaintySpec,
-    WeightNoise,
-    load_uncertainty_spec,
-    rebuild_replicate,
-    run_uncertainty,
-    sample_factors,
-    uncertainty_factors,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from securindex._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from securindex.analysis.coherence import (
+        CoherenceReport,
+        PCAResult,
+        availability,
+        coherence_report,
+        correlation_flags,
+        correlations,
+        cronbach_alpha,
+        describe,
+        levels,
+        node_correlations,
+        pca,
+        unit_profiles,
+    )
+    from securindex.analysis.plots import plot_correlation, plot_rank_intervals, plot_sobol
+    from securindex.analysis.sensitivity import SobolResult, run_sensitivity, sobol_indices
+    from securindex.analysis.uncertainty import (
+        AggregationChoice,
+        IndicatorExclusion,
+        InputNoise,
+        ParameterChoice,
+        UncertaintyResult,
+        UncertaintySpec,
+        WeightNoise,
+        load_uncertainty_spec,
+        rebuild_replicate,
+        run_uncertainty,
+        sample_factors,
+        uncertainty_factors,
+    )
+
+_EXPORTS = {
+    "AggregationChoice": "securindex.analysis.uncertainty",
+    "CoherenceReport": "securindex.analysis.coherence",
+    "IndicatorExclusion": "securindex.analysis.uncertainty",
+    "InputNoise": "securindex.analysis.uncertainty",
+    "PCAResult": "securindex.analysis.coherence",
+    "ParameterChoice": "securindex.analysis.uncertainty",
+    "SobolResult": "securindex.analysis.sensitivity",
+    "UncertaintyResult": "securindex.analysis.uncertainty",
+    "UncertaintySpec": "securindex.analysis.uncertainty",
+    "WeightNoise": "securindex.analysis.uncertainty",
+    "availability": "securindex.analysis.coherence",
+    "coherence_report": "securindex.analysis.coherence",
+    "correlation_flags": "securindex.analysis.coherence",
+    "correlations": "securindex.analysis.coherence",
+    "cronbach_alpha": "securindex.analysis.coherence",
+    "describe": "securindex.analysis.coherence",
+    "levels": "securindex.analysis.coherence",
+    "load_uncertainty_spec": "securindex.analysis.uncertainty",
+    "node_correlations": "securindex.analysis.coherence",
+    "pca": "securindex.analysis.coherence",
+    "plot_correlation": "securindex.analysis.plots",
+    "plot_rank_intervals": "securindex.analysis.plots",
+    "plot_sobol": "securindex.analysis.plots",
+    "rebuild_replicate": "securindex.analysis.uncertainty",
+    "run_sensitivity": "securindex.analysis.sensitivity",
+    "run_uncertainty": "securindex.analysis.uncertainty",
+    "sample_factors": "securindex.analysis.uncertainty",
+    "sobol_indices": "securindex.analysis.sensitivity",
+    "uncertainty_factors": "securindex.analysis.uncertainty",
+    "unit_profiles": "securindex.analysis.coherence",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "AggregationChoice",

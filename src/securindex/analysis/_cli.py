@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from securindex._console import console, fail
+from securindex._console import (
+    DEFAULT_OUTPUT,
+    DataArgument,
+    DictionaryOption,
+    FrameworkArgument,
+    OutputOption,
+    console,
+    fail,
+    output_path,
+    read_panel,
+)
+from securindex._output import atomic_folder
 from securindex.analysis._budget import MAX_REPLICATES
 from securindex.errors import SecurindexError, SpecError
 
@@ -31,14 +42,16 @@ __all__ = ["register"]
 _ESTIMATE_ABOVE = 10_000  # replicates above which the run's estimate is printed first
 
 
-def load_framework(path: Path) -> tuple[Framework, UncertaintySpec | None]:
-    """A framework file, and its ``uncertainty:`` block when it has one."""
+def load_framework(path: str | Path) -> tuple[Framework, UncertaintySpec | None]:
+    """A framework file (or shipped name), and its ``uncertainty:`` block when it has one."""
     from securindex._yaml import Located, read_yaml
     from securindex.analysis.uncertainty import UncertaintySpec
     from securindex.framework import Framework
+    from securindex.shipped import resolve
     from securindex.spec._validate import validate_located
     from securindex.spec.framework import FrameworkSpec
 
+    path = resolve("framework", path)
     located = read_yaml(path)
     value = located.value
     if not (isinstance(value, Mapping) and "uncertainty" in value):
@@ -51,11 +64,17 @@ def load_framework(path: Path) -> tuple[Framework, UncertaintySpec | None]:
     return Framework.from_spec(spec, base_dir=path.parent, located=rest), block
 
 
-def _build(framework: Framework, data: Path, dictionary: Path | None) -> IndexResult:
-    from securindex.dataset import Panel
+def _build(framework: Framework, data: str, dictionary: str | None) -> IndexResult:
+    return framework.compute(read_panel(data, dictionary, framework=framework))
 
-    panel = Panel.read(data, dictionary=dictionary or framework.dictionary_path)
-    return framework.compute(panel)
+
+def _plots_wanted(plots: bool | None, what: str) -> bool:
+    """``--plots`` demands matplotlib (checked now); the default draws when it is there."""
+    from securindex._extras import has_extra, require
+
+    if plots:
+        require("report", what)
+    return has_extra("report") if plots is None else plots
 
 
 def _save_figure(ax: Any, path: Path) -> Path:
@@ -73,35 +92,44 @@ def register(app: typer.Typer) -> None:
 
     @app.command("analyse")
     def analyse(
-        framework: Annotated[Path, typer.Argument(help="framework YAML")],
-        data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")],
-        dictionary: Annotated[
-            Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
-        ] = None,
+        framework: FrameworkArgument,
+        data: DataArgument,
+        output: OutputOption = None,
+        dictionary: DictionaryOption = None,
         threshold: Annotated[
             float, typer.Option(help="|r| above which two indicators are flagged collinear")
         ] = 0.9,
         profiles: Annotated[int, typer.Option(help="strengths and weaknesses per entity")] = 3,
-        plots: Annotated[bool, typer.Option(help="draw correlation heat maps (matplotlib)")] = True,
+        plots: Annotated[
+            bool | None,
+            typer.Option(help="draw correlation heat maps (default: when matplotlib is there)"),
+        ] = None,
     ) -> None:
-        """Statistical coherence: statistics, availability, correlations, alpha, PCA, profiles."""
+        """Statistical coherence: statistics, availability, correlations, alpha, PCA, profiles.
+
+        Writes into -o FOLDER (default securindex-results/coherence/).
+        """
         from securindex.analysis.coherence import coherence_report
 
         try:
+            output = output_path(output, files=(), default=DEFAULT_OUTPUT / "coherence")
+            draw = _plots_wanted(plots, "correlation heat maps")
             fw, _ = load_framework(framework)
             result = _build(fw, data, dictionary)
             report = coherence_report(result, threshold=threshold, n_profile=profiles)
+            with atomic_folder(output) as tmp:
+                written = report.write(tmp)
+                if draw:
+                    from securindex.analysis.plots import plot_correlation
+
+                    for name in ("pearson_1_1", "pearson_1_2"):
+                        if name in report.correlations:
+                            title = f"Pearson {name[8:]}"
+                            ax = plot_correlation(report.correlations[name], title=title)
+                            png = tmp / f"correlation_{name}.png"
+                            written[f"{name}_png"] = _save_figure(ax, png)
         except SecurindexError as exc:
             raise fail(exc) from None
-        written = report.write(output)
-        if plots:
-            from securindex.analysis.plots import plot_correlation
-
-            for name in ("pearson_1_1", "pearson_1_2"):
-                if name in report.correlations:
-                    ax = plot_correlation(report.correlations[name], title=f"Pearson {name[8:]}")
-                    written[f"{name}_png"] = _save_figure(ax, output / f"correlation_{name}.png")
         n_flags = len(report.flags)
         console.print(f"[green]wrote[/green] {len(written)} files to {output}")
         console.print(f"{n_flags} correlation flag(s); Cronbach's alpha per node:")
@@ -110,9 +138,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("uncertainty")
     def uncertainty(
-        framework: Annotated[Path, typer.Argument(help="framework YAML")],
-        data: Annotated[Path, typer.Argument(help="CSV or Parquet panel")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="folder to write")],
+        framework: FrameworkArgument,
+        data: DataArgument,
+        output: OutputOption = None,
         spec: Annotated[
             Path | None,
             typer.Option("--spec", help="uncertainty YAML (default: the framework's block)"),
@@ -128,13 +156,14 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--dry-run", help="validate and list the factors only")
         ] = False,
         seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-        dictionary: Annotated[
-            Path | None, typer.Option("--dictionary", "-d", help="data dictionary YAML")
-        ] = None,
+        dictionary: DictionaryOption = None,
         chunk_size: Annotated[
             int | None, typer.Option(help="replicates evaluated together (memory bound)")
         ] = None,
-        plots: Annotated[bool, typer.Option(help="draw the rank-interval and Sobol plots")] = True,
+        plots: Annotated[
+            bool | None,
+            typer.Option(help="draw the rank-interval and Sobol plots (default: with matplotlib)"),
+        ] = None,
         max_replicates: Annotated[
             int,
             typer.Option(
@@ -143,7 +172,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = MAX_REPLICATES,
     ) -> None:
-        """Monte-Carlo uncertainty (and Sobol sensitivity) analysis of the index ranks."""
+        """Monte-Carlo uncertainty (and Sobol sensitivity) analysis of the index ranks.
+
+        Writes into -o FOLDER (default securindex-results/uncertainty/, where 'securindex
+        report securindex-results' finds it for its uncertainty section).
+        """
+        from securindex._extras import require
         from securindex.analysis.uncertainty import (
             estimate_uncertainty,
             load_uncertainty_spec,
@@ -152,13 +186,20 @@ def register(app: typer.Typer) -> None:
         )
 
         try:
-            fw, block = load_framework(framework)
+            output = output_path(output, files=(), default=DEFAULT_OUTPUT / "uncertainty")
+            if sobol:
+                require("sensitivity", "--sobol (Sobol sensitivity indices)")
+            draw = _plots_wanted(plots, "the rank-interval plot") and not dry_run
+            from securindex.shipped import resolve
+
+            framework_file = resolve("framework", framework)
+            fw, block = load_framework(framework_file)
             if spec is None and block is None:
                 raise SpecError(
                     f"{framework} has no 'uncertainty:' block; add one or give --spec FILE"
                 )
             # read from the file, so that every problem is located at file:line
-            source = spec if spec is not None else framework
+            source = spec if spec is not None else framework_file
             load_uncertainty_spec(source)  # fail fast, before the data are read
             result = _build(fw, data, dictionary)
             factors = uncertainty_factors(result, source)
@@ -182,7 +223,7 @@ def register(app: typer.Typer) -> None:
                 n_replicates=n_replicates,
                 seed=seed,
                 chunk_size=chunk_size,
-                progress=True,
+                progress=not console.quiet,
                 max_replicates=limit,
             )
             sensitivity = None
@@ -195,22 +236,23 @@ def register(app: typer.Typer) -> None:
                     n_base=sobol_base,
                     seed=seed,
                     chunk_size=chunk_size,
-                    progress=True,
+                    progress=not console.quiet,
                     max_replicates=limit,
                 )
+            with atomic_folder(output) as tmp:
+                written = analysis.write(tmp)
+                if sensitivity is not None:
+                    written.update(sensitivity.write(tmp))
+                if draw:
+                    from securindex.analysis.plots import plot_rank_intervals, plot_sobol
+
+                    ax = plot_rank_intervals(analysis)
+                    written["rank_intervals"] = _save_figure(ax, tmp / "rank_intervals.png")
+                    if sensitivity is not None:
+                        ax = plot_sobol(sensitivity)
+                        written["sobol_png"] = _save_figure(ax, tmp / "sobol.png")
         except SecurindexError as exc:
             raise fail(exc) from None
-        written = analysis.write(output)
-        if sensitivity is not None:
-            written.update(sensitivity.write(output))
-        if plots:
-            from securindex.analysis.plots import plot_rank_intervals, plot_sobol
-
-            ax = plot_rank_intervals(analysis)
-            written["rank_intervals"] = _save_figure(ax, output / "rank_intervals.png")
-            if sensitivity is not None:
-                ax = plot_sobol(sensitivity)
-                written["sobol_png"] = _save_figure(ax, output / "sobol.png")
         console.print(f"[green]wrote[/green] {len(written)} files to {output}: {analysis!r}")
         if sensitivity is not None:
             table = sensitivity.table()

@@ -25,11 +25,15 @@ from typing import Annotated, Any
 
 import typer
 
+from securindex._console import DEFAULT_OUTPUT, output_path
 from securindex._console import console as _console
 from securindex._console import fail as _fail
+from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
 
 __all__ = ["register"]
+
+_PANEL = DEFAULT_OUTPUT / "panel.csv"
 
 
 @contextlib.contextmanager
@@ -61,7 +65,7 @@ incidents_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_Engine = Annotated[str, typer.Option("--engine", "-e", help="pandas or dask")]
+_Engine = Annotated[str, typer.Option("--engine", help="pandas or dask")]
 _Scheduler = Annotated[
     str | None,
     typer.Option("--scheduler", help="address of a dask scheduler, e.g. tcp://host:8786"),
@@ -86,17 +90,28 @@ def incidents_panel(
         typer.Argument(help="incident files or globs (default: the block's source)"),
     ] = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="panel file: .csv or .parquet")
-    ] = Path("panel.csv"),
+        Path | None,
+        typer.Option(
+            "--output", "-o", help=f"panel file (.csv, .parquet) or folder (default: {_PANEL})"
+        ),
+    ] = None,
     engine: _Engine = "pandas",
     scheduler: _Scheduler = None,
     workers: _Workers = None,
     memory_limit: _Memory = None,
 ) -> None:
     """Count incident records into an (area × period) panel; write it and the report."""
+    from securindex._extras import require
     from securindex.incidents import incidents_to_panel
 
     try:
+        output = output_path(output, files=(".csv", ".parquet"), default=_PANEL)
+        if not output.suffix:
+            output = output / "panel.csv"
+        if output.suffix.lower() == ".parquet":
+            require("parquet", f"writing {output}")
+        if engine == "dask":
+            require("dask", "--engine dask")
         with _cluster(engine, scheduler, workers, memory_limit) as client:
             counted = incidents_to_panel(
                 dictionary,
@@ -105,18 +120,19 @@ def incidents_panel(
                 client=client,
                 scheduler=scheduler,
             )
+        panel, report = counted
+        frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
+        frame = frame.reset_index()
+        with atomic_file(output) as tmp:
+            if output.suffix.lower() == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+        report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
+        with atomic_file(report_path) as tmp:
+            report.to_frame().to_csv(tmp, index=False)
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
-    panel, report = counted
-    frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
-    frame = frame.reset_index()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".parquet":
-        frame.to_parquet(output, index=False)
-    else:
-        frame.to_csv(output, index=False)
-    report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
-    report.to_frame().to_csv(report_path, index=False)
     _console.print(report.summary(), markup=False, highlight=False)
     _console.print(f"[green]wrote[/green] {output} ({len(frame):,} rows) and {report_path}")
 
@@ -153,24 +169,26 @@ def incidents_report(
 
 def scale(
     framework: Annotated[
-        Path, typer.Argument(help="framework YAML (may hold engine and from_incidents)")
+        str,
+        typer.Argument(
+            help="framework YAML (may hold engine and from_incidents), or a shipped name"
+        ),
     ],
     data: Annotated[
         list[Path] | None,
         typer.Argument(help="panel or incident files/globs (default: from the YAML)"),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="results folder")] = Path(
-        "securindex-results"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="results folder (default: securindex-results/)"),
+    ] = None,
     dictionary: Annotated[
         Path | None,
         typer.Option("--dictionary", "-d", help="data dictionary YAML (may hold from_incidents)"),
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option(
-            "--engine", "-e", help="pandas or dask (default: the YAML's engine, else pandas)"
-        ),
+        typer.Option("--engine", help="pandas or dask (default: the YAML's engine, else pandas)"),
     ] = None,
     scheduler: _Scheduler = None,
     workers: _Workers = None,
@@ -181,25 +199,32 @@ def scale(
     Writes the scores (CSV on pandas; partitioned Parquet on Dask), every stage, weights,
     the audit and the incident report into the results folder.
     """
+    from securindex._extras import require
     from securindex.engines import load_framework, run
+    from securindex.shipped import resolve
 
     try:
-        wanted = engine or load_framework(framework).engine.name
+        output = output_path(output, files=())
+        framework_file = resolve("framework", framework)
+        wanted = engine or load_framework(framework_file).engine.name
+        if wanted == "dask":
+            require("dask", "the Dask engine")
         with _cluster(wanted, scheduler, workers, memory_limit) as client:
             done = run(
-                framework,
+                framework_file,
                 [str(d) for d in data] if data else None,
                 dictionary=dictionary,
                 engine=wanted,  # type: ignore[arg-type]
                 scheduler=scheduler,
                 client=client,
             )
-            written = done.write(output)
+            with atomic_folder(output) as tmp:
+                written = {name: output / p.name for name, p in done.write(tmp).items()}
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
     if done.report is not None:
         _console.print(done.report.summary(), markup=False, highlight=False)
-    _console.print(f"[green]{done.engine} engine[/green]: {done.result!r}", markup=False)
+    _console.print(f"[green]{done.engine} engine[/green]: {done.result!r}", highlight=False)
     _console.print(f"[green]Results written to[/green] {output}/:")
     for name, path in written.items():
         _console.print(f"  {name:18} {path.name}", markup=False)

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy.optimize import linprog
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Protocol, Registry
@@ -973,6 +972,8 @@ def benefit_of_doubt(
                 "weight method 'benefit_of_doubt': 'groups' must be an integer array of one "
                 f"period code per row, shape ({n_rows},); got shape {codes.shape}"
             )
+    from scipy.optimize import linprog  # imported here: it is 0.3 s of import time
+
     present = ~np.isnan(X)
     values = np.zeros((n_rows, n_children))
     multipliers = np.full((n_rows, n_children), np.nan)

@@ -23,19 +23,20 @@ References
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from securindex.report._build import ReportOptions, build_context, fmt_count
-from securindex.report._data import ReportData, load
-
 if TYPE_CHECKING:
+    from securindex.report._data import ReportData
     from securindex.result import IndexResult
 
 __all__ = ["render_report", "write_report"]
 
 TEMPLATE = "report.html.j2"
+
+logger = logging.getLogger(__name__)
 
 
 def _environment() -> Any:
@@ -50,27 +51,40 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from securindex.report._build import fmt_count
+
     environment.filters["thousands"] = fmt_count
     return environment
 
 
-def _draw(charts: dict[str, Any]) -> dict[str, Any]:
+def _draw(charts: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
     """Draw the charts described by :func:`build_context` as PNG data URIs."""
     import matplotlib
 
+    from securindex._progress import progress as bar
     from securindex.report import plots
 
-    images: dict[str, Any] = {}
+    drawers: dict[str, Any] = {
+        "ranking": plots.plot_contributions,
+        "distributions": plots.plot_distributions,
+        "correlation": plots.plot_correlation,
+    }
+    jobs = [
+        (name, index, drawers[name], arguments)
+        for name, value in charts.items()
+        for index, arguments in (enumerate(value) if isinstance(value, list) else [(None, value)])
+    ]
+    images: dict[str, Any] = {name: [] for name, value in charts.items() if isinstance(value, list)}
     style: Any = plots.report_style()
     with matplotlib.rc_context(style):
-        images["ranking"] = plots.figure_to_data_uri(plots.plot_contributions(**charts["ranking"]))
-        images["distributions"] = [
-            plots.figure_to_data_uri(plots.plot_distributions(**chunk))
-            for chunk in charts["distributions"]
-        ]
-        images["correlation"] = plots.figure_to_data_uri(
-            plots.plot_correlation(**charts["correlation"])
-        )
+        for name, index, draw, arguments in bar(
+            jobs, "drawing the report's charts", total=len(jobs), show=progress
+        ):
+            uri = plots.figure_to_data_uri(draw(**arguments))
+            if index is None:
+                images[name] = uri
+            else:
+                images[name].append(uri)
     return images
 
 
@@ -85,6 +99,7 @@ def render_report(
     n_chart: int = 25,
     all_profiles_max: int = 30,
     max_rows: int = 50,
+    progress: bool = False,
 ) -> str:
     """The HTML report of a result, as a string.
 
@@ -112,6 +127,8 @@ def render_report(
         Every entity gets a profile when there are at most this many.
     max_rows
         Rows listed in each audit table (counts are always complete).
+    progress
+        Show a progress bar while the charts are drawn (on a terminal).
 
     Returns
     -------
@@ -123,9 +140,14 @@ def render_report(
     DataError
         The folder lacks a required file, the result has no scores, or an entity of
         ``entities`` is not in the result.
-    ImportError
-        matplotlib or jinja2 is not installed (``pip install 'securindex[report]'``).
+    MissingExtraError
+        matplotlib or jinja2 is not installed (checked before any work).
     """
+    from securindex._extras import require
+    from securindex.report._build import ReportOptions, build_context
+    from securindex.report._data import load
+
+    require("report", "the HTML report")
     for name, value in (("n_top", n_top), ("n_chart", n_chart), ("max_rows", max_rows)):
         if int(value) < 1:
             raise ValueError(
@@ -143,7 +165,7 @@ def render_report(
     )
     context = build_context(data, options)
     environment = _environment()
-    images = _draw(context.pop("charts"))
+    images = _draw(context.pop("charts"), progress=progress)
     return str(environment.get_template(TEMPLATE).render(images=images, **context))
 
 
@@ -161,6 +183,7 @@ def write_report(
     """
     html = render_report(result_or_folder, **options)
     path = Path(path)
+    logger.info("report: %s (%.1f MB)", path, len(html) / 1e6)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path

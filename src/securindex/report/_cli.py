@@ -16,14 +16,16 @@ def report(
         typer.Argument(
             help="results folder written by 'securindex compute FRAMEWORK DATA -o FOLDER'"
         ),
-    ],
+    ] = Path("securindex-results"),
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="HTML file to write (default: RESULT_DIR/report.html)"),
     ] = None,
     entity: Annotated[
         list[str] | None,
-        typer.Option("--entity", "-e", help="also profile this entity (repeatable)"),
+        typer.Option(
+            "--entity", "-e", help="also profile this entity, by id or label (repeatable)"
+        ),
     ] = None,
     data_name: Annotated[
         str | None,
@@ -34,30 +36,35 @@ def report(
         int, typer.Option("--top", min=1, help="best and worst entities given a profile")
     ] = 10,
 ) -> None:
-    """Write a self-contained HTML report (opens offline) of a results folder."""
-    from rich.console import Console
+    """Write a self-contained HTML report (opens offline) of a results folder.
 
+    An uncertainty run in RESULT_DIR/uncertainty/ (securindex uncertainty ... -o
+    RESULT_DIR/uncertainty) adds an uncertainty section.
+    """
+    from securindex._console import console, fail, output_path
+    from securindex._output import atomic_file
     from securindex.errors import SecurindexError
     from securindex.report import write_report
 
-    target = output if output is not None else result_dir / "report.html"
     try:
-        path = write_report(
-            result_dir,
-            target,
-            entities=entity or (),
-            data_name=data_name,
-            title=title,
-            n_top=top,
+        target = output_path(
+            output, files=(".html",), folder=False, default=result_dir / "report.html"
         )
+        with atomic_file(target) as tmp:
+            write_report(
+                result_dir,
+                tmp,
+                entities=entity or (),
+                data_name=data_name,
+                title=title,
+                n_top=top,
+                progress=not console.quiet,
+            )
+        path = target
     except SecurindexError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
-    except ImportError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        raise fail(exc) from None
     size = path.stat().st_size / 1e6
-    Console(soft_wrap=True).print(f"[green]wrote[/green] {path} ({size:.1f} MB)")
+    console.print(f"[green]wrote[/green] {path} ({size:.1f} MB)")
 
 
 def register(app: typer.Typer) -> None:
