@@ -531,7 +531,7 @@ def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArra
         values = scores[rows]
         missing = np.isnan(values)
         key = np.where(missing, np.inf, -values)
-        order = np.argsort(key, axis=0, kind="stable")
+        order = np.argsort(key, axis=0)
         ordered = np.take_along_axis(key, order, axis=0)
         position = np.broadcast_to(
             np.arange(1, len(rows) + 1, dtype=np.float64)[:, None], ordered.shape
