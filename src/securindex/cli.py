@@ -453,7 +453,11 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     try:
         with atomic_folder(target) as tmp:
-            written = outcome.write(tmp, plots=draw, report=draw)
+            written = outcome.write(tmp, plots=draw)
+            if draw:
+                from securindex.report.evaluation import write_evaluation_report
+
+                written["report"] = write_evaluation_report(outcome, tmp / "report.html")
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")

@@ -220,18 +220,10 @@ class EvaluationOutcome:
                 figures[name] = ax.get_figure()
         return figures
 
-    def write_report(self, path: str | Path, **options: Any) -> Path:
-        """Write the HTML evaluation report (needs ``securindex[report]``)."""
-        from securindex.report.evaluation import write_evaluation_report
-
-        return write_evaluation_report(self, path, **options)
-
-    def write(
-        self, folder: str | Path, *, plots: bool = False, report: bool = False
-    ) -> dict[str, Path]:
+    def write(self, folder: str | Path, *, plots: bool = False) -> dict[str, Path]:
         """Write every table as CSV (and a JSON summary) into ``folder``; with ``plots``
-        also a PNG per figure, with ``report`` the HTML report ``report.html`` (both need
-        ``securindex[report]``)."""
+        also a PNG per figure (needs ``securindex[report]``). The HTML report is
+        :func:`securindex.report.evaluation.write_evaluation_report`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
@@ -262,8 +254,6 @@ class EvaluationOutcome:
                 figure.savefig(png, dpi=120, bbox_inches="tight")
                 plt.close(figure)
                 written[f"plot_{name}"] = png
-        if report:
-            written["report"] = self.write_report(folder / "report.html")
         return written
 
 
