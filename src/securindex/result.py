@@ -11,6 +11,7 @@ what :meth:`~IndexResult.to_csv`, :meth:`~IndexResult.to_parquet` and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -92,6 +93,9 @@ class IndexResult:
         A fingerprint of each stage's settings, used by :meth:`rerun` to reuse stages.
     data_name : str or None
         Name of the dataset.
+    areas : securindex.geo.Areas or None
+        The entities' polygons when the panel had them (maps, hot spots, GeoPackage and
+        GeoParquet export: :meth:`to_geofile`).
     """
 
     framework: Framework
@@ -113,6 +117,7 @@ class IndexResult:
     kept_rows: np.ndarray | None = field(default=None, repr=False)
     settings: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     data_name: str | None = None
+    areas: Any = field(default=None, repr=False)
 
     # -- views ----------------------------------------------------------------------------
     @cached_property
@@ -186,9 +191,10 @@ class IndexResult:
         from securindex.pipeline import run_pipeline
 
         framework = self.framework.replace_steps(steps, keep_overrides=keep_overrides)
-        return run_pipeline(
+        result = run_pipeline(
             framework, self.indicator_values, self.groups, previous=self, data_name=self.data_name
         )
+        return dataclasses.replace(result, areas=self.areas) if self.areas is not None else result
 
     # -- export -----------------------------------------------------------------------------
     def to_csv(self, path: str | Path) -> Path:
@@ -261,6 +267,26 @@ class IndexResult:
         text = json.dumps(self.to_dict(include_scores=include_scores), indent=1, allow_nan=False)
         path.write_text(text, encoding="utf-8")
         return path
+
+    def to_geofile(self, path: str | Path, *, period: object | None = None) -> Path:
+        """Write the scores and ranks with the areas' polygons, for QGIS and other GIS.
+
+        The format follows the suffix: ``.gpkg`` (GeoPackage, one layer ``scores``) or
+        ``.parquet`` (GeoParquet). One row per (area, period) — or only ``period``'s rows
+        — with the columns of :meth:`table`; polygons without data are kept with missing
+        scores. See :func:`securindex.geo.write_geofile`.
+
+        Raises
+        ------
+        DataError
+            The result has no areas (the data dictionary names no polygons).
+        """
+        from securindex.geo.export import write_geofile
+
+        table = self.table()
+        if period is not None:
+            table = table[table["period"] == period]
+        return write_geofile(self.areas, table, path, source=self.data_name or "result")
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write scores, every stage, weights and the audit as CSV files into ``folder``.
