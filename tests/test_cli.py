@@ -472,3 +472,46 @@ def test_catalogue_write_readmes(fixture_catalogue: Path) -> None:
     before = crime
     assert invoke("catalogue", fixture_catalogue, "--write-readmes").exit_code == 0
     assert (fixture_catalogue / "crime" / "README.md").read_text() == before
+
+
+# --------------------------------------------------------------------------------------------
+# outputs (issue #15): targets checked before work, nothing partial on failure, no traceback
+# --------------------------------------------------------------------------------------------
+def test_demo_output_under_a_file_is_refused_before_work(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = invoke("demo", "-o", tmp_path / "file" / "results", "--no-report")
+    assert result.exit_code == 1
+    assert "which is a file" in result.output and "Traceback" not in result.output
+
+
+def test_indicators_output_that_is_a_folder_is_refused(
+    fixtures_dir: Path, fixture_panel_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    csv, dictionary = fixture_panel_files
+    out = tmp_path / "values.csv"
+    out.mkdir()
+    result = invoke(
+        "indicators", csv, "-c", fixtures_dir / "catalogue", "-o", out, "-d", dictionary
+    )
+    assert result.exit_code == 1
+    assert f"{out}: is an existing folder; give a file name" in result.output
+
+
+def test_demo_on_a_full_disk_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from securindex.result import IndexResult
+
+    def full(self: IndexResult, folder: Path) -> dict[str, Path]:
+        (Path(folder) / "scores.csv").write_text("cut at 1 MiB")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(IndexResult, "write", full)
+    out = tmp_path / "results"
+    result = invoke("demo", "-o", out, "--no-report")
+    assert result.exit_code == 1
+    assert "cannot write (no space left on the device); nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
