@@ -318,6 +318,11 @@ class IndexResult:
         self.indicator_values.audit.to_csv(folder / "indicator_audit.csv", index=False)
         written["indicator_audit"] = folder / "indicator_audit.csv"
         written["json"] = self.to_json(folder / "result.json", include_scores=False)
+        if self.areas is not None:  # the scores with the polygons, for a GIS and the report's map
+            from securindex._extras import has_extra
+
+            if has_extra("geo"):
+                written["geopackage"] = self.to_geofile(folder / "scores.gpkg")
         return written
 
     def __repr__(self) -> str:

@@ -107,14 +107,24 @@ def _fdr(p: np.ndarray, alpha: float) -> float:
     return float(fdr(p, alpha)) if len(p) else alpha
 
 
-def _threshold(p: np.ndarray, alpha: float, adjust: str) -> float:
+def _threshold(p: np.ndarray, alpha: float, adjust: str, permutations: int = 0) -> float:
     if adjust not in _ADJUSTMENTS:
         raise SpecError(
             f"unknown adjustment '{adjust}'; registered: {', '.join(sorted(_ADJUSTMENTS))}"
         )
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be between 0 and 1; got {alpha}")
-    return _ADJUSTMENTS[adjust](p, alpha)
+    threshold = _ADJUSTMENTS[adjust](p, alpha)
+    if permutations and threshold < 1.0 / (permutations + 1):
+        needed = int(np.ceil(1.0 / threshold))
+        warnings.warn(
+            f"with {permutations} permutations the smallest pseudo p-value is "
+            f"{1 / (permutations + 1):.2g}, above the {adjust} threshold {threshold:.2g}: no "
+            f"area can be significant; use at least {needed} permutations",
+            UserWarning,
+            stacklevel=3,
+        )
+    return threshold
 
 
 # =============================================================================================
@@ -418,7 +428,7 @@ def local_morans(
                 keep_simulations=True,
             )
         p = np.asarray(local.p_sim, dtype=np.float64)
-        threshold = _threshold(p, alpha, adjust)
+        threshold = _threshold(p, alpha, adjust, permutations)
         quadrant = pd.Series(local.q).map(CLUSTER_LABELS).to_numpy()
         significant = p <= threshold
         lag = (
@@ -519,7 +529,7 @@ def getis_ord(
                 seed=integer,
             )
         p = np.asarray(local.p_sim, dtype=np.float64)
-        threshold = _threshold(p, alpha, adjust)
+        threshold = _threshold(p, alpha, adjust, permutations)
         z = np.asarray(local.Zs, dtype=np.float64)
         significant = p <= threshold
         spot = np.where(z > 0, "hot spot", "cold spot")
