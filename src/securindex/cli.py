@@ -198,7 +198,11 @@ def indicators(
         values = cat.compute(panel, indicators=wanted)
         if not target.suffix:
             target = target / "indicators.csv"
-        frame = values.frame.reset_index()
+        ids = panel.id_names  # the data's own id column names in the files written
+        names = {"entity": ids["entity"], "period": ids["period"]}
+        if set(names.values()) & set(values.frame.columns):
+            names = {}
+        frame = values.frame.reset_index().rename(columns=names)
         with atomic_file(target) as tmp:
             if target.suffix.lower() == ".parquet":
                 frame.to_parquet(tmp, index=False)
@@ -206,7 +210,7 @@ def indicators(
                 frame.to_csv(tmp, index=False)
         audit_path = target.with_name(target.stem + ".audit.csv")
         with atomic_file(audit_path) as tmp:
-            values.audit.to_csv(tmp, index=False)
+            values.audit.rename(columns=names).to_csv(tmp, index=False)
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(

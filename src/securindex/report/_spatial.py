@@ -102,9 +102,7 @@ def spatial_context(data: ReportData, latest: Any) -> dict[str, Any] | None:
     )
     spot_rows = [
         {
-            "entity": data.entity_label(str(row.entity))
-            if hasattr(data, "entity_label")
-            else str(row.entity),
+            "entity": data.entity_labels.get(str(row.entity), str(row.entity)),
             "kind": "more secure" if row.cluster == "hot spot" else "less secure",
             "cluster": str(row.cluster),
             "score": _fmt(row.value, 1),

@@ -56,4 +56,4 @@ def validate_located(model: type[M], located: Located, prefix: Sequence[str | in
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
-        raise SpecError(issues_from_validation_error(exc, located, prefix)) from None
+        raise SpecError(issues_from_validation_error(exc, located, prefix)) from exc

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from securindex.spec.indicator import Category, Polarity
+from securindex.spec.indicator import Category, Polarity, _check_unit
 
 __all__ = [
     "ColumnIndicator",
@@ -188,6 +188,11 @@ class ColumnIndicator(_Spec):
     def _weight_not_negative(cls, value: float) -> float:
         _non_negative_weight(value)
         return value
+
+    @field_validator("unit", "denominator_unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        return _check_unit(value)
 
 
 class FrameworkSpec(_Spec):
