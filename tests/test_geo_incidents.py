@@ -56,6 +56,7 @@ def test_boundary_rules(rule: str, expected: dict[str, float]) -> None:
     areas = synthetic_areas(4, seed=0, polygons=True)
     data = _records([CORNER, EDGE, NEAR_A1])
     panel, report = incidents_to_panel(_block(boundary=rule), data, areas=areas)
+    assert panel.areas is not None and list(panel.areas.keys) == [f"A00000{i}" for i in range(4)]
     counts = panel.frame["burglaries"].droplevel("period")
     got = {k: float(v) for k, v in counts.items() if v}
     assert got == pytest.approx(expected)

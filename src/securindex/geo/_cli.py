@@ -29,11 +29,7 @@ IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
 _Show = Annotated[
     str | None,
-    typer.Option(
-        "--show",
-        "-s",
-        help="node, rank_<node> or indicator to use (default: the index)",
-    ),
+    typer.Option("--show", help="node, rank_<node> or indicator to use (default: the index)"),
 ]
 _Stage = Annotated[
     str, typer.Option(help="stage of an indicator: raw, imputed, treated or normalised")
@@ -70,7 +66,7 @@ def map_command(
     scheme: Annotated[
         str, typer.Option(help="classes: quantiles, natural_breaks, equal_interval or user")
     ] = "quantiles",
-    classes: Annotated[int, typer.Option("--classes", "-k", min=1, help="number of classes")] = 5,
+    classes: Annotated[int, typer.Option("--classes", min=1, help="number of classes")] = 5,
     bins: Annotated[
         str | None,
         typer.Option(help="upper bounds of the classes for --scheme user, e.g. '20,40,60,80,100'"),

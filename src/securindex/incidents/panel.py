@@ -111,7 +111,7 @@ def finish_panel(
             groups[column] = np.repeat(table[column].to_numpy(), n_periods)
         if "__display__" in table.columns:
             groups[LABEL] = np.repeat(table["__display__"].to_numpy(), n_periods)
-    panel = Panel(frame, units, groups=groups, name=name or "incidents")
+    panel = Panel(frame, units, groups=groups, name=name or "incidents", areas=_areas(plan))
     report = build_report(total, plan, files, issues, n_counted, area_keys, (first, last))
     if spec.unknown_offences == "error":
         unknown = report.issues[
@@ -266,3 +266,22 @@ def _crs_hint(plan: CountPlan, total: PartialCounts) -> str:
         f"{plan.polygons.crs.to_string() if plan.polygons.crs is not None else 'no CRS'} "
         f"(bounds {bounds}); check that points.crs is the CRS of the x and y columns."
     )
+
+
+def _areas(plan: CountPlan) -> Any:
+    """The polygons the points were joined to, for maps and spatial statistics of the
+    counted panel (None when the areas came without polygons)."""
+    if plan.polygons is None or plan.area_keys is None:
+        return None
+    import warnings
+
+    import geopandas
+
+    from securindex.geo.areas import read_areas
+
+    frame = geopandas.GeoDataFrame(
+        {"area": list(plan.area_keys)}, geometry=plan.polygons.values, crs=plan.polygons.crs
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the polygons were checked when they were loaded
+        return read_areas(frame, key="area")
