@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securindex.analysis.uncertainty import (
+    ReplicateEngine,
     UncertaintySpec,
-    _Engine,
     _matrix_mean,
     _poisson_quantile,
     estimate_uncertainty,
@@ -485,7 +485,7 @@ def test_poisson_quantile_equals_scipy() -> None:
 
 
 def test_engine_ranks_equal_the_pipeline_ranks(panel_nominal: IndexResult) -> None:
-    engine = _Engine(panel_nominal, UncertaintySpec())
+    engine = ReplicateEngine(panel_nominal, UncertaintySpec())
     rng = np.random.default_rng(1)
     scores = rng.integers(0, 5, size=(4, len(panel_nominal.raw))).astype(float)  # many ties
     scores[0, 3] = np.nan

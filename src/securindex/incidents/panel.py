@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -142,6 +143,14 @@ def _resolve_spec(
     return resolved, Path(base_dir) if base_dir is not None else folder, name
 
 
+_ENGINES: dict[str, tuple[str, str]] = {
+    "dask": ("securindex.engines.dask", "incidents_to_panel_dask")
+}
+"""Engines other than pandas that count incidents: name → (module, function). The module is
+imported on first use, as an entry point would be: an engine depends on this package, never
+the reverse, so the package imports no engine."""
+
+
 def incidents_to_panel(
     spec: IncidentSpec | Mapping[str, Any] | str | Path,
     data: pd.DataFrame | str | Path | Sequence[str | Path] | None = None,
@@ -207,10 +216,10 @@ def incidents_to_panel(
     (2, 1)
     """
     resolved, folder, name = _resolve_spec(spec, base_dir)
-    if engine == "dask":
-        from securindex.engines.dask import incidents_to_panel_dask
-
-        return incidents_to_panel_dask(
+    if engine in _ENGINES:
+        module, function = _ENGINES[engine]
+        incidents_to_panel_engine = getattr(importlib.import_module(module), function)
+        return incidents_to_panel_engine(
             resolved,
             data,
             areas=areas,
