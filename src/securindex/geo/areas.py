@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from securindex._extras import require
+from securindex._keys import as_keys
 from securindex.errors import DataError, SecurindexError
-from securindex.incidents._keys import as_keys
 from securindex.spec.dictionary import AreasSpec, WeightsSpec
 
 if TYPE_CHECKING:

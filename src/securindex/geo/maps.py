@@ -207,7 +207,7 @@ def _outline(frame: Any, ax: Any, treated: Sequence[Any], control: Sequence[Any]
 
 
 def _keys(frame: Any, entities: Sequence[Any]) -> list[str]:
-    from securindex.incidents._keys import as_keys
+    from securindex._keys import as_keys
 
     return [str(k) for k in as_keys(pd.Index(list(entities)))]
 

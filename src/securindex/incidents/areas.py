@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from securindex._keys import as_keys
 from securindex.errors import DataError
-from securindex.incidents._keys import as_keys
 from securindex.incidents.reading import file_kind
 
 if TYPE_CHECKING:

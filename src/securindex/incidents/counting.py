@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from securindex._keys import keys_of
 from securindex.errors import DataError
-from securindex.incidents._keys import keys_of
 from securindex.incidents.areas import check_crs, load_areas, spatial_join
 from securindex.incidents.periods import parse_period, period_codes
 from securindex.incidents.reading import Chunk, read_chunk
