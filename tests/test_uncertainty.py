@@ -433,7 +433,12 @@ def test_replicate_table_and_files(nominal: IndexResult, tmp_path: Path) -> None
     with pytest.raises(DataError, match="not kept"):
         streamed.long()
     written = result.write(tmp_path / "out")
-    assert {p.name for p in written.values()} == {"summary.csv", "replicates.csv", "factors.csv"}
+    assert {p.name for p in written.values()} == {
+        "summary.csv",
+        "replicates.csv",
+        "factors.csv",
+        "uncertainty.json",
+    }
     assert len(pd.read_csv(written["summary"])) == len(nominal.raw)
     assert "UncertaintyResult(idx: 30 replicates" in repr(result)
 
@@ -587,6 +592,7 @@ def test_cli_uncertainty(tmp_path: Path) -> None:
         "summary.csv",
         "replicates.csv",
         "factors.csv",
+        "uncertainty.json",
         "sobol.csv",
     }
     assert len(pd.read_csv(out / "replicates.csv")) == 64

@@ -57,6 +57,7 @@ References
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1793,7 +1794,8 @@ class UncertaintyResult:
         return float(self.replicates["mean_rank_shift"].mean())
 
     def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``summary.csv``, ``replicates.csv`` and ``factors.csv`` into ``folder``."""
+        """Write ``summary.csv``, ``replicates.csv``, ``factors.csv`` and ``uncertainty.json``
+        (target, replicates, interval, whether the quantiles are exact) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = {}
@@ -1805,6 +1807,17 @@ class UncertaintyResult:
             path = folder / f"{name}.csv"
             (frame.reset_index() if keep_index else frame).to_csv(path, index=False)
             written[name] = path
+        # what the numbers mean, for readers of the folder (the report flags approximations)
+        meta = {
+            "target": self.target,
+            "n_replicates": int(self.n_replicates),
+            "interval": [float(q) for q in self.interval],
+            "exact": bool(self.exact),
+            # replicates normalised otherwise score on other scales: only ranks compare
+            "normalisation_varies": None if self.spec is None else bool(self.spec.normalise),
+        }
+        written["meta"] = folder / "uncertainty.json"
+        written["meta"].write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return written
 
     def __repr__(self) -> str:

@@ -161,6 +161,7 @@ def incidents_to_panel(
     client: Any = None,
     scheduler: str | None = None,
     rows_per_chunk: int = 2_000_000,
+    progress: bool = False,
 ) -> IncidentPanel:
     """Count incident records into the (entity, period) panel, with a full report.
 
@@ -186,6 +187,8 @@ def incidents_to_panel(
     rows_per_chunk : int, default 2 000 000
         Largest Parquet read unit [records]: files are read and counted one chunk at a
         time, so memory holds one chunk plus the grid.
+    progress : bool, default False
+        Show a progress bar over the chunks counted (pandas engine, on a terminal).
 
     Returns
     -------
@@ -255,9 +258,11 @@ def incidents_to_panel(
         raise SpecError("no incident data: give data= or 'source' in the from_incidents block")
     paths = expand_sources(sources, folder)
     files = scan_files(paths, resolved)
-    total = accumulate_counts(
-        (count_chunk(c, plan) for c in read_units(paths, rows_per_chunk)), plan
-    )
+    from securindex._progress import progress as bar
+
+    units = read_units(paths, rows_per_chunk)
+    chunks = bar(units, "counting incident records", total=len(units), show=progress)
+    total = accumulate_counts((count_chunk(c, plan) for c in chunks), plan)
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return finish_panel(total, plan, files, name)
 
