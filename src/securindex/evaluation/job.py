@@ -435,7 +435,11 @@ def _resolve_initiative(initiative: InitiativeSpec, panel: Panel) -> InitiativeS
         value = getattr(initiative, role)
         if isinstance(value, list) and not value:
             continue
-        context = AreaContext(available, {k: v for k, v in roles.items() if k != role})
+        context = AreaContext(
+            available,
+            {k: v for k, v in roles.items() if k != role},
+            {"areas": _area_polygons(panel)},
+        )
         roles[role] = select_areas(value, context, field=f"evaluation.initiative.{role}")
     return initiative.model_copy(update=roles)
 
@@ -480,7 +484,7 @@ def _run_analyses(
         period=PERIOD,
         measures=tuple(job.measures),
         initiative=initiative if initiative is not None else spec.initiative,
-        extras={"job": job},
+        extras={"job": job, "areas": _area_polygons(panel)},
     )
     results: dict[str, EvaluationResult] = {}
     for i, item in enumerate(items):
@@ -569,3 +573,13 @@ def _change_check(check: ChangeCheck, index: IndexResult) -> pd.DataFrame:
             seed=check.seed,
             confidence=check.confidence,
         )
+
+
+def _area_polygons(panel: Panel) -> Any:
+    """The data's polygons, for the geometry selectors (``near``, ``neighbours``) that
+    :mod:`securindex.geo.selectors` registers; None without polygons."""
+    if getattr(panel, "areas", None) is None:
+        return None
+    import securindex.geo.selectors  # noqa: F401 - registers the selectors
+
+    return panel.areas
