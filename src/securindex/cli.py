@@ -426,7 +426,10 @@ def evaluate(
     output: OutputOption = None,
     plots: Annotated[
         bool | None,
-        typer.Option(help="write the before/after plot (default: when matplotlib is installed)"),
+        typer.Option(
+            help="write the plots (before/after, event study, synthetic control, ITS) and the "
+            "HTML report (default: when matplotlib and jinja2 are installed)"
+        ),
     ] = None,
 ) -> None:
     """Evaluate an initiative or monitor progress against a baseline and targets.
@@ -440,7 +443,7 @@ def evaluate(
     try:
         target = output_path(output, files=(), default=DEFAULT_OUTPUT / "evaluation")
         if plots:
-            require("report", "the before/after plot")
+            require("report", "the evaluation plots")
         draw = has_extra("report") if plots is None else plots
         path = resolve("evaluation", job)
         spec = load_job(path)
@@ -450,11 +453,7 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     try:
         with atomic_folder(target) as tmp:
-            written = outcome.write(tmp)
-            if draw and outcome.initiative is not None:
-                figure = outcome.initiative.plot()  # matplotlib Axes
-                figure.get_figure().savefig(tmp / "before_after.png", dpi=120, bbox_inches="tight")
-                written["before_after"] = target / "before_after.png"
+            written = outcome.write(tmp, plots=draw, report=draw)
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")

@@ -43,6 +43,7 @@ from securindex.framework import Framework
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
+from securindex.methods.treat import run_treater
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
 from securindex.plan.rules import AUDIT_COLUMNS, node_is_rowwise, weight_total
@@ -510,7 +511,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                 continue
         for block in _blocks(positions, x.shape[0], step.columnwise):
             before = _take(x, block)
-            result = method(before, **params)
+            result = run_treater(method, before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
             transformed = dict(result.transformed)
             if changed.any() or transformed:

@@ -82,7 +82,7 @@ from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
-from securindex.methods.treat import treaters
+from securindex.methods.treat import run_treater, treaters
 from securindex.plan import NODE_KIND_WEIGHTED, NodePlan, compile_plan
 from securindex.plan.rules import (
     aggregate_block,
@@ -1104,7 +1104,7 @@ class _Engine:
             _, params = split_options("treat", step)
             method = treaters.get(step.method)
             for cols in blocks(positions, _columnwise(method, params)):
-                treated[:, cols] = method(imputed[:, cols], **params).values
+                treated[:, cols] = run_treater(method, imputed[:, cols], **params).values
         out = np.full_like(treated, np.nan)
         normalise_steps = [self._indicator_step("normalise", i, steps, changed) for i in self.ids]
         for positions in _grouped(normalise_steps).values():

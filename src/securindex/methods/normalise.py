@@ -46,6 +46,7 @@ import numpy as np
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Method, Protocol, Registry
+from securindex.methods._statistics import Moments
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -108,7 +109,15 @@ normalisers: Registry[Normaliser] = Registry(
     "normalise",
     Protocol(
         fields=frozenset(
-            {"learns", "learn", "columnwise", "output_range", "range_of", "requires_positive"}
+            {
+                "learns",
+                "learn",
+                "columnwise",
+                "output_range",
+                "range_of",
+                "requires_positive",
+                "statistic",
+            }
         ),
         keywords=("direction",),
     ),
@@ -358,6 +367,7 @@ def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
 
 @normalisers.register(
     "minmax",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 100.0),
@@ -451,6 +461,7 @@ def minmax(
 
 @normalisers.register(
     "zscore",
+    statistic=Moments(keys=("mean", "sd")),
     columnwise=True,
     reference=HANDBOOK,
     learns=True,
@@ -1136,6 +1147,7 @@ def _leader(
 
 @normalisers.register(
     "distance_to_leader",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 1.0),
@@ -1196,6 +1208,7 @@ def distance_to_leader(
 
 @normalisers.register(
     "fraction_of_max",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=COINR,
     output_range=(0.0, 100.0),
@@ -1253,6 +1266,7 @@ def fraction_of_max(
 
 @normalisers.register(
     "ratio_to_mean",
+    statistic=Moments(keys=("mean",)),
     columnwise=True,
     reference=HANDBOOK,
     learns=True,
