@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from securindex.framework import FAMILIES, split_options
 from securindex.methods._registry import Method
 from securindex.methods._types import FloatArray
+from securindex.plan.steps import FAMILIES, split_options
 from securindex.spec.framework import MissingPolicy, Step
 
 if TYPE_CHECKING:
