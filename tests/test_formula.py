@@ -195,6 +195,8 @@ def test_functions_table_is_read_only() -> None:
         "where",
         "lag",
         "mean_over",
+        "spatial_lag",
+        "within",
     }
     with pytest.raises(TypeError):
         FUNCTIONS["eval"] = "no"  # type: ignore[index]
