@@ -611,3 +611,12 @@ def test_mixed_type_column_shows_no_pandas_warning(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         with pytest.raises(DataError, match="non-numeric"):
             _read(path)
+
+
+def test_several_files_keep_text_ids_too(tmp_path: Path) -> None:
+    from securindex.engines import _read_pandas_panel
+
+    for i, rows in enumerate(["01001,2020,1,100\n", "01001,2021,2,200\n"]):
+        (tmp_path / f"part{i}.csv").write_text("city,year,murders,pop\n" + rows)
+    panel = _read_pandas_panel([tmp_path / "part0.csv", tmp_path / "part1.csv"], DICTIONARY)
+    assert list(panel.entities) == ["01001"] and list(panel.periods) == [2020, 2021]

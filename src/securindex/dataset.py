@@ -276,8 +276,7 @@ class Panel:
                     dictionary = candidate
                     break
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
-        text_columns = {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
-        data = read_table(path, text_columns=text_columns, encoding=encoding or spec.encoding)
+        data = read_table(path, text_columns=_id_columns(spec), encoding=encoding or spec.encoding)
         logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
         return cls.from_frame(data, dictionary=spec, source=str(path))
 
@@ -607,6 +606,11 @@ def _read_parquet(path: Path, text_columns: Collection[str]) -> pd.DataFrame:
         if column in frame.columns and frame[column].dtype.kind in "iu":
             frame[column] = frame[column].astype(str)
     return frame
+
+
+def _id_columns(spec: DataDictionary) -> set[str]:
+    """The columns read as text: entity, label and groups (identifiers, never numbers)."""
+    return {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
 
 
 _EXACT_INTEGERS = 2**53  # float64 holds every integer up to here, and not all beyond

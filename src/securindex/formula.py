@@ -43,6 +43,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from securindex.errors import DataError, FormulaError, FormulaUnitError, UnitError
 from securindex.units import (
+    MAX_UNIT_EXPONENT,
     ScaledUnit,
     as_scaled_unit,
     conversion_factor,
@@ -1021,6 +1022,12 @@ class _UnitPass:
             exponent = _constant_value(node.right)
             if not np.isfinite(exponent):
                 raise self.error("the exponent is not a finite number", node.right)
+            if not left.unit.dimensionless and abs(exponent) > MAX_UNIT_EXPONENT:
+                raise self.error(
+                    f"the power {exponent:g} of a quantity with a unit is out of range (at most "
+                    f"{MAX_UNIT_EXPONENT} in absolute value): {self.describe(node.left, left)}",
+                    node.right,
+                )
             return _Typed(left.unit**exponent, literal)
         if not left.unit.dimensionless:
             raise self.error(
