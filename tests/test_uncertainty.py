@@ -701,10 +701,19 @@ def test_the_limit_can_be_raised_or_lifted(nominal: IndexResult) -> None:
     )
 
 
-def test_estimate_scales_with_the_replicates(nominal: IndexResult) -> None:
+def test_estimate_scales_with_the_replicates(
+    nominal: IndexResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a clock that advances 1 s per reading: each pilot is timed as exactly 1 s, so the
+    # estimate is the per-replicate time scaled to the run, whatever the machine's load
+    from securindex.analysis import _budget
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(_budget.time, "perf_counter", lambda: float(next(ticks)))
     small = estimate_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=1000)
     large = estimate_uncertainty(nominal, SPEC_WEIGHTS, n_replicates=10**6)
-    assert small.seconds > 0 and large.seconds > 100 * small.seconds
+    assert small.seconds == pytest.approx(1000 / 16)
+    assert large.seconds == pytest.approx(1000 * small.seconds)
     # 10**6 × rows cells are above 2**22: only the sampled factors are kept per replicate
     n_dims = int(uncertainty_factors(nominal, SPEC_WEIGHTS)["dimensions"].sum())
     assert large.memory_bytes == 10**6 * 8.0 * (n_dims + 2)

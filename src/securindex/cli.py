@@ -29,6 +29,7 @@ from securindex._console import (
     fail,
     output_path,
     read_panel,
+    settings,
 )
 from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
@@ -100,12 +101,16 @@ def _main(
             "used (repeatable)",
         ),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of any error too.")
+    ] = False,
 ) -> None:
     """Urban-security indicators and composite indices.
 
     Frameworks, catalogues, data dictionaries, evaluation jobs and datasets can be given by
     file or by shipped name: 'securindex examples' lists what ships.
     """
+    settings.debug = debug
     _load_plugins(plugin or [])
 
 
@@ -503,8 +508,27 @@ _register_extensions()
 
 
 def main() -> None:
-    """Entry point of the ``securindex`` console script."""
-    app()
+    """Entry point of the ``securindex`` console script.
+
+    An input error that escapes a command's own handler is printed like the others (exit
+    1); any other exception is a bug in securindex: one line says so (exit 3), and
+    ``--debug`` shows its traceback.
+    """
+    try:
+        app()
+    except SecurindexError as exc:
+        raise SystemExit(fail(exc).exit_code) from None
+    except Exception as exc:
+        if settings.debug:
+            raise
+        errors.print(
+            f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in securindex, not "
+            "in your input; run the same command with 'securindex --debug …' to see where, "
+            "and report it.",
+            markup=False,
+            highlight=False,
+        )
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
