@@ -733,7 +733,7 @@ def test_cli_refuses_a_billion_replicates_without_running(tmp_path: Path) -> Non
     run = CliRunner().invoke(
         app, ["uncertainty", str(framework), str(data), "-n", "1000000000", "-o", str(out)]
     )
-    assert time.perf_counter() - started < 10.0
+    assert time.perf_counter() - started < 60.0  # the estimate takes seconds; the run, days
     assert run.exit_code == 1
     assert "above the limit of 100,000 replicates (estimated 1,000,000,000 replicates: about" in (
         run.output
