@@ -191,6 +191,7 @@ def test_functions_table_is_read_only() -> None:
         "abs",
         "min",
         "max",
+        "round",
         "clip",
         "where",
         "lag",

@@ -287,6 +287,7 @@ CONTRACT_PARAMS: dict[str, dict[str, Any]] = {
     "fraction_of_max": {},
     "ratio_to_mean": {},
     "banding": {"thresholds": [10.0, 100.0, 300.0]},
+    "none": {},
 }
 
 
@@ -337,7 +338,8 @@ def test_contract(
         assert np.all((observed >= lo - 1e-9) & (observed <= hi + 1e-9))
     for j in range(X.shape[1]):
         ok = ~np.isnan(X[:, j])
-        assert _is_monotonic(X[ok, j], result.values[ok, j], float(direction[j]))
+        sign = float(direction[j]) if entry.applies_direction else 1.0  # none keeps values
+        assert _is_monotonic(X[ok, j], result.values[ok, j], sign)
     # learn first, apply second: re-applying what was learnt reproduces the scores
     again = entry(X, direction=direction, learnt=result.learnt, **params)
     np.testing.assert_allclose(again.values, result.values, rtol=1e-12, equal_nan=True)

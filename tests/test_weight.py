@@ -406,7 +406,7 @@ def test_benefit_of_doubt_validation() -> None:
 
 
 def _params(name: str, n_children: int, rng: np.random.Generator) -> dict[str, Any]:
-    if name == "explicit":
+    if "nominal" in weighters.get(name).requires:  # explicit, none
         return {"nominal": rng.uniform(0.1, 5.0, n_children)}
     if name == "budget_allocation":
         return {"allocations": rng.integers(0, 20, size=(3, n_children)) + 1}
@@ -426,6 +426,7 @@ CONTRACT_METHODS = [
     "pca_loadings",
     "pca_rotated",
     "benefit_of_doubt",
+    "none",
 ]
 
 
@@ -486,10 +487,12 @@ def test_overall_weights_by_hand() -> None:
 def test_overall_weights_validation() -> None:
     with pytest.raises(SpecError, match="exactly one root"):
         overall_weights({"a": ["x"], "b": ["y"]}, {"a": [1], "b": [1]})
-    with pytest.raises(SpecError, match="child of both"):
-        overall_weights(
-            {"r": ["a", "b"], "a": ["x"], "b": ["x"]}, {"r": [1, 1], "a": [1], "b": [1]}
-        )
+    # a DAG: x is reached through a (weight 1/2) and through b (1/2)
+    assert overall_weights(
+        {"r": ["a", "b"], "a": ["x"], "b": ["x"]}, {"r": [1, 1], "a": [1], "b": [1]}
+    ) == {"x": 1.0}
+    with pytest.raises(SpecError, match="cycle"):
+        overall_weights({"r": ["a"], "a": ["b"], "b": ["a"]}, {"r": [1], "a": [1], "b": [1]})
     with pytest.raises(SpecError, match="root"):
         overall_weights({"a": ["b"], "b": ["a"]}, {"a": [1], "b": [1]})
     with pytest.raises(SpecError, match="3 children"):

@@ -60,6 +60,7 @@ __all__ = [
     "PanelLayout",
     "UnaryOp",
     "parse_formula",
+    "round_half_away",
 ]
 
 MAX_LENGTH = 2000
@@ -87,6 +88,13 @@ _FUNCTION_SPECS: Mapping[str, _FunctionSpec] = MappingProxyType(
         "min": _FunctionSpec("min(a, b, ...)", "elementwise minimum; compatible units", 2, None),
         "max": _FunctionSpec("max(a, b, ...)", "elementwise maximum; compatible units", 2, None),
         "clip": _FunctionSpec("clip(x, lo, hi)", "min(max(x, lo), hi); compatible units", 3, 3),
+        "round": _FunctionSpec(
+            "round(x, k)",
+            "x rounded to k decimals (k a whole number written in the formula, -15 to 15), "
+            "halves away from zero as published tables round; keeps the unit",
+            2,
+            2,
+        ),
         "where": _FunctionSpec(
             "where(condition, a, b)", "a where the condition holds, else b", 3, 3
         ),
@@ -803,8 +811,27 @@ class _Parser:
             x = self.number(node.args[0], depth + 1, f"an argument of {name}()")
             periods = self.periods(node.args[1], name)
             return Call(start=start, end=end, function=name, args=(x, periods))
+        if name == "round":
+            x = self.number(node.args[0], depth + 1, "an argument of round()")
+            return Call(start=start, end=end, function=name, args=(x, self.digits(node.args[1])))
         args = tuple(self.number(a, depth + 1, f"an argument of {name}()") for a in node.args)
         return Call(start=start, end=end, function=name, args=args)
+
+    def digits(self, node: ast.AST) -> Number:
+        """The number of decimals of round(x, k): a whole number written in the formula."""
+        start, end = self.span(node)
+        value = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = node.operand.value if isinstance(node.operand, ast.Constant) else None
+            value = -inner if isinstance(inner, int) and not isinstance(inner, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 15:
+            raise self.error(
+                "the number of decimals of round(x, k) must be a whole number from -15 to 15 "
+                "written in the formula, e.g. round(x, 3)",
+                start,
+                end,
+            )
+        return Number(start=start, end=end, value=float(value))
 
     def periods(self, node: ast.AST, function: str) -> Number:
         start, end = self.span(node)
@@ -972,6 +999,8 @@ class _UnitPass:
         if name in _PANEL_FUNCTIONS:
             return _Typed(self.visit(node.args[0]).unit, literal=False)
         argument = self.visit(node.args[0])
+        if name == "round":
+            return argument
         if name == "abs":
             return argument
         if name == "sqrt":
@@ -1007,6 +1036,9 @@ def _constant_value(node: Node) -> float:
         if isinstance(node, Call) and node.function in ("min", "max"):
             values = [_constant_value(a) for a in node.args]
             return float(min(values) if node.function == "min" else max(values))
+        if isinstance(node, Call) and node.function == "round":
+            x, k = (_constant_value(a) for a in node.args)
+            return float(round_half_away(np.float64(x), int(k)))
         if isinstance(node, Call) and node.function == "clip":
             x, lo, hi = (_constant_value(a) for a in node.args)
             return float(min(max(x, lo), hi))
@@ -1016,6 +1048,30 @@ def _constant_value(node: Node) -> float:
 # =============================================================================================
 # Stage 3: vectorised evaluation
 # =============================================================================================
+_ROUND_ULPS = 4.0
+"""Representation error forgiven when rounding [units in the last place]: 0.7285 is stored
+as 0.72849999…, and is rounded as the decimal number it was written as."""
+
+
+def round_half_away(x: np.ndarray | np.floating, digits: int) -> np.ndarray:
+    """Round to ``digits`` decimals, halves away from zero (as published tables round).
+
+    numpy's ``round`` sends halves to the even neighbour (0.8125 → 0.812); statistical
+    offices and spreadsheets round them up in magnitude (0.813). A value within a few units
+    in the last place below a half (the binary form of a decimal such as 0.7285) counts as
+    the half.
+
+    Examples
+    --------
+    >>> round_half_away(np.array([0.8125, 0.7285, -2.5, 0.12344]), 3).tolist()
+    [0.813, 0.729, -2.5, 0.123]
+    """
+    scale = 10.0 ** digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.abs(np.asarray(x, dtype=np.float64)) * scale
+        nudge = _ROUND_ULPS * np.finfo(np.float64).eps * scaled
+        return np.asarray(np.sign(x) * np.floor(scaled + 0.5 + nudge) / scale, dtype=np.float64)
+
 _Problems = dict[str, np.ndarray]
 _BINARY: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = MappingProxyType(
     {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power}
@@ -1272,6 +1328,8 @@ class _Evaluator:
             elif name == "clip":
                 x, lo, hi = values
                 result = np.minimum(np.maximum(x, lo), hi)
+            elif name == "round":
+                result = round_half_away(values[0], int(values[1]))
             else:
                 x = values[0]
                 if name in ("log", "log10"):

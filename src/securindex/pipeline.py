@@ -44,7 +44,13 @@ from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
-from securindex.plan.rules import AUDIT_COLUMNS, node_is_rowwise, weight_total
+from securindex.plan.rules import (
+    AUDIT_COLUMNS,
+    REASONS,
+    impute_node,
+    node_is_rowwise,
+    weight_total,
+)
 from securindex.result import IndexResult
 from securindex.spec.framework import Step
 
@@ -374,7 +380,11 @@ def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
 
 def _impute_codes(stages: _Stages, groups: pd.DataFrame, column: str | None) -> dict[str, Any]:
     """Entity, period and group codes of the rows, as the imputers take them."""
-    index = stages.index
+    return _row_codes(stages.index, groups, column)
+
+
+def _row_codes(index: pd.MultiIndex, groups: pd.DataFrame, column: str | None) -> dict[str, Any]:
+    """Entity, period and group codes of the rows ``index``, as the imputers take them."""
     periods = index.get_level_values(PERIOD)
     # numeric periods (years) keep their spacing for interpolation; others get codes
     period = (
@@ -844,11 +854,15 @@ def _aggregate_all(
         mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
         weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
         weight_info[node.id] = info
-        scores[:, node.column] = _score_node(node, block, w, info, period_codes, index, audit)
+        values = _score_node(node, block, w, info, period_codes, index, audit)
+        if node.impute is not None:
+            values = _impute_node(node, values, index, groups, audit)
+        scores[:, node.column] = values
     stages.audit["aggregate"] = audit
     effective = pd.Series(
         overall_weights(
-            {n.id: n.children for n in plan.nodes}, {k: v.to_numpy() for k, v in weights.items()}
+            {n.id: n.children for n in plan.nodes},
+            {k: v.to_numpy() for k, v in weights.items()},
         ),
         name="effective_weight",
     ).reindex(ids)
@@ -896,6 +910,34 @@ def _children_block(node: NodePlan, x: FloatArray, scores: FloatArray) -> FloatA
     return np.column_stack(
         [x[:, k] if kind == "indicator" else scores[:, k] for kind, k in node.sources]
     )
+
+
+def _impute_node(
+    node: NodePlan,
+    values: FloatArray,
+    index: pd.MultiIndex,
+    groups: pd.DataFrame,
+    audit: list[pd.DataFrame],
+) -> FloatArray:
+    """Impute the rows a node could not score (its ``impute`` step); audit them."""
+    assert node.impute is not None
+    codes = _row_codes(index, groups, node.impute_group)
+    filled_values, filled = impute_node(node, values, codes)
+    rows = np.flatnonzero(filled)
+    if len(rows):
+        audit.append(
+            audit_frame(
+                "aggregate",
+                index,
+                rows,
+                node.id,
+                "imputed",
+                np.nan,
+                filled_values[rows],
+                f"{REASONS['node_imputed']} ({node.impute.name})",
+            )
+        )
+    return filled_values
 
 
 def _score_node(

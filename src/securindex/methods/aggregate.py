@@ -57,6 +57,7 @@ __all__ = [
     "minimum",
     "register_aggregator",
     "requires_positive",
+    "single",
 ]
 
 Aggregator = Callable[..., FloatArray]
@@ -73,6 +74,7 @@ aggregators: Registry[Aggregator] = Registry(
                 "compensatory",
                 "compensability",
                 "output_range",
+                "max_children",
             }
         ),
         positional=2,
@@ -190,8 +192,10 @@ def _check_domain(
 
 
 _POSITIVE_HINT = (
-    "Rescale the children first, e.g. min-max normalise to [1, 100] instead of [0, 100], "
-    "or use the 'arithmetic' method."
+    "Use the 'arithmetic' method; or, for an index of your own, rescale the children to a "
+    "positive range (e.g. min-max to [1, 100] instead of [0, 100]: this changes every "
+    "score, so not when reproducing a published index, whose natural zeros allow_zero "
+    "handles)."
 )
 
 
@@ -810,6 +814,53 @@ def copeland(
                 scores[b0 : b0 + batch_step, rows[r0 : r0 + row_step]] = np.sign(margin).sum(-1)
     _, empty = _row_weights(X, w)
     return np.where(empty, np.nan, scores.reshape(*lead, n_rows))
+
+
+@aggregators.register(
+    "none",
+    rowwise=True,
+    reference="Identity: a node with a single child takes its value (Nardo et al. 2008, "
+    "section 6.2, a one-indicator dimension).",
+    compensatory=False,
+    compensability="none",
+    requires_positive=False,
+    preserves_range=True,
+    idempotent=True,
+    max_children=1,
+    parameters=(),
+)
+def single(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
+    """No aggregation: a node with one child takes its child's value.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (..., n_rows, 1)
+        The one child [score]; NaN = missing.
+    w : ignored
+
+    Returns
+    -------
+    FloatArray, shape X.shape[:-1]
+        The child's value.
+
+    Raises
+    ------
+    SpecError
+        The node has more than one child (choose a mean, or a formula).
+
+    Examples
+    --------
+    >>> single(np.array([[0.5], [np.nan]]), None).tolist()
+    [0.5, nan]
+    """
+    X = _as_data(X, "none")
+    if X.shape[-1] != 1:
+        raise SpecError(
+            f"aggregate method 'none' passes one child's value through, but the node has "
+            f"{X.shape[-1]} children; aggregate them with a mean (arithmetic …) or give "
+            "the node a formula"
+        )
+    return np.array(X[..., 0], dtype=np.float64, copy=True)
 
 
 @aggregators.register(

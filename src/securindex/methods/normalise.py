@@ -71,6 +71,7 @@ __all__ = [
     "distance_to_target",
     "fraction_of_max",
     "goalposts",
+    "identity",
     "minmax",
     "normalise_by_period",
     "normalisers",
@@ -108,7 +109,15 @@ normalisers: Registry[Normaliser] = Registry(
     "normalise",
     Protocol(
         fields=frozenset(
-            {"learns", "learn", "columnwise", "output_range", "range_of", "requires_positive"}
+            {
+                "learns",
+                "learn",
+                "columnwise",
+                "output_range",
+                "range_of",
+                "requires_positive",
+                "applies_direction",
+            }
         ),
         keywords=("direction",),
     ),
@@ -349,6 +358,93 @@ def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
     else:
         k = len(thresholds) + 1
     return 1.0, float(k)
+
+
+# --------------------------------------------------------------------------------------
+# Identity
+# --------------------------------------------------------------------------------------
+
+
+def _range_identity(params: dict[str, Any]) -> tuple[float, float] | None:
+    given = params.get("range")
+    if given is None:
+        return None
+    return _declared_range(given)
+
+
+def _declared_range(given: Any) -> tuple[float, float]:
+    if not isinstance(given, (list, tuple)) or len(given) != 2:
+        raise param_error("normalise", "none", "range", "a list [low, high]", given)
+    return _bounds(given[0], given[1], "none")
+
+
+@normalisers.register(
+    "none",
+    columnwise=True,
+    reference="Identity: the values are already on the index's scale (e.g. the GPI's banded "
+    "1-5 indicator scores, Institute for Economics & Peace 2018, Methodology annex).",
+    range_of=_range_identity,
+    requires_positive=False,
+    applies_direction=False,
+    parameters=("range",),
+)
+def identity(
+    X: FloatArray,
+    /,
+    *,
+    direction: Any,
+    reference: FloatArray | None = None,
+    learnt: Mapping[str, FloatArray] | None = None,
+    range: Sequence[float] | None = None,
+) -> Normalised:
+    """No normalisation: the values are kept as they are, polarity included.
+
+    For indicators that already are scores on the index's scale (published indicator
+    scores, a second stage fed by a first). Polarity is *not* applied, so a weighted mean
+    over such values is only meaningful when they all point the index's way (the framework
+    checks this when it loads: see ``higher_is``).
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Values [score]; NaN is missing.
+    direction : array_like of ±1
+        Ignored (the values keep their direction).
+    reference, learnt : optional
+        Ignored (nothing is learnt).
+    range : [float, float], optional
+        The interval the values lie in [score], e.g. ``[1, 5]``: known at load time (so a
+        geometric mean above can be checked), and checked on the data.
+
+    Returns
+    -------
+    Normalised
+        ``values`` equal to ``X`` (a copy); nothing learnt.
+
+    Raises
+    ------
+    DataError
+        A value outside ``range``.
+
+    Examples
+    --------
+    >>> identity(np.array([[1.5], [4.0]]), direction=[-1]).values.ravel().tolist()
+    [1.5, 4.0]
+    """
+    X = as_matrix(X, "normalise", "none")
+    if range is not None:
+        low, high = _declared_range(range)
+        with np.errstate(invalid="ignore"):
+            outside = (X < low) | (X > high)
+        if outside.any():
+            columns = np.flatnonzero(outside.any(axis=0)).tolist()
+            raise DataError(
+                f"normalise method 'none': {int(outside.sum())} value(s) of column(s) "
+                f"{columns} lie outside the declared range [{low:g}, {high:g}]"
+            )
+    return Normalised(
+        values=np.array(X, dtype=np.float64, copy=True), learnt={}, flags=_no_flags(X.shape[1])
+    )
 
 
 # --------------------------------------------------------------------------------------
