@@ -1066,11 +1066,12 @@ def round_half_away(x: np.ndarray | np.floating, digits: int) -> np.ndarray:
     >>> round_half_away(np.array([0.8125, 0.7285, -2.5, 0.12344]), 3).tolist()
     [0.813, 0.729, -2.5, 0.123]
     """
-    scale = 10.0 ** digits
+    scale = 10.0**digits
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = np.abs(np.asarray(x, dtype=np.float64)) * scale
         nudge = _ROUND_ULPS * np.finfo(np.float64).eps * scaled
         return np.asarray(np.sign(x) * np.floor(scaled + 0.5 + nudge) / scale, dtype=np.float64)
+
 
 _Problems = dict[str, np.ndarray]
 _BINARY: Mapping[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = MappingProxyType(

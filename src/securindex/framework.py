@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import re
@@ -37,6 +38,7 @@ import numpy as np
 from securindex._yaml import Located, read_yaml
 from securindex.catalogue import Catalogue
 from securindex.errors import FormulaError, Issue, SpecError
+from securindex.formula import parse_formula
 from securindex.methods._registry import Registry
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
@@ -44,9 +46,8 @@ from securindex.methods.normalise import MODES, normalisers, output_range, run_n
 from securindex.methods.screen import screeners
 from securindex.methods.treat import treaters
 from securindex.methods.weight import weighters
-from securindex.formula import parse_formula
 from securindex.node_formula import NodeFormula, parse_node_formula
-from securindex.spec._validate import validate_located
+from securindex.spec._validate import validate_located, validate_unlocated
 from securindex.spec.framework import (
     ColumnIndicator,
     FrameworkSpec,
@@ -232,18 +233,14 @@ class Framework:
             Positions of the YAML nodes, for ``file:line`` in messages.
         """
         if not isinstance(spec, FrameworkSpec):
-            spec = FrameworkSpec.model_validate(dict(spec))
+            spec = validate_unlocated(FrameworkSpec, dict(spec))
         if catalogue is None and spec.indicators:
             catalogue = Catalogue.load(*(Path(base_dir) / p for p in spec.indicators))
         indicators: list[Indicator] = []
         locations: dict[str, Any] = {}
         if catalogue is not None:
             node_ids = {n.id for n in spec.structure}
-            wanted = [
-                c
-                for c in _referenced_ids(spec)
-                if c not in node_ids and c in catalogue
-            ]
+            wanted = [c for c in _referenced_ids(spec) if c not in node_ids and c in catalogue]
             selected = catalogue.select(dict.fromkeys(wanted))
             indicators.extend(selected.values())
             locations.update({k: selected._where(k) for k in selected})
@@ -595,7 +592,7 @@ class Framework:
             own = override is not None and override.normalise is not None
             where = f"overrides.{indicator_id}.normalise" if own else "pipeline.normalise"
             sources[indicator_id] = f"{step.method} at {where}"
-        issues = []
+        issues: list[Issue] = []
         for node in self.postorder():
             step = self.aggregate_step(node)
             options, params = split_options("aggregate", step)
@@ -685,9 +682,9 @@ class Framework:
         if not wrong:
             return []
         way = "more is better" if self.spec.higher_is == "better" else "more is worse"
-        i, j = self._owner.get(wrong[0], (None, None))
+        owner = self._owner.get(wrong[0])
         path: _Path = (
-            ("structure", i, "children", j) if i is not None else (*self._node_path(node),)
+            ("structure", owner[0], "children", owner[1]) if owner else self._node_path(node)
         )
         return [
             self._issue(
@@ -965,10 +962,8 @@ def _referenced_ids(spec: FrameworkSpec) -> list[str]:
     for children, formula in nodes:
         ids.extend(children)
         if formula is not None:
-            try:
+            with contextlib.suppress(FormulaError):  # reported, located, by Framework
                 ids.extend(sorted(parse_formula(formula).names))
-            except FormulaError:  # reported with its location by Framework
-                pass
     return list(dict.fromkeys(ids))
 
 

@@ -165,9 +165,7 @@ def parse_node_formula(text: str, known: Collection[str]) -> NodeFormula:
                 node.start,
                 node.end,
             )
-    names = sorted(
-        (n for n in formula.root.walk() if isinstance(n, Name)), key=lambda n: n.start
-    )
+    names = sorted((n for n in formula.root.walk() if isinstance(n, Name)), key=lambda n: n.start)
     return NodeFormula(formula=formula, order=tuple(dict.fromkeys(n.name for n in names)))
 
 
@@ -280,9 +278,9 @@ def _interval(node: Node, ranges: Mapping[str, Interval | None]) -> Interval:
         if name == "max":
             return (max(a[0] for a in args), max(a[1] for a in args))
         if name == "clip":  # min(max(x, lo), hi)
-            x, lo, hi = args
-            low, high = max(x[0], lo[0]), max(x[1], lo[1])
-            return (min(low, hi[0]), min(high, hi[1]))
+            value, floor, ceiling = args
+            low, high = max(value[0], floor[0]), max(value[1], floor[1])
+            return (min(low, ceiling[0]), min(high, ceiling[1]))
         if name == "where":
             return (min(args[1][0], args[2][0]), max(args[1][1], args[2][1]))
         if name == "abs":

@@ -854,10 +854,10 @@ def _aggregate_all(
         mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
         weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
         weight_info[node.id] = info
-        values = _score_node(node, block, w, info, period_codes, index, audit)
+        node_scores = _score_node(node, block, w, info, period_codes, index, audit)
         if node.impute is not None:
-            values = _impute_node(node, values, index, groups, audit)
-        scores[:, node.column] = values
+            node_scores = _impute_node(node, node_scores, index, groups, audit)
+        scores[:, node.column] = node_scores
     stages.audit["aggregate"] = audit
     effective = pd.Series(
         overall_weights(

@@ -83,10 +83,11 @@ from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
 from securindex.methods.treat import treaters
-from securindex.plan import NODE_KIND_WEIGHTED, NodePlan, compile_plan
+from securindex.plan import NODE_KIND_FORMULA, NODE_KIND_WEIGHTED, NodePlan, compile_plan
 from securindex.plan.rules import (
     aggregate_block,
     apply_missing_policy,
+    impute_node,
     node_weights,
     rank_within_periods,
     score_node,
@@ -576,6 +577,7 @@ class _Engine:
         self.factors: list[_Factor] = []
         self._build_data_factors()
         self.nodes = self._build_nodes()
+        self._n_parents = {c: len(ps) for c, ps in framework.parents.items()}
         self._build_weight_factors()
         self._build_aggregation_factors()
         self._build_exclusion()
@@ -720,13 +722,23 @@ class _Engine:
         if noise is None:
             return
         if noise.nodes is None:
-            chosen = [n for n in self.framework.postorder() if len(self.nodes[n].children) > 1]
+            chosen = [
+                n
+                for n in self.framework.postorder()
+                if len(self.nodes[n].children) > 1 and self.nodes[n].plan.formula is None
+            ]
         else:
             chosen = []
             for position, node_id in enumerate(noise.nodes):
                 path: tuple[str | int, ...] = ("weights", "nodes", position)
                 if node_id not in self.nodes:
                     self._issue(path, f"unknown node '{node_id}'; nodes are {list(self.nodes)}")
+                elif self.nodes[node_id].plan.formula is not None:
+                    self._issue(
+                        path,
+                        f"node '{node_id}' is scored by its formula "
+                        f"({self.nodes[node_id].plan.formula_text}): it has no weights to vary",
+                    )
                 elif len(self.nodes[node_id].children) < 2:
                     self._issue(
                         path, f"node '{node_id}' has a single child, whose weight cannot vary"
@@ -773,13 +785,21 @@ class _Engine:
 
     def _build_aggregation_factors(self) -> None:
         inner = list(self.framework.postorder())
+        means = [n for n in inner if self.nodes[n].plan.formula is None]
         for position, choice in enumerate(self.spec.aggregate):
             path: tuple[str | int, ...] = ("aggregate", position)
-            nodes = inner if choice.nodes == "all" else choice.nodes
+            nodes = means if choice.nodes == "all" else choice.nodes
             ok = True
             for k, node_id in enumerate(nodes):
                 if node_id not in self.nodes:
                     self._issue((*path, "nodes", k), f"unknown node '{node_id}'; nodes are {inner}")
+                    ok = False
+                elif self.nodes[node_id].plan.formula is not None:
+                    self._issue(
+                        (*path, "nodes", k),
+                        f"node '{node_id}' is scored by its formula "
+                        f"({self.nodes[node_id].plan.formula_text}), not aggregated",
+                    )
                     ok = False
                 elif self.nodes[node_id].choice is not None:
                     self._issue(
@@ -831,6 +851,8 @@ class _Engine:
         if normalise_factor is not None and not normalise_factor.parameter:
             normalise_options = list(normalise_factor.alternatives)
         for node in self.nodes.values():
+            if node.plan.formula is not None:
+                continue  # scored by its formula (ranges checked by the framework)
             factor = self.factors[node.choice] if node.choice is not None else None
             steps = list(factor.alternatives) if factor is not None else [node.step]
             for k, step in enumerate(steps):
@@ -873,6 +895,8 @@ class _Engine:
         """
         lows: list[float] = []
         for child in self.nodes[node_id].children:
+            if child in self.nodes and self.nodes[child].plan.formula is not None:
+                return None  # a formula's range is the framework's to check
             if child in self.nodes:
                 low = self._lowest_input(child, alternative)
                 if low is None:
@@ -924,9 +948,20 @@ class _Engine:
                 candidates=tuple(levels),
             )
         )
-        self.parent_of = {
-            c: (node.id, k) for node in self.nodes.values() for k, c in enumerate(node.children)
-        }
+        self.parent_of: dict[str, list[tuple[str, int]]] = {}
+        for node in self.nodes.values():  # in a DAG an indicator has several parents
+            for k, c in enumerate(node.children):
+                self.parent_of.setdefault(c, []).append((node.id, k))
+        for candidate in candidates:
+            formulas = [
+                n for n, _ in self.parent_of.get(candidate, []) if self.nodes[n].plan.formula
+            ]
+            if formulas:
+                self._issue(
+                    ("exclude", "indicators"),
+                    f"'{candidate}' is named by the formula of node '{formulas[0]}', which "
+                    "cannot do without it; leave it out of the exclusion",
+                )
 
     def _build_inputs(self) -> None:
         seen: dict[str, int] = {}
@@ -1276,13 +1311,13 @@ class _Engine:
                 rows = np.flatnonzero(level == position)
                 if not len(rows):
                     continue
-                node_id, child = self.parent_of[candidate]
-                w = out[node_id]
-                if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
-                    per_row = w if w.ndim == 2 else w[None, :]
-                    w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
-                w[rows, :, child] = 0.0
-                out[node_id] = w
+                for node_id, child in self.parent_of[candidate]:
+                    w = out[node_id]
+                    if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
+                        per_row = w if w.ndim == 2 else w[None, :]
+                        w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
+                    w[rows, :, child] = 0.0
+                    out[node_id] = w
         return out
 
     def sampled_weights(self, u: FloatArray) -> dict[str, FloatArray]:
@@ -1343,6 +1378,39 @@ class _Engine:
         broadcast over replicates.
         """
         plan = self._node_plan(node, step)
+        score = self._score(node, step, plan, x, w, n_replicates, cache)
+        if plan.impute is not None:
+            score, _ = impute_node(plan, score, self._node_codes(plan))
+        return score
+
+    def _node_codes(self, plan: NodePlan) -> dict[str, Any]:
+        """Entity, period and group codes of the rows, for a node's imputation."""
+        codes: dict[str, Any] = {
+            "entity": self.entity_codes,
+            "period": self.impute_periods,
+            "groups": None,
+        }
+        if plan.impute_group is not None:
+            codes["groups"] = _codes(self.row_groups[plan.impute_group].to_numpy())
+        return codes
+
+    def _score(
+        self,
+        node: _Node,
+        step: Step,
+        plan: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        n_replicates: int,
+        cache: tuple[int, ...] | None,
+    ) -> FloatArray:
+        """The node's scores by its rule, before its own imputation: (n_replicates, rows)."""
+        if plan.kind == NODE_KIND_FORMULA:  # row by row, all replicates in one call
+            block = np.broadcast_to(x, (n_replicates, *x.shape[-2:])) if x.ndim == 2 else x
+            values = score_node(
+                plan, block, w, {}, total=1.0, period_codes=self.period_codes
+            ).values
+            return np.asarray(values, dtype=np.float64).reshape(n_replicates, self.n_rows)
         if plan.kind != NODE_KIND_WEIGHTED:
             return self._by_rule(plan, x, w, n_replicates, cache)
         given = x
@@ -1410,6 +1478,7 @@ class _Engine:
         groups = self._data_groups(u)
         weights = self.weights_chunk(u)
         values: dict[str, FloatArray] = {}
+        waiting: dict[str, int] = {}
         for node_id in self.framework.postorder():
             node = self.nodes[node_id]
             levels = None
@@ -1433,8 +1502,10 @@ class _Engine:
             values[node_id] = score
             if node_id == self.target:
                 return score
-            for child in node.children:  # only the parent needed them
-                values.pop(child, None)
+            for child in node.children:  # dropped once every parent has used them
+                waiting[child] = waiting.get(child, self._n_parents.get(child, 1)) - 1
+                if waiting[child] <= 0:
+                    values.pop(child, None)
         raise AssertionError("the target node was not reached")  # pragma: no cover
 
     def _leaf(
@@ -1489,8 +1560,10 @@ class _Engine:
             out[rows[chosen]] = self._combine(node, step, x_sel, w_sel, len(chosen), shared)
 
     def ranks(self, scores: FloatArray) -> FloatArray:
-        """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
-        return np.ascontiguousarray(rank_within_periods(scores.T, self.period_codes).T)
+        """Rank within each period, 1 = the best score (the highest, or the lowest for a
+        target with ``higher_is: worse``), ties get the lowest rank ("min")."""
+        better = self.framework.higher_is(self.target) == "better"
+        return np.ascontiguousarray(rank_within_periods(scores.T, self.period_codes, better).T)
 
     # -- the tidy description of a chunk's factors ----------------------------------------------
     def describe_chunk(self, u: FloatArray) -> dict[str, np.ndarray]:
@@ -2177,6 +2250,8 @@ def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResul
     if excluded is not None:
         structure = _without(structure, excluded)
         overrides.pop(excluded, None)
+        if excluded in fw_spec.root.children:  # an indicator directly under the root
+            root_update["children"] = [c for c in fw_spec.root.children if c != excluded]
     root = fw_spec.root.model_copy(update=root_update) if root_update else fw_spec.root
     new_spec = fw_spec.model_copy(
         update={"structure": structure, "overrides": overrides, "root": root}

@@ -449,8 +449,60 @@ def check_supported(framework: Framework) -> None:
                 "framework, or choose a supported method",
             )
         )
+    issues += _unsupported_structure(framework)
     if issues:
         raise SpecError(issues)
+
+
+def _unsupported_structure(framework: Framework) -> list[Any]:
+    """Structure features the partitioned driver does not run yet (node formulas, DAGs,
+    higher_is: worse, node imputation, node ranges): refused with the reason."""
+    later = (
+        "the dask driver runs weighted trees only until it runs the plan's node rules; "
+        "use engine: pandas"
+    )
+    issues = []
+    for node in framework.node_order:
+        path = framework._node_path(node)
+        if node in framework.formulas:
+            issues.append(
+                framework._issue(
+                    (*path, "formula"),
+                    f"node '{node}' is scored by a formula, which the dask engine does not "
+                    f"run ({later})",
+                )
+            )
+        for key, value in (
+            ("impute", framework.node_impute_step(node)),
+            ("range", framework.node_range(node)),
+        ):
+            if value is not None:
+                issues.append(
+                    framework._issue(
+                        (*path, key),
+                        f"node '{node}' has its own {key}, which the dask engine does not run "
+                        f"({later})",
+                    )
+                )
+    shared = sorted(c for c, parents in framework.parents.items() if len(parents) > 1)
+    if shared:
+        issues.append(
+            framework._issue(
+                ("structure",),
+                f"{shared} sit under several parents (a DAG), which the dask engine does "
+                f"not run ({later})",
+            )
+        )
+    if framework.spec.higher_is != "better" or any(
+        framework.higher_is(n) != "better" for n in framework.node_order
+    ):
+        issues.append(
+            framework._issue(
+                ("higher_is",),
+                f"higher_is: worse is not supported by the dask engine ({later})",
+            )
+        )
+    return issues
 
 
 def _unsupported_params(family: str, step: Step) -> str | None:

@@ -435,7 +435,7 @@ def identity(
     if range is not None:
         low, high = _declared_range(range)
         with np.errstate(invalid="ignore"):
-            outside = (X < low) | (X > high)
+            outside = (low > X) | (high < X)
         if outside.any():
             columns = np.flatnonzero(outside.any(axis=0)).tolist()
             raise DataError(

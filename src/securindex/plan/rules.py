@@ -584,7 +584,7 @@ def impute_node(
         raise SpecError(f"node '{node.id}' impute: {exc}") from None
     except DataError as exc:
         raise DataError(f"node '{node.id}' impute: {exc}") from None
-    filled = np.asarray(result.imputed, dtype=bool).any(axis=1)
+    filled = np.asarray(np.asarray(result.imputed, dtype=bool).any(axis=1), dtype=bool)
     return np.asarray(result.values, dtype=np.float64).T.reshape(shape), filled
 
 
