@@ -111,7 +111,7 @@ def test_split_options() -> None:
     options, params = split_options("normalise", step)
     assert options == {"reference": "base", "base_period": 2015}
     assert params == {"lo": 1, "hi": 100}
-    assert set(PIPELINE_OPTIONS) == {"screen", "impute", "normalise", "aggregate"}
+    assert set(PIPELINE_OPTIONS) == {"screen", "impute", "treat", "normalise", "aggregate"}
 
 
 # -- load-time errors, each with message and file:line ---------------------------------------
@@ -442,3 +442,32 @@ def test_settings_fingerprint_changes_with_the_stage() -> None:
     renormalised = fw.with_steps(normalise={"method": "zscore"})
     assert fw.settings()["treat"] == renormalised.settings()["treat"]
     assert fw.settings()["normalise"] != renormalised.settings()["normalise"]
+
+
+def test_a_column_naming_a_file_header_is_a_located_error(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        'id: x\ncolumns:\n  crowd: {polarity: negative, column: "PERCENT OF HOUSING CROWDED"}\n'
+        "root: {children: [crowd]}\n",
+    )
+    _one_problem(
+        path,
+        "crowd:",
+        "is not a variable name",
+        "Map the header to a variable in the data dictionary",
+    )
+
+
+def test_a_flat_framework_file_is_recognised_as_a_framework(tmp_path: Path) -> None:
+    path = _write(tmp_path, "id: flat\ncolumns: {a: positive}\nroot: {children: [a]}\n")
+    issues, counts = validate_paths([path])
+    assert issues == [] and counts == {"framework": 1}
+
+
+def test_treat_per_period_is_an_option_of_the_pipeline(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        BASE + "pipeline:\n  treat: {method: winsorise, per_period: yes please}\n"
+        "structure:\n  - {id: p, children: [a, b]}\n",
+    )
+    _one_problem(path, "per_period", "'per_period' must be true or false")

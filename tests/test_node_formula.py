@@ -298,8 +298,14 @@ def test_zero_noise_monte_carlo_equals_the_in_memory_build() -> None:
     frame.loc[4:, ["le_f"]] *= 1.05
     spec = _gdi()
     spec["structure"][1]["impute"] = {"method": "mean"}
-    spec["structure"].append({"id": "shared", "children": ["inc_f", "le_m"]})  # a DAG
-    spec["root"] = {"formula": "round(female, 3) / round(male, 3) + 0 * shared"}
+    spec["structure"].append(
+        {
+            "id": "shared",
+            "children": ["inc_f", "le_m"],  # a DAG
+            "normalise": {"method": "minmax", "lo": 1, "hi": 2, "reference": "per_period"},
+        }
+    )
+    spec["root"] = {"formula": "round(female, 3) / round(male, 3) * shared"}
     spec["higher_is"] = "better"
     nominal = Framework.from_spec(spec).compute(_panel(frame))
     mc = run_uncertainty(
@@ -347,3 +353,39 @@ def test_load_errors_are_located(tmp_path: Path) -> None:
         Framework.load(path)
     text = str(info.value)
     assert f"{path}:4:" in text and "unknown id 'bb'" in text and "did you mean 'b'" in text
+
+
+# -- a second normalisation of a node's scores (a hardship index) ------------------------------
+
+
+def test_a_node_normalises_its_own_scores_again() -> None:
+    spec = {
+        "id": "hardship",
+        "higher_is": "worse",
+        "columns": {"le_f": "positive", "inc_f": "positive"},
+        "pipeline": {"normalise": {"method": "minmax", "lo": 0, "hi": 100}},
+        "root": {
+            "children": ["le_f", "inc_f"],
+            "normalise": {"method": "minmax", "lo": 1, "hi": 100},
+        },
+    }
+    result = Framework.from_spec(spec).compute(_panel())
+    # more is better for both, so under higher_is: worse both are reversed
+    le = 100 * (80 - DATA.le_f) / 30
+    inc = 100 * (30 - DATA.inc_f) / 29
+    mean = (le + inc) / 2
+    by_hand = 1 + 99 * (mean - mean.min()) / (mean.max() - mean.min())
+    np.testing.assert_allclose(result.index.to_numpy(), by_hand, rtol=1e-12)
+    assert result.ranks["hardship"].tolist() == [1.0, 2.0, 3.0, 4.0]  # least hardship first
+    assert result.learnt["hardship"]["min"] == pytest.approx(mean.min())
+
+
+def test_a_node_normalise_step_refuses_indicator_options() -> None:
+    spec = _gdi()
+    spec["structure"][0]["normalise"] = {
+        "method": "minmax",
+        "reference": "base",
+        "base_period": 2022,
+    }
+    with pytest.raises(SpecError, match="'base_period' is only read by indicators"):
+        Framework.from_spec(spec)

@@ -136,6 +136,7 @@ def _node_rows(framework: Framework, node: str) -> list[ExplainRow]:
             rows.append(ExplainRow(node, f"{family}: {describe_step(step)}", source))
     for key, value in (
         ("impute", framework.node_impute_step(node)),
+        ("normalise", framework.node_normalise_step(node)),
         ("range", framework.node_range(node)),
     ):
         if value is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
@@ -39,7 +40,7 @@ from types import MappingProxyType
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from securindex.errors import DataError, FormulaError, FormulaUnitError, UnitError
+from securindex.errors import DataError, FormulaError, FormulaUnitError, FormulaWarning, UnitError
 from securindex.units import ScaledUnit, as_scaled_unit, conversion_factor, dimensionless
 
 __all__ = [
@@ -398,8 +399,17 @@ class Formula:
             (a :class:`~securindex.errors.UnitError`) when units do not combine, e.g.
             ``cannot add inhabitant and km**2``; the message shows carets under the
             offending sub-expression and both units.
+
+        Warns
+        -----
+        FormulaWarning
+            For a probable mistake (``1 - x / 100`` with ``x`` in percent): a bare number
+            that takes a unit other than as written, a percent value divided by 100 again.
         """
-        return _UnitPass(self, units).run().unit
+        plan = _UnitPass(self, units).run()
+        for note in plan.notes:
+            warnings.warn(note, FormulaWarning, stacklevel=2)
+        return plan.unit
 
     def evaluate(
         self,
@@ -861,6 +871,7 @@ class _Typed:
 class _Plan:
     unit: ScaledUnit
     factors: dict[int, tuple[float, ...]]  # id(node) → factor per child (missing: all 1)
+    notes: tuple[str, ...] = ()  # probable mistakes, warned about by infer_unit
 
 
 _VERB = MappingProxyType({"+": "add", "-": "subtract"})
@@ -875,10 +886,78 @@ class _UnitPass:
         self.units = units
         self.factors: dict[int, tuple[float, ...]] = {}
         self.parsed: dict[str, ScaledUnit] = {}
+        self.notes: list[str] = []
 
     def run(self) -> _Plan:
         typed = self.visit(self.formula.root)
-        return _Plan(unit=typed.unit, factors=self.factors)
+        return _Plan(unit=typed.unit, factors=self.factors, notes=tuple(self.notes))
+
+    def note(self, message: str, node: Node) -> None:
+        """A probable mistake, kept for :meth:`Formula.infer_unit` to warn about."""
+        carets = " " * node.start + "^" * max(1, node.end - node.start)
+        self.notes.append(f"{message}\n    {self.text}\n    {carets}")
+
+    def check_bare_numbers(
+        self, parent: Node, operands: tuple[Node, ...], typed: list[_Typed], target: _Typed
+    ) -> None:
+        """In ``+`` and ``-``, a bare number takes its partner's unit (documented); warn
+        when that makes it mean something other than the number as written: ``1`` next
+        to a value in percent is 1 %, not one whole (100 % written as ``100`` is fine)."""
+        try:
+            factor = conversion_factor(target.unit, dimensionless())
+        except UnitError:
+            factor = None
+        for operand, t in zip(operands, typed, strict=True):
+            if not t.literal:
+                continue
+            value = _constant_value(operand)
+            if value == 0 or not np.isfinite(value):
+                continue
+            if factor is not None and (factor == 1.0 or np.isclose(value * factor, 1.0)):
+                continue  # a pure number, or exactly one whole (100 percent)
+            shown = self.text[operand.start : operand.end]
+            partner = next(o for o, p in zip(operands, typed, strict=True) if not p.literal)
+            where = self.text[partner.start : partner.end]
+            if factor is not None:
+                whole = f"{1 / factor:g}"
+                advice = (
+                    f"; if you meant the pure number {shown} ({float(value) / factor:g} "
+                    f"{target.unit.label}), write {float(value) * 1 / factor:g} here, or "
+                    f"declare a constant with unit dimensionless (one whole is {whole} "
+                    f"{target.unit.label})"
+                )
+            else:
+                advice = "; declare a constant with its unit to say so explicitly"
+            self.note(
+                f"the bare number {shown} is taken in {target.unit.label}, the unit of "
+                f"'{where}', so it means {shown} {target.unit.label}{advice}",
+                parent,
+            )
+
+    def check_rescaled_share(self, node: BinOp, left: _Typed, right: _Typed) -> None:
+        """``x / 100`` (or ``x * 0.01``) with ``x`` already in percent is a hundredth of the
+        share (30 % / 100 = 0.3 %): warn, the usual mistake behind ``1 - x / 100``."""
+        if left.literal or not right.literal or not left.unit.dimensionless:
+            return
+        try:
+            factor = conversion_factor(left.unit, dimensionless())
+        except UnitError:
+            return
+        if factor == 1.0:
+            return
+        value = _constant_value(node.right)
+        if (node.op == "/" and np.isclose(value * factor, 1.0)) or (
+            node.op == "*" and np.isclose(value, factor)
+        ):
+            name = self.text[node.left.start : node.left.end]
+            self.note(
+                f"'{name}' is already in {left.unit.label}, so "
+                f"'{self.text[node.start : node.end]}' is a hundredth of it (30 "
+                f"{left.unit.label} becomes 0.3 {left.unit.label}); units convert by "
+                f"themselves: use '{name}' alone ({1 / factor:g} - {name} is one whole "
+                f"minus the share, in {left.unit.label})",
+                node,
+            )
 
     def error(self, message: str, node: Node) -> FormulaUnitError:
         return FormulaUnitError(message, self.text, node.start, node.end)
@@ -950,6 +1029,8 @@ class _UnitPass:
                 )
             factors.append(conversion_factor(t.unit, target.unit))
         self.factors[id(parent)] = tuple(factors)
+        if verb in ("add", "subtract"):
+            self.check_bare_numbers(parent, operands, typed, target)
         return _Typed(target.unit, literal=False)
 
     def binop(self, node: BinOp) -> _Typed:
@@ -957,6 +1038,8 @@ class _UnitPass:
             return self.common(node, (node.left, node.right), _VERB[node.op])
         left, right = self.visit(node.left), self.visit(node.right)
         literal = left.literal and right.literal
+        if node.op in ("*", "/"):
+            self.check_rescaled_share(node, left, right)
         if node.op == "*":
             return _Typed(left.unit * right.unit, literal)
         if node.op == "/":

@@ -83,6 +83,11 @@ PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
         "group": "a group column of the data (declared under 'groups' in the data "
         "dictionary); statistics are taken within each group",
     },
+    "treat": {
+        "per_period": "true: treat each period's rows on their own (the outlier rule, "
+        "winsorisation bounds and transforms chosen within each period, as COINr treats a "
+        "panel year by year); default false: all periods pooled",
+    },
     "normalise": {
         "reference": "'pooled' (default): learn from all periods together, comparable over "
         "time; 'per_period': learn within each period; 'base': learn from base_period",
@@ -492,8 +497,12 @@ class Framework:
         for index, node in enumerate(spec.structure):
             if node.impute is not None:
                 yield ("structure", index, "impute"), "impute", node.impute
+            if node.normalise is not None:
+                yield ("structure", index, "normalise"), "normalise", node.normalise
         if spec.root.impute is not None:
             yield ("root", "impute"), "impute", spec.root.impute
+        if spec.root.normalise is not None:
+            yield ("root", "normalise"), "normalise", spec.root.normalise
         if spec.root.aggregate is not None:
             yield ("root", "aggregate"), "aggregate", spec.root.aggregate
         if spec.root.weighting is not None:
@@ -526,6 +535,16 @@ class Framework:
             options, _ = split_options(family, step)
             for key, problem in _option_problems(family, step.method, options):
                 issues.append(self._issue((*path, key), problem))
+            at_node = path[0] in ("structure", "root") and family == "normalise"
+            for key in ("base_period", "reference_entity") if at_node else ():
+                if key in options:
+                    issues.append(
+                        self._issue(
+                            (*path, key),
+                            f"a node's normalise step learns from its own scores, pooled or "
+                            f"per_period; '{key}' is only read by indicators' normalisation",
+                        )
+                    )
         return issues
 
     def _step_uses(self) -> Iterator[tuple[_Path, str, Step, int, tuple[str, ...]]]:
@@ -549,6 +568,9 @@ class Framework:
             impute = self.node_impute_step(node)
             if impute is not None:
                 yield (*self._node_path(node), "impute"), "impute", impute, 1, (node,)
+            rescale = self.node_normalise_step(node)
+            if rescale is not None:
+                yield (*self._node_path(node), "normalise"), "normalise", rescale, 1, (node,)
             if node in self.formulas:
                 continue  # scored by its formula: no weighting, no aggregation
             # weights are checked for every node: the nominal weights differ per node
@@ -601,8 +623,11 @@ class Framework:
             method = aggregators.get(step.method)
             known = [r for r in child_ranges if r is not None]
             sources[node] = f"node '{node}'"
+            rescale = self.node_normalise_step(node)
             if node in self.formulas:
                 ranges[node] = self._formula_range(node, ranges, issues)
+                if rescale is not None:
+                    ranges[node] = _normalised_range(rescale)
                 continue
             ranges[node] = _within(
                 (min(r[0] for r in known), max(r[1] for r in known))
@@ -611,7 +636,10 @@ class Framework:
                 self.node_range(node),
             )
             issues += self._identity_children(node, children)
-            if not requires_positive(step.method, params):
+            checked = requires_positive(step.method, params)
+            if rescale is not None:
+                ranges[node] = _normalised_range(rescale)
+            if not checked:
                 continue
             floor_ok = bool(options.get("allow_zero", False))
             bad = [
@@ -772,6 +800,13 @@ class Framework:
         if spec is not None:
             return spec.impute
         return self.spec.root.impute if node == self.id else None
+
+    def node_normalise_step(self, node: str) -> Step | None:
+        """The second normalisation of a node's own scores, or None."""
+        spec = self._node_specs.get(node)
+        if spec is not None:
+            return spec.normalise
+        return self.spec.root.normalise if node == self.id else None
 
     def _node_path(self, node: str) -> _Path:
         return ("structure", self._node_index[node]) if node in self._node_index else ("root",)
@@ -942,6 +977,15 @@ class Framework:
         return build_index(self, data, **steps)
 
 
+def _normalised_range(step: Step) -> tuple[float, float] | None:
+    """The range of a normalise step's scores (None: unknown or invalid, reported apart)."""
+    _, params = split_options("normalise", step)
+    try:
+        return output_range(step.method, params)
+    except SpecError:
+        return None
+
+
 def _within(
     computed: tuple[float, float] | None, declared: tuple[float, float] | None
 ) -> tuple[float, float] | None:
@@ -1019,6 +1063,10 @@ def _option_problems(family: str, method: str, options: Mapping[str, Any]) -> li
                     f"(distance_to_reference), not by '{method}'",
                 )
             )
+    if family == "treat" and not isinstance(options.get("per_period", False), bool):
+        problems.append(
+            ("per_period", f"'per_period' must be true or false; got {options['per_period']!r}")
+        )
     if family == "aggregate" and not isinstance(options.get("allow_zero", False), bool):
         problems.append(
             ("allow_zero", f"'allow_zero' must be true or false; got {options['allow_zero']!r}")

@@ -42,6 +42,7 @@ from securindex.framework import Framework
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
+from securindex.methods.treat import treat_by_period
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
 from securindex.plan.rules import (
@@ -49,6 +50,7 @@ from securindex.plan.rules import (
     REASONS,
     impute_node,
     node_is_rowwise,
+    normalise_node,
     weight_total,
 )
 from securindex.result import IndexResult
@@ -500,12 +502,14 @@ def _treat(plan: Plan, stages: _Stages) -> None:
     audit: list[pd.DataFrame] = []
     ids = list(plan.indicators)
     names = np.asarray(ids, dtype=object)
+    period_codes, period_labels = _period_codes(stages.index)
     for group in plan.treat:
         step = group.step
         positions = list(group.positions)
         params = step.kwargs()
         method = step.method
-        skip = step.flag("treats_only_failing")
+        by_period = bool(step.options.get("per_period", False))
+        skip = step.flag("treats_only_failing") and not by_period
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
         if skip:
@@ -518,7 +522,10 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                 continue
         for block in _blocks(positions, x.shape[0], step.columnwise):
             before = _take(x, block)
-            result = method(before, **params)
+            if by_period:  # each period's rows on their own (COINr's per-year treatment)
+                result = treat_by_period(method, before, period_codes, **params)
+            else:
+                result = method(before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
             transformed = dict(result.transformed)
             if changed.any() or transformed:
@@ -528,6 +535,8 @@ def _treat(plan: Plan, stages: _Stages) -> None:
             for record in result.report:
                 record = dict(record)
                 indicator = ids[block[int(record.pop("column", 0))]]
+                if "period" in record:
+                    record["period"] = period_labels[int(record["period"])]
                 records.append({"indicator": indicator, **record, "method": step.name})
             rows, local = np.nonzero(changed)
             if len(rows):
@@ -857,6 +866,9 @@ def _aggregate_all(
         node_scores = _score_node(node, block, w, info, period_codes, index, audit)
         if node.impute is not None:
             node_scores = _impute_node(node, node_scores, index, groups, audit)
+        if node.normalise is not None:
+            node_scores, stats = normalise_node(node, node_scores, period_codes)
+            stages.learnt[node.id] = _column_stats(stats, 0, 1)
         scores[:, node.column] = node_scores
     stages.audit["aggregate"] = audit
     effective = pd.Series(

@@ -82,13 +82,14 @@ from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
-from securindex.methods.treat import treaters
+from securindex.methods.treat import treat_by_period, treaters
 from securindex.plan import NODE_KIND_FORMULA, NODE_KIND_WEIGHTED, NodePlan, compile_plan
 from securindex.plan.rules import (
     aggregate_block,
     apply_missing_policy,
     impute_node,
     node_weights,
+    normalise_node,
     rank_within_periods,
     score_node,
     weight_total,
@@ -1136,10 +1137,15 @@ class _Engine:
         treat_steps = [self._indicator_step("treat", i, steps, changed) for i in self.ids]
         for positions in _grouped(treat_steps).values():
             step = treat_steps[positions[0]]
-            _, params = split_options("treat", step)
+            options, params = split_options("treat", step)
             method = treaters.get(step.method)
             for cols in blocks(positions, _columnwise(method, params)):
-                treated[:, cols] = method(imputed[:, cols], **params).values
+                if options.get("per_period", False):
+                    treated[:, cols] = treat_by_period(
+                        method, imputed[:, cols], self.period_codes, **params
+                    ).values
+                else:
+                    treated[:, cols] = method(imputed[:, cols], **params).values
         out = np.full_like(treated, np.nan)
         normalise_steps = [self._indicator_step("normalise", i, steps, changed) for i in self.ids]
         for positions in _grouped(normalise_steps).values():
@@ -1381,6 +1387,8 @@ class _Engine:
         score = self._score(node, step, plan, x, w, n_replicates, cache)
         if plan.impute is not None:
             score, _ = impute_node(plan, score, self._node_codes(plan))
+        if plan.normalise is not None:
+            score, _ = normalise_node(plan, score, self.period_codes)
         return score
 
     def _node_codes(self, plan: NodePlan) -> dict[str, Any]:

@@ -474,6 +474,7 @@ def _unsupported_structure(framework: Framework) -> list[Any]:
             )
         for key, value in (
             ("impute", framework.node_impute_step(node)),
+            ("normalise", framework.node_normalise_step(node)),
             ("range", framework.node_range(node)),
         ):
             if value is not None:
@@ -511,6 +512,11 @@ def _unsupported_params(family: str, step: Step) -> str | None:
         return (
             "normalise option 'reference_entity' is not supported by the dask engine (it needs "
             "the position of one entity's row in the reference sample); use engine: pandas"
+        )
+    if family == "treat" and options.get("per_period", False):
+        return (
+            "treat option 'per_period' is not supported by the dask engine yet (its treatment "
+            "summaries are pooled over periods); use engine: pandas"
         )
     if family == "treat":
         method = step.method

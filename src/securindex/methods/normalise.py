@@ -186,12 +186,13 @@ def _col_mean(R: FloatArray) -> FloatArray:
         return np.where(n > 0, total / np.where(n > 0, n, 1.0), np.nan)
 
 
-def _col_sd(R: FloatArray) -> FloatArray:
-    """Sample standard deviation (divisor n − 1, as R's ``sd``); NaN for fewer than 2 values."""
+def _col_sd(R: FloatArray, ddof: int = 1) -> FloatArray:
+    """Standard deviation, divisor n − ddof (ddof 1: the sample one, as R's ``sd``); NaN for
+    n <= ddof values."""
     n = _col_count(R)
     d = np.where(np.isnan(R), 0.0, R - _col_mean(R))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 1, np.sqrt((d * d).sum(axis=0) / (n - 1.0)), np.nan)
+        return np.where(n > ddof, np.sqrt((d * d).sum(axis=0) / (n - ddof)), np.nan)
 
 
 def _check_learnt(
@@ -337,10 +338,22 @@ def _range_capped(
 
 def _range_goalposts(params: dict[str, Any]) -> tuple[float, float] | None:
     clip = check_bool(params.get("clip", True), "clip", "normalise", "goalposts")
-    scale = check_float(
-        params.get("scale", 1.0), "scale", "normalise", "goalposts", minimum=0, strict=True
-    )
-    return (0.0, scale) if clip else None
+    low, high = _goalpost_scores(params.get("scores"), params.get("scale", 1.0))
+    return (low, high) if clip else None
+
+
+def _goalpost_scores(scores: Any, scale: Any) -> tuple[float, float]:
+    """The scores the lower and upper goalposts map to: ``scores`` or ``[0, scale]``."""
+    s = check_float(scale, "scale", "normalise", "goalposts", minimum=0, strict=True)
+    if scores is None:
+        return 0.0, s
+    if s != 1.0:
+        raise param_error(
+            "normalise", "goalposts", "scores", "given without scale (scores replaces it)", scores
+        )
+    if not isinstance(scores, (list, tuple)) or len(scores) != 2:
+        raise param_error("normalise", "goalposts", "scores", "a list [low, high]", scores)
+    return _bounds(scores[0], scores[1], "goalposts")
 
 
 def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
@@ -544,7 +557,7 @@ def minmax(
     reference=HANDBOOK,
     learns=True,
     requires_positive=False,
-    parameters=("mean", "sd"),
+    parameters=("mean", "sd", "ddof"),
 )
 def zscore(
     X: FloatArray,
@@ -555,6 +568,7 @@ def zscore(
     learnt: Mapping[str, FloatArray] | None = None,
     mean: float = 0.0,
     sd: float = 1.0,
+    ddof: int = 1,
     **params: Any,
 ) -> Normalised:
     """Standardisation (z-score), rescaled to a target mean and standard deviation.
@@ -573,6 +587,11 @@ def zscore(
         Target mean :math:`m` [score].
     sd : float, default 1
         Target standard deviation :math:`s` > 0 [score].
+    ddof : {1, 0}, default 1
+        Delta degrees of freedom of the standard deviation: 1, the sample standard
+        deviation (divisor :math:`n - 1`: R's ``sd``, COINr, Compind's ``normalise_ci``); 0,
+        the population one (divisor :math:`n`: Mazziotta & Pareto's own definition of the
+        MPI standardisation).
 
     Returns
     -------
@@ -584,7 +603,8 @@ def zscore(
     Notes
     -----
     :math:`y = m + s \\cdot d \\cdot (x - \\bar x) / \\sigma_x` with the sample standard
-    deviation :math:`\\sigma_x` (divisor :math:`n-1`), as COINr's ``n_zscore(m_sd = c(m, s))``.
+    deviation :math:`\\sigma_x` (divisor :math:`n-1`), as COINr's ``n_zscore(m_sd = c(m, s))``,
+    or with ``ddof=0`` the population one (divisor :math:`n`).
     Unbounded: a geometric mean cannot take z-scores.
 
     References
@@ -598,13 +618,16 @@ def zscore(
     >>> zscore(np.array([[1.0], [2.0], [3.0]]), direction=[1]).values.ravel().tolist()
     [-1.0, 0.0, 1.0]
     """
-    reject_unknown(params, "normalise", "zscore", ["mean", "sd"])
+    reject_unknown(params, "normalise", "zscore", ["mean", "sd", "ddof"])
     target_mean = check_float(mean, "mean", "normalise", "zscore")
     target_sd = check_float(sd, "sd", "normalise", "zscore", minimum=0, strict=True)
+    dof = check_int(ddof, "ddof", "normalise", "zscore", minimum=0)
+    if dof > 1:
+        raise param_error("normalise", "zscore", "ddof", "0 or 1", ddof)
     X = as_matrix(X, "normalise", "zscore")
 
     def learn(R: FloatArray) -> _Stats:
-        return {"mean": _col_mean(R), "sd": _col_sd(R)}
+        return {"mean": _col_mean(R), "sd": _col_sd(R, ddof=dof)}
 
     def apply(X: FloatArray, d: FloatArray, s: _Stats) -> tuple[FloatArray, _Flags]:
         constant = ~(s["sd"] > 0) & ~np.isnan(s["mean"])
@@ -621,7 +644,7 @@ def zscore(
     output_range=(0.0, 1.0),
     range_of=_range_goalposts,
     requires_positive=False,
-    parameters=("lo", "hi", "log", "clip", "scale"),
+    parameters=("lo", "hi", "log", "clip", "scale", "scores"),
 )
 def goalposts(
     X: FloatArray,
@@ -635,6 +658,7 @@ def goalposts(
     log: bool = False,
     clip: bool = True,
     scale: float = 1.0,
+    scores: Sequence[float] | None = None,
     **params: Any,
 ) -> Normalised:
     """Distance between fixed goalposts (HDI style): nothing is learnt from the data.
@@ -658,11 +682,15 @@ def goalposts(
         Truncate values outside the goalposts to 0 or ``scale`` (COINr's ``trunc2posts``).
     scale : float, default 1
         Multiply the result by ``scale`` > 0 (100 gives a 0–100 score) [score].
+    scores : [float, float], optional
+        The scores ``[a, b]`` the goalposts map to instead of ``[0, scale]`` (the GPI's
+        banded indicators run from 1 to 5: ``scores: [1, 5]``) [score].
 
     Returns
     -------
     Normalised
-        Scores [score 0–``scale``]; ``learnt`` = ``{"lo", "hi"}`` (the goalposts).
+        Scores [score ``a``–``b``, default 0–``scale``]; ``learnt`` = ``{"lo", "hi"}`` (the
+        goalposts).
 
     Raises
     ------
@@ -671,8 +699,9 @@ def goalposts(
 
     Notes
     -----
-    :math:`y = s\\,\\frac{x - lo}{hi - lo}` for direction +1 and
-    :math:`y = s\\,\\frac{hi - x}{hi - lo}` for −1 (COINr's ``n_goalposts``); with ``log``,
+    :math:`y = a + (b - a)\\,\\frac{x - lo}{hi - lo}` for direction +1 and
+    :math:`y = a + (b - a)\\,\\frac{hi - x}{hi - lo}` for −1, with :math:`[a, b]` = ``scores``
+    (default :math:`[0, s]`; COINr's ``n_goalposts``); with ``log``,
     :math:`x, lo, hi` are replaced by their natural logarithms. The HDI income index is
     :math:`(\\ln x - \\ln 100) / (\\ln 75\\,000 - \\ln 100)` with GNI per capita :math:`x`
     in 2017 PPP $ (UNDP 2020, Technical note 1). Fixed goalposts make scores comparable
@@ -691,11 +720,11 @@ def goalposts(
     >>> round(float(r.values[0, 0]), 4)
     0.5506
     """
-    allowed = ["lo", "hi", "log", "clip", "scale"]
+    allowed = ["lo", "hi", "log", "clip", "scale", "scores"]
     reject_unknown(params, "normalise", "goalposts", allowed)
     use_log = check_bool(log, "log", "normalise", "goalposts")
     clip = check_bool(clip, "clip", "normalise", "goalposts")
-    s = check_float(scale, "scale", "normalise", "goalposts", minimum=0, strict=True)
+    score_lo, score_hi = _goalpost_scores(scores, scale)
     X = as_matrix(X, "normalise", "goalposts")
     n_cols = X.shape[1]
     given: _Stats = {}
@@ -732,7 +761,7 @@ def goalposts(
         t = np.where(d > 0, X - low, high - X) / (high - low)
         if clip:
             t = np.clip(t, 0.0, 1.0)
-        return s * t, _no_flags(X.shape[1])
+        return score_lo + (score_hi - score_lo) * t, _no_flags(X.shape[1])
 
     return _run("goalposts", X, direction, None, learnt, ("lo", "hi"), learn, apply)
 

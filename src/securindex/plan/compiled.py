@@ -181,6 +181,9 @@ class NodePlan:
         Imputation of the node's own scores (rows it could not score).
     impute_group : str or None
         The group column that imputation takes statistics within.
+    normalise : StepPlan or None
+        A second normalisation of the node's own scores (after its imputation), learnt
+        from the node's scores of all rows (``pooled``) or of each period.
     """
 
     id: str
@@ -198,6 +201,7 @@ class NodePlan:
     range: tuple[float, float] | None = None
     impute: StepPlan | None = None
     impute_group: str | None = None
+    normalise: StepPlan | None = None
 
     @property
     def nominal_weights(self) -> FloatArray:
@@ -351,6 +355,7 @@ def compile_plan(framework: Framework) -> Plan:
         )
         impute_step = framework.node_impute_step(node_id)
         impute_plan = StepPlan.of("impute", impute_step) if impute_step is not None else None
+        rescale = framework.node_normalise_step(node_id)
         nodes.append(
             NodePlan(
                 id=node_id,
@@ -371,6 +376,7 @@ def compile_plan(framework: Framework) -> Plan:
                 range=framework.node_range(node_id),
                 impute=impute_plan,
                 impute_group=impute_plan.options.get("group") if impute_plan else None,
+                normalise=StepPlan.of("normalise", rescale) if rescale is not None else None,
             )
         )
     return Plan(

@@ -66,6 +66,7 @@ __all__ = [
     "impute_node",
     "node_is_rowwise",
     "node_weights",
+    "normalise_node",
     "rank_within_periods",
     "register_node_rule",
     "score_node",
@@ -550,6 +551,52 @@ def check_node_range(
         "or the range",
         rows=list(labels(rows[:20])) if labels is not None else [],
     )
+
+
+def normalise_node(
+    node: NodePlan, values: FloatArray, period_codes: IntArray
+) -> tuple[FloatArray, dict[str, Any]]:
+    """A node's second normalisation of its own scores (its ``normalise`` step).
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node (acts only when :attr:`NodePlan.normalise` is set).
+    values : FloatArray, shape (..., n_rows)
+        The node's scores [score]; each replicate (leading axes) learns on its own.
+    period_codes : IntArray, shape (n_rows,)
+        Period of each row (``reference: per_period`` learns within each period).
+
+    Returns
+    -------
+    values : FloatArray
+        The rescaled scores, same shape [the normaliser's scale].
+    learnt : dict
+        What the normaliser learnt (per replicate on the last axis).
+    """
+    if node.normalise is None:
+        return values, {}
+    from securindex.methods.normalise import normalise_by_period
+
+    step = node.normalise
+    shape = values.shape
+    block = np.asarray(values, dtype=np.float64).reshape(-1, shape[-1]).T  # rows × replicates
+    mode = str(step.options.get("reference", "pooled"))
+    try:
+        result = normalise_by_period(
+            step.method,
+            block,
+            period_codes,
+            np.ones(block.shape[1]),
+            mode=mode,
+            **step.kwargs(),
+        )
+    except SpecError as exc:
+        raise SpecError(f"node '{node.id}' normalise: {exc}") from None
+    except DataError as exc:
+        raise DataError(f"node '{node.id}' normalise: {exc}") from None
+    learnt = {**result.learnt, **result.flags}
+    return np.asarray(result.values, dtype=np.float64).T.reshape(shape), learnt
 
 
 def impute_node(

@@ -148,6 +148,11 @@ class Node(_Spec):
         description="imputation of the node's own scores (an impute method), for rows the "
         "node could not score: e.g. an entity with no data in the dimension",
     )
+    normalise: Step | None = Field(
+        default=None,
+        description="a second normalisation of the node's own scores (after its imputation), "
+        "e.g. {method: minmax, lo: 1, hi: 100}: the rescaled average of a hardship index",
+    )
     higher_is: HigherIs | None = Field(
         default=None, description="direction of the node's scores (default: the framework's)"
     )
@@ -215,6 +220,7 @@ class RootSettings(_Spec):
     weighting: Step | None = None
     missing: MissingPolicy | None = None
     impute: Step | None = None
+    normalise: Step | None = None
     higher_is: HigherIs | None = None
 
     @field_validator("range")
@@ -267,6 +273,18 @@ class ColumnIndicator(_Spec):
     @classmethod
     def _weight_not_negative(cls, value: float) -> float:
         _non_negative_weight(value)
+        return value
+
+    @field_validator("column", "denominator")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_IDENTIFIER, value):
+            raise ValueError(
+                f"'{value}' is not a variable name (letters, digits, _): 'column' names a "
+                "variable of the panel, not a header of the file. Map the header to a "
+                f"variable in the data dictionary (variables: {{my_name: {{column: "
+                f"'{value}', unit: ...}}}}) and write column: my_name here"
+            )
         return value
 
 
