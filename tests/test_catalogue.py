@@ -752,3 +752,34 @@ def test_percent_is_exactly_100_times_fraction(rows: list[tuple[float, float]]) 
     np.testing.assert_array_equal(
         frame["share_percent"].to_numpy(), frame["share_fraction"].to_numpy() * 100.0
     )
+
+
+# --------------------------------------------------------------------------------------------
+# non-finite values are explained (issue #15)
+# --------------------------------------------------------------------------------------------
+def test_overflow_of_the_unit_factor_is_audited() -> None:
+    # 1e304 per inhabitant is finite; per 100 000 inhabitants it is 1e309, past float64
+    catalogue = Catalogue(
+        [indicator("rate", "homicides / population", "count / (100000 inhabitant)", RATE_INPUTS)]
+    )
+    values = catalogue.compute(
+        panel({"homicides": [1e304, 5.0], "population": [1.0, 1000.0]}, RATE_INPUTS)
+    )
+    assert np.isnan(values.frame["rate"].iloc[0])
+    assert values.frame["rate"].iloc[1] == pytest.approx(500.0)
+    (reason,) = values.audit["reason"]
+    assert reason == "overflow (value too large) in count / (100000 inhabitant)"
+
+
+def test_an_all_missing_indicator_is_reported() -> None:
+    catalogue = Catalogue(
+        [
+            indicator("rate", "homicides / population", "count / inhabitant", RATE_INPUTS),
+            indicator("copy", "homicides", "count", {"homicides": "count"}),
+        ]
+    )
+    values = catalogue.compute(
+        panel({"homicides": [1.0, 2.0], "population": [0.0, 0.0]}, RATE_INPUTS)
+    )
+    assert values.all_missing == ["rate"]
+    assert len(values.audit) == 2 and values.audit["reason"].str.contains("zero").all()

@@ -127,9 +127,9 @@ def test_indicators_writes_values_and_audit(
     )
     assert result.exit_code == 0, result.output
     values = pd.read_csv(out)
-    assert list(values.columns[:2]) == ["entity", "period"]
+    assert list(values.columns[:2]) == ["city", "year"]  # the data's own names
     assert len(values) == 4
-    by_row = values.set_index(["entity", "period"])
+    by_row = values.set_index(["city", "year"])
     # hand values, see tests/test_catalogue.py::test_fixture_catalogue_values
     assert by_row.loc[("A", 2019), "homicide_rate"] == pytest.approx(10.0, rel=1e-12)
     assert by_row.loc[("A", 2020), "crime_density"] == pytest.approx(5.4, rel=1e-12)
@@ -138,7 +138,7 @@ def test_indicators_writes_values_and_audit(
     assert pd.isna(by_row.loc[("B", 2020), "homicide_rate"])
 
     audit = pd.read_csv(tmp_path / "out" / "values.audit.csv")
-    assert list(audit.columns) == ["entity", "period", "indicator", "reason"]
+    assert list(audit.columns) == ["city", "year", "indicator", "reason"]
     # B 2020 has population 0: homicide, burglary, green space (division by zero) and the
     # weighted homicide rate (its dependency is NaN)
     assert set(audit["indicator"]) == {
@@ -147,7 +147,7 @@ def test_indicators_writes_values_and_audit(
         "green_space_per_capita",
         "weighted_homicide_rate",
     }
-    assert set(zip(audit["entity"], audit["period"], strict=True)) == {("B", 2020)}
+    assert set(zip(audit["city"], audit["year"], strict=True)) == {("B", 2020)}
     homicide = audit.loc[audit["indicator"] == "homicide_rate", "reason"].item()
     assert "division by zero" in homicide
     assert "4 value(s) could not be computed" in result.stdout
@@ -162,9 +162,9 @@ def test_indicators_finds_the_dictionary_beside_the_data(
         "indicators", csv, "-c", fixtures_dir / "catalogue", "-o", out, "-i", "unemployment_rate"
     )
     assert result.exit_code == 0, result.output
-    assert pd.read_csv(out).columns.tolist() == ["entity", "period", "unemployment_rate"]
+    assert pd.read_csv(out).columns.tolist() == ["city", "year", "unemployment_rate"]
     # nothing to audit: an empty audit file with its header
-    assert (tmp_path / "v.audit.csv").read_text().strip() == "entity,period,indicator,reason"
+    assert (tmp_path / "v.audit.csv").read_text().strip() == "city,year,indicator,reason"
 
 
 def test_indicators_selected_ids_pull_dependencies(
@@ -186,7 +186,7 @@ def test_indicators_selected_ids_pull_dependencies(
     )
     assert result.exit_code == 0, result.output
     columns = pd.read_csv(out).columns.tolist()
-    assert columns == ["entity", "period", "homicide_rate", "weighted_homicide_rate"]
+    assert columns == ["city", "year", "homicide_rate", "weighted_homicide_rate"]
 
 
 # Each failing run: (files to write under tmp_path/catalogue, changes to the data, changes
@@ -472,3 +472,46 @@ def test_catalogue_write_readmes(fixture_catalogue: Path) -> None:
     before = crime
     assert invoke("catalogue", fixture_catalogue, "--write-readmes").exit_code == 0
     assert (fixture_catalogue / "crime" / "README.md").read_text() == before
+
+
+# --------------------------------------------------------------------------------------------
+# outputs (issue #15): targets checked before work, nothing partial on failure, no traceback
+# --------------------------------------------------------------------------------------------
+def test_demo_output_under_a_file_is_refused_before_work(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    result = invoke("demo", "-o", tmp_path / "file" / "results", "--no-report")
+    assert result.exit_code == 1
+    assert "which is a file" in result.output and "Traceback" not in result.output
+
+
+def test_indicators_output_that_is_a_folder_is_refused(
+    fixtures_dir: Path, fixture_panel_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    csv, dictionary = fixture_panel_files
+    out = tmp_path / "values.csv"
+    out.mkdir()
+    result = invoke(
+        "indicators", csv, "-c", fixtures_dir / "catalogue", "-o", out, "-d", dictionary
+    )
+    assert result.exit_code == 1
+    assert f"{out}: is an existing folder; give a file name" in result.output
+
+
+def test_demo_on_a_full_disk_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from securindex.result import IndexResult
+
+    def full(self: IndexResult, folder: Path) -> dict[str, Path]:
+        (Path(folder) / "scores.csv").write_text("cut at 1 MiB")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(IndexResult, "write", full)
+    out = tmp_path / "results"
+    result = invoke("demo", "-o", out, "--no-report")
+    assert result.exit_code == 1
+    assert "cannot write (no space left on the device); nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Tests of securindex.evaluation.effects: RES, rate ratio, WDQ, WDD, pre/post, initiatives."""
+"""Tests of securindex.evaluation.before_after, .displacement and .initiative: RES, rate ratio, WDQ, WDD, pre/post, initiatives."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_res_overdispersion_inflates_variance() -> None:
     inflated = relative_effect_size(50, 30, 60, 55, overdispersion=2.0)
     assert inflated.estimate == base.estimate
     assert inflated.se_log == pytest.approx(base.se_log * math.sqrt(2))
-    assert any("overdispersion" in n for n in inflated.notes)
+    assert "quasi-Poisson variance with the dispersion given (2)" in inflated.summary()
+    assert "Poisson variance assumed" in base.summary()
 
 
 def test_res_zero_cell_is_corrected_and_said() -> None:
@@ -221,7 +222,9 @@ def test_wdq_readings_hand_computed() -> None:
     assert r.estimate == pytest.approx(-1.25)
     assert "net harm" in r.reading
     assert r.total_net_effect == pytest.approx(-10)
-    assert "added" in r.summary()
+    # no double negative ("-10 crimes added"): the net harm reads as crimes more than expected
+    assert "total net effect is 10.0 crimes more than expected" in r.summary()
+    assert "-10" not in r.summary()
     # d 80 -> 40 with control 200 -> 100: buffer = 0.4 - 0.4 = 0 -> no displacement
     # success = 60/100 - 100/200 = 0.1 > 0 though -> not interpretable
     r = weighted_displacement_quotient(100, 60, 80, 40, 200, 100)
@@ -393,6 +396,7 @@ def test_evaluate_initiative_matches_the_small_functions() -> None:
         "control_rate_ratio",
         "displacement_quotient",
         "displacement_difference",
+        "displacement_difference_scaled",
     }
     assert list(table.columns[:8]) == [
         "initiative",
@@ -625,7 +629,12 @@ def test_evaluate_initiative_on_berlin_crime_atlas() -> None:
     a, b = total(treated, [2014, 2015]), total(treated, [2016, 2017])
     c, d = total(control, [2014, 2015]), total(control, [2016, 2017])
     assert ev.relative_effect.estimate == pytest.approx(a * d / (b * c))
-    assert ev.relative_effect.se_log == pytest.approx(math.sqrt(1 / a + 1 / b + 1 / c + 1 / d))
+    # the before-period dispersion of the 7 areas (2 years) is estimated and used
+    phi = ev.dispersion.value
+    assert ev.dispersion.method == "pearson_two_way" and ev.dispersion.df == 6
+    assert ev.relative_effect.se_log == pytest.approx(
+        math.sqrt(phi * (1 / a + 1 / b + 1 / c + 1 / d))
+    )
     row = ev.totals.set_index(["role", "phase"]).loc[("buffer", "after"), "count"]
     assert row == total(buffer, [2016, 2017])
     assert np.isfinite(ev.displacement_difference.z)

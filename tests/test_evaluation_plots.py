@@ -86,3 +86,25 @@ def test_plot_before_after_and_its(tmp_path: Path) -> None:
     ax = plot_interrupted_time_series(its)
     assert len(ax.get_lines()) >= 3
     ax.figure.savefig(tmp_path / "its.png")
+
+
+def test_plot_event_study_draws_band_and_intervals(tmp_path: Path) -> None:
+    from securindex.datasets.synthetic import staggered_panel_example
+    from securindex.evaluation import callaway_santanna, plot_event_study
+
+    r = callaway_santanna(
+        staggered_panel_example(seed=1, effect="dynamic"),
+        treatment="first_treated",
+        value="outcome",
+    )
+    ax = plot_event_study(r)
+    assert ax.get_title().startswith("Event study")
+    # one shaded band spanning every event time, one errorbar per event time
+    band = ax.collections[0]
+    xs = band.get_paths()[0].vertices[:, 0]
+    assert xs.min() == r.event_study["event_time"].min()
+    assert xs.max() == r.event_study["event_time"].max()
+    points = ax.lines[0].get_xydata()
+    np.testing.assert_allclose(points[:, 1], r.event_study["estimate"])
+    ax.figure.savefig(tmp_path / "event.png")
+    assert (tmp_path / "event.png").stat().st_size > 5000

@@ -691,3 +691,25 @@ def test_round_halves_away_from_zero_and_checks_its_digits() -> None:
     with pytest.raises(FormulaError, match="whole number from -15 to 15") as info:
         parse_formula("round(x, k)")
     assert info.value.formula[info.value.start : info.value.end] == "k"
+
+
+# -- non-finite values are explained (issue #15) -----------------------------------------------
+def test_mean_over_huge_values_is_their_mean_not_inf() -> None:
+    # (1e308 + 1e308) overflows; the mean of two 1e308 is 1e308
+    big = np.where(np.isin(np.arange(len(X)), [1, 6]), 1e308, X)  # A at periods 0 and 1
+    result = parse_formula("mean_over(x, 2)").evaluate({"x": big}, panel=PANEL)
+    assert result.values[6] == 1e308  # ("A", 1)
+    assert np.isfinite(result.values[~np.isnan(result.values)]).all()
+
+
+def test_every_infinite_value_of_a_panel_formula_is_audited() -> None:
+    big = np.full(len(X), 1.5e308)
+    result = parse_formula("mean_over(+mean_over(x, 2), 1) * 2").evaluate({"x": big}, panel=PANEL)
+    assert not np.isinf(result.values).any()
+    overflow = result.problems["overflow (value too large) in 'mean_over(+mean_over(x, 2), 1) * 2'"]
+    defined = ~np.isnan(parse_formula("mean_over(x, 2)").evaluate({"x": X}, panel=PANEL).values)
+    np.testing.assert_array_equal(overflow, defined)  # every row the window covers
+    explained = np.zeros(len(X), dtype=bool)
+    for mask in result.problems.values():
+        explained |= mask
+    np.testing.assert_array_equal(explained, np.isnan(result.values))

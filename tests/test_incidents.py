@@ -536,3 +536,60 @@ def test_cli_incidents_and_scale(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "incident_report.csv").exists()
     done = runner.invoke(app, ["scale", str(tmp_path / "index.yaml"), "--engine", "nope"])
     assert done.exit_code == 1 and "unknown engine" in done.output
+
+
+# -- time zones and negative counts (issue #15) ----------------------------------------------
+def test_dates_with_an_offset_are_counted_in_the_declared_zone() -> None:
+    # 23:30 UTC on 31 January is 00:30 on 1 February in Berlin (UTC+1 in winter)
+    data = records(
+        [
+            ("2020-01-31T23:30:00Z", "BU1", "a"),
+            ("2020-01-31T22:30:00+00:00", "BU1", "a"),
+            ("2020-02-01T00:10:00+01:00", "ROB", "b"),
+        ]
+    )
+    panel, _ = incidents_to_panel({**BLOCK, "time_zone": "Europe/Berlin"}, data)
+    frame = panel.frame
+    assert frame.loc[("a", "2020-02"), "burglaries"] == 1.0  # 00:30 local
+    assert frame.loc[("a", "2020-01"), "burglaries"] == 1.0  # 23:30 local
+    assert frame.loc[("b", "2020-02"), "robberies"] == 1.0
+    utc, _ = incidents_to_panel({**BLOCK, "time_zone": "UTC"}, data)
+    assert utc.frame.loc[("a", "2020-01"), "burglaries"] == 2.0
+    assert utc.frame.loc[("b", "2020-01"), "robberies"] == 1.0  # 23:10 UTC on 31 January
+
+
+def test_dates_with_an_offset_need_a_declared_zone() -> None:
+    data = records([("2020-01-31T23:30:00Z", "BU1", "a")])
+    with pytest.raises(DataError, match="declare the zone") as info:
+        incidents_to_panel(BLOCK, data)
+    assert info.value.column == "day"
+
+
+def test_dates_mixing_offsets_and_none_are_refused() -> None:
+    data = records([("2020-01-31T23:30:00Z", "BU1", "a"), ("2020-01-02", "BU1", "b")])
+    with pytest.raises(DataError, match="others do not") as info:
+        incidents_to_panel({**BLOCK, "time_zone": "UTC"}, data)
+    assert info.value.rows == (1,)
+
+
+def test_mixed_offsets_are_converted_to_one_zone() -> None:
+    data = records(
+        [("2020-03-31T23:30:00-05:00", "BU1", "a"), ("2020-04-01T01:00:00+02:00", "BU1", "a")]
+    )
+    panel, _ = incidents_to_panel({**BLOCK, "time_zone": "UTC"}, data)
+    # 04:30 UTC on 1 April, and 23:00 UTC on 31 March
+    assert panel.frame.loc[("a", "2020-04"), "burglaries"] == 1.0
+    assert panel.frame.loc[("a", "2020-03"), "burglaries"] == 1.0
+
+
+def test_unknown_time_zone_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="unknown time zone 'Mars/Olympus'"):
+        incidents_to_panel({**BLOCK, "time_zone": "Mars/Olympus"}, records([]))
+
+
+def test_negative_counts_are_refused_like_negative_panel_counts() -> None:
+    data = records([("2020-01-03", "BU1", "a"), ("2020-01-04", "BU1", "a")])
+    data["victims"] = [-5, 1]  # used to give -4 burglaries with a balanced report
+    with pytest.raises(DataError, match="1 negative count") as info:
+        incidents_to_panel({**BLOCK, "count": "victims"}, data)
+    assert (info.value.column, info.value.rows) == ("victims", (0,))

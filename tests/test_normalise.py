@@ -43,6 +43,14 @@ def test_minmax() -> None:
     np.testing.assert_allclose(norm("minmax", X, [1, 1, 1], lo=1, hi=5)[:, 2], [1, 2, 5])
 
 
+def test_minmax_over_the_whole_float_range() -> None:
+    # issue #15: max - min = 2e308 overflowed to inf and every value became 0. By hand:
+    # x = -1e308, 1e308, 0, 5e307 → (x + 1e308) / 2e308 * 100 = 0, 100, 50, 75
+    X = [[-1e308], [1e308], [0.0], [5e307]]
+    np.testing.assert_allclose(norm("minmax", X, [1]).ravel(), [0, 100, 50, 75])
+    np.testing.assert_allclose(norm("minmax", X, [-1]).ravel(), [100, 0, 50, 25])
+
+
 def test_minmax_constant_column_scores_the_midpoint_and_is_flagged() -> None:
     result = normalisers.get("minmax")(readonly([[3.0, 1.0], [3.0, 2.0]]), direction=[1, 1])
     np.testing.assert_array_equal(result.values[:, 0], [50, 50])

@@ -560,3 +560,28 @@ def test_page_loads_in_headless_chromium_without_console_messages(
     # Chromium logs every console message, error and blocked request as ":CONSOLE"
     console = [line for line in completed.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
+
+
+def test_dollar_signs_and_newlines_in_names_draw_as_text(tmp_path: Path) -> None:
+    # issue #15: "$$" made matplotlib's mathtext parser raise; "\n" and "\t" gave
+    # missing-glyph warnings on stderr
+    import warnings
+
+    from securindex import Framework, Panel
+    from securindex.report import write_report
+
+    framework = Framework.from_spec(
+        {
+            "id": "idx",
+            "columns": {"a": {"polarity": "positive"}, "b": {"polarity": "negative"}},
+            "structure": [{"id": "p", "children": ["a", "b"]}],
+        }
+    )
+    names = ["A$b$c", "two\nlines", "tab\there", "$$", "plain", "cr\rx"]
+    frame = pd.DataFrame({"entity": names, "a": range(6), "b": [5, 3, 4, 1, 2, 0]})
+    panel = Panel.from_frame(frame, entity="entity", units=dict.fromkeys("ab", "dimensionless"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = write_report(framework.compute(panel), tmp_path / "r.html", entities=["$$"])
+    page = path.read_text(encoding="utf-8")
+    assert "A$b$c" in page and "$$" in page

@@ -153,7 +153,7 @@ def test_json_round_trip_keeps_every_float(result: IndexResult, tmp_path: Path) 
         "unit": "dimensionless",
         "polarity": "positive",
     }
-    assert data["framework"]["nodes"]["safety"] == {"name": "Safety"}
+    assert data["framework"]["nodes"]["safety"] == {"name": "Safety", "aggregate": "arithmetic"}
     assert data["framework"]["pipeline"]["treat"]["method"] == "winsorise"
     assert data["effective_weights"]["a"] == pytest.approx(2 / 3 / 3)
     assert {r["indicator"] for r in data["treatment"]} == set("abcde")
@@ -181,8 +181,11 @@ def test_write_folder(result: IndexResult, tmp_path: Path) -> None:
     _same_table(read_scores(written["scores"]), result.table())
     weights = pd.read_csv(written["weights"])
     assert set(weights["node"]) == {"city_index", "safety", "context"}
+    # result.json in a results folder holds the scores too (issue 14)
+    _same_table(read_scores(written["json"]), result.table())
+    without = result.to_json(tmp_path / "no-scores.json", include_scores=False)
     with pytest.raises(DataError, match="no 'scores' in this JSON file"):
-        read_scores(written["json"])
+        read_scores(without)
 
 
 # -- rerun -----------------------------------------------------------------------------------
@@ -257,7 +260,8 @@ def test_cli_compute_writes_one_row_per_entity_period(tmp_path: Path) -> None:
     )
     assert run.exit_code == 0, run.output
     table = pd.read_csv(out)
-    assert list(table.columns) == ["entity", "period", "town", "pillar", "rank_town", "rank_pillar"]
-    assert len(table) == 6 and not table.duplicated(["entity", "period"]).any()
+    # the data's own id column names are kept (issue 14)
+    assert list(table.columns) == ["city", "year", "town", "pillar", "rank_town", "rank_pillar"]
+    assert len(table) == 6 and not table.duplicated(["city", "year"]).any()
     # r is best in both years (highest a, lowest b)
-    assert table.loc[table["entity"] == "r", "rank_town"].tolist() == [1, 1]
+    assert table.loc[table["city"] == "r", "rank_town"].tolist() == [1, 1]

@@ -288,6 +288,13 @@ def test_second_document_is_located() -> None:
     assert info.value.issues[0].line == 2
 
 
+def test_an_empty_explicit_integer_is_located() -> None:
+    # found by the fuzz suite: PyYAML's int constructor raised IndexError on ""
+    with pytest.raises(SpecError, match="cannot read the value ''") as info:
+        read_yaml("i.yaml", "a: 1\nb: !!int \n")
+    assert info.value.issues[0].line == 2
+
+
 def test_impossible_date_is_located() -> None:
     with pytest.raises(SpecError, match="cannot read the value '2020-02-30'") as info:
         read_yaml("d.yaml", "id: x\nstart: 2020-02-30\n")

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from securindex._output import check_target
 from securindex.errors import OutputError, SpecError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def output_path(
         raise OutputError("is an existing folder; give a file name", path=target)
     if not suffix and target.exists() and not target.is_dir():
         raise OutputError("is an existing file; give a folder", path=target)
-    return target
+    return check_target(target, kind="file" if suffix else "folder")  # under a file, read-only
 
 
 # -- the shared options and arguments ----------------------------------------------------

@@ -332,7 +332,7 @@ def _scalar(event: Any, loader: Any) -> Any:
     node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
     try:
         return loader.yaml_constructors[tag](loader, node)
-    except (ValueError, OverflowError, yaml.YAMLError) as exc:
+    except (ValueError, OverflowError, IndexError, TypeError, yaml.YAMLError) as exc:
         raise _RefusedError(
             f"cannot read the value '{text}' ({tag[len(_TAG) :]}): {exc}", event.start_mark
         ) from exc

@@ -131,6 +131,13 @@ class IndicatorValues:
         """Write the values (entity and period as the first two columns)."""
         self.frame.reset_index().to_csv(path, index=False)
 
+    @property
+    def all_missing(self) -> list[str]:
+        """Indicators with no value at all (each of their rows is in the audit, with why)."""
+        if not len(self.frame):
+            return []
+        return [str(c) for c in self.frame.columns[self.frame.isna().all().to_numpy()]]
+
 
 class Catalogue(Mapping[str, Indicator]):
     """A validated set of indicators, in dependency order.
@@ -429,13 +436,17 @@ class Catalogue(Mapping[str, Indicator]):
                 units=self._units[indicator_id],
                 panel=layout if formula.uses_panel else None,
             )
-            result = evaluation.values * self._factors[indicator_id]
+            with np.errstate(over="ignore"):
+                result = evaluation.values * self._factors[indicator_id]
+            problems = {**missing_masks, **evaluation.problems}
+            overflow = np.isinf(result)  # the unit's factor (per 100 000 …) can overflow
+            if overflow.any():
+                result = np.where(overflow, np.nan, result)
+                problems[f"overflow (value too large) in {indicator.unit}"] = overflow
             computed[indicator_id] = result
             undefined = np.isnan(result)
             if undefined.any():
-                rows, reasons = _undefined_reasons(
-                    undefined, {**missing_masks, **evaluation.problems}
-                )
+                rows, reasons = _undefined_reasons(undefined, problems)
                 audit_parts.append((indicator_id, rows, reasons))
         frame = pd.DataFrame(
             np.column_stack([computed[k] for k in order]) if order else None,

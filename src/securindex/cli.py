@@ -30,6 +30,7 @@ from securindex._console import (
     output_path,
     read_panel,
 )
+from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
 
 if TYPE_CHECKING:
@@ -208,19 +209,23 @@ def indicators(
                 wanted = None
                 skipped = {}
         values = cat.compute(panel, indicators=wanted)
+        if not target.suffix:
+            target = target / "indicators.csv"
+        ids = panel.id_names  # the data's own id column names in the files written
+        names = {"entity": ids["entity"], "period": ids["period"]}
+        if set(names.values()) & set(values.frame.columns):
+            names = {}
+        frame = values.frame.reset_index().rename(columns=names)
+        with atomic_file(target) as tmp:
+            if target.suffix.lower() == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+        audit_path = target.with_name(target.stem + ".audit.csv")
+        with atomic_file(audit_path) as tmp:
+            values.audit.rename(columns=names).to_csv(tmp, index=False)
     except SecurindexError as exc:
         raise fail(exc) from None
-    if not target.suffix:
-        target.mkdir(parents=True, exist_ok=True)
-        target = target / "indicators.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame = values.frame.reset_index()
-    if target.suffix.lower() == ".parquet":
-        frame.to_parquet(target, index=False)
-    else:
-        frame.to_csv(target, index=False)
-    audit_path = target.with_name(target.stem + ".audit.csv")
-    values.audit.to_csv(audit_path, index=False)
     console.print(
         f"[green]wrote[/green] {target} ({values.frame.shape[0]} rows × "
         f"{values.frame.shape[1]} indicators)"
@@ -289,13 +294,16 @@ def catalogue_command(
 def _write_result(result: IndexResult, target: Path) -> dict[str, Path]:
     """``-o``: one table (.csv, .parquet, .json) or a results folder (every stage)."""
     suffix = target.suffix.lower()
-    if suffix == ".csv":
-        return {"scores": result.to_csv(target)}
-    if suffix == ".parquet":
-        return {"scores": result.to_parquet(target)}
-    if suffix == ".json":
-        return {"json": result.to_json(target)}
-    return result.write(target)
+    writers = {".csv": ("scores", "to_csv"), ".parquet": ("scores", "to_parquet")}
+    writers[".json"] = ("json", "to_json")
+    if suffix in writers:
+        name, method = writers[suffix]
+        with atomic_file(target) as tmp:
+            getattr(result, method)(tmp)
+        return {name: target}
+    with atomic_folder(target) as tmp:
+        written = result.write(tmp)
+    return {name: target / path.name for name, path in written.items()}
 
 
 @app.command()
@@ -354,19 +362,17 @@ def demo(
         fw = Framework.load(framework)
         panel = read_panel(dataset)
         result = fw.compute(panel)
-        written = result.write(target)
+        with atomic_folder(target) as tmp:
+            written = result.write(tmp)
+            _print_summary(result, panel)
+            if draw:
+                from securindex.report import write_report
+
+                written["report"] = write_report(
+                    result, tmp / "report.html", progress=not console.quiet
+                )
     except SecurindexError as exc:
         raise fail(exc) from None
-    _print_summary(result, panel)
-    if draw:
-        from securindex.report import write_report
-
-        try:
-            written["report"] = write_report(
-                result, target / "report.html", progress=not console.quiet
-            )
-        except SecurindexError as exc:
-            raise fail(exc) from None
     console.print(f"\n[green]Results written to[/green] {target}/:")
     for name, path in written.items():
         console.print(f"  {name:16} {path.name}", markup=False)
@@ -455,11 +461,15 @@ def evaluate(
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(outcome.summary(), markup=False, highlight=False)
-    written = outcome.write(target)
-    if draw and outcome.initiative is not None:
-        figure = outcome.initiative.plot()  # matplotlib Axes
-        figure.get_figure().savefig(target / "before_after.png", dpi=120, bbox_inches="tight")
-        written["before_after"] = target / "before_after.png"
+    try:
+        with atomic_folder(target) as tmp:
+            written = outcome.write(tmp)
+            if draw and outcome.initiative is not None:
+                figure = outcome.initiative.plot()  # matplotlib Axes
+                figure.get_figure().savefig(tmp / "before_after.png", dpi=120, bbox_inches="tight")
+                written["before_after"] = target / "before_after.png"
+    except SecurindexError as exc:
+        raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")
 
 

@@ -379,6 +379,24 @@ class Panel:
     def unit_of(self, variable: str) -> str:
         return self.units[variable]
 
+    @property
+    def id_names(self) -> dict[str, str]:
+        """The user's names of the id columns: ``entity``, ``period`` and ``label`` keys.
+
+        From the data dictionary (``entity: community_id``, ``period: year``, ``label:
+        name``); ``entity``/``period`` when there is no dictionary, no ``label`` key when
+        the data have no label column. Outputs and the report use these names, so a table
+        written by securindex has the user's own column names.
+        """
+        spec = self.dictionary
+        names = {
+            ENTITY: spec.entity if spec is not None else ENTITY,
+            PERIOD: (spec.period if spec is not None and spec.period else PERIOD),
+        }
+        if spec is not None and spec.label and LABEL in self.groups.columns:
+            names[LABEL] = spec.label
+        return names
+
 
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 """Most bytes read from one data file after decompression [bytes] (a gzip bomb stops here)."""

@@ -155,10 +155,13 @@ class DataError(SecurindexError, ValueError):
         return "".join(parts)
 
 
-class OutputError(SecurindexError, ValueError):
-    """An output path that cannot be written as asked (unknown suffix, file vs folder).
+class OutputError(SecurindexError, OSError, ValueError):
+    """An output that cannot be written as asked: an unknown suffix, a file where a folder
+    is wanted (or the reverse), a path under a file, a read-only or full target.
 
-    Raised before any work starts, so a long run never ends on an unwritable path.
+    Raised before any work starts where that can be known, so a long run never ends on an
+    unwritable path; an output that fails while being written leaves nothing partial under
+    ``path`` (see ``securindex._output``).
     """
 
     code = "output"

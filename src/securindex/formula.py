@@ -583,7 +583,9 @@ class _Parser:
                 "comments (#) are not allowed in formulas; put notes in the description", hash_at
             )
         try:
-            tree = ast.parse(self.body, mode="eval")
+            with warnings.catch_warnings():  # Python's own hints ("invalid decimal literal")
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(self.body, mode="eval")
         except SyntaxError as exc:
             raise self._syntax_error(exc) from None
         except (RecursionError, MemoryError):
@@ -1448,8 +1450,14 @@ class _Evaluator:
             return result, {reason: np.isnan(result)}
         if periods <= panel.n_periods:
             windows = sliding_window_view(dense, periods, axis=1)
-            shifted[:, periods - 1 :] = windows.mean(axis=-1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                means = windows.mean(axis=-1)
+                # a sum past 1.8e308 of finite values: the mean of the scaled terms is finite
+                overflow = np.isinf(means) & np.isfinite(windows).all(axis=-1)
+                if overflow.any():
+                    means = np.where(overflow, (windows / periods).sum(axis=-1), means)
+            shifted[:, periods - 1 :] = means
         result = shifted[entity, period]
         reason = f"not all of the last {periods} period{plural} have a value (mean_over) in '{src}'"
         incomplete = np.isnan(result) & ~np.isnan(np.broadcast_to(x, (self.n_rows,)))
-        return result, _restrict(_union(found, {reason: incomplete}), result)
+        return self.undefined(node, result, [], [_union(found, {reason: incomplete})])

@@ -47,7 +47,7 @@ from securindex.methods.screen import screeners
 from securindex.methods.treat import treaters
 from securindex.methods.weight import weighters
 from securindex.node_formula import NodeFormula, parse_node_formula
-from securindex.spec._validate import validate_located, validate_unlocated
+from securindex.spec._validate import validate_located
 from securindex.spec.framework import (
     ColumnIndicator,
     FrameworkSpec,
@@ -238,7 +238,8 @@ class Framework:
             Positions of the YAML nodes, for ``file:line`` in messages.
         """
         if not isinstance(spec, FrameworkSpec):
-            spec = validate_unlocated(FrameworkSpec, dict(spec))
+            where = located if located is not None else Located(dict(spec), "framework spec")
+            spec = validate_located(FrameworkSpec, where)
         if catalogue is None and spec.indicators:
             catalogue = Catalogue.load(*(Path(base_dir) / p for p in spec.indicators))
         indicators: list[Indicator] = []
@@ -438,10 +439,11 @@ class Framework:
         def visit(node: str, trail: tuple[str, ...]) -> None:
             state[node] = 1
             for child in self.children.get(node, ()):
-                if child not in self.children:
+                if child not in self._node_index:  # a leaf, or the index's own id (reported)
                     continue
                 if state.get(child) == 1:
-                    cycle = " -> ".join((*trail[trail.index(child) :], node, child))
+                    path = (*trail, node)  # child may be node itself: listed as its own child
+                    cycle = " -> ".join((*path[path.index(child) :], child))
                     i = self._node_index[node]
                     j = self.children[node].index(child)
                     issues.append(

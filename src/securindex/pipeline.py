@@ -29,6 +29,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,8 @@ def build_index(
     """
     framework = framework.replace_steps(steps)
     values = framework.catalogue.compute(data, indicators=list(framework.indicators))
-    return run_pipeline(framework, values, data.groups, data_name=data.name)
+    result = run_pipeline(framework, values, data.groups, data_name=data.name)
+    return dataclasses.replace(result, id_names=data.id_names)  # the data's own column names
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,10 @@ class IndexResult:
         A fingerprint of each stage's settings, used by :meth:`rerun` to reuse stages.
     data_name : str or None
         Name of the dataset.
+    id_names : dict
+        The data's own names of the id columns (``entity``, ``period`` and, when the data
+        have labels, ``label`` keys → column names, from the data dictionary), used by
+        every file written and by ``table(names=True)`` and :meth:`to_long`.
     """
 
     framework: Framework
@@ -113,6 +117,7 @@ class IndexResult:
     kept_rows: np.ndarray | None = field(default=None, repr=False)
     settings: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     data_name: str | None = None
+    id_names: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- views ----------------------------------------------------------------------------
     @cached_property
@@ -143,15 +148,86 @@ class IndexResult:
         frame: pd.DataFrame = getattr(self, name)
         return frame
 
-    def table(self) -> pd.DataFrame:
+    def table(self, *, names: bool = False) -> pd.DataFrame:
         """One row per (entity, period): every node's score, then ``rank_<node>`` columns.
 
         Score columns are named by node id, the root's by the framework id, root first;
         ranks are integers (missing where the node has no score).
+
+        Parameters
+        ----------
+        names
+            False (default): the id columns are ``entity`` and ``period``. True: they carry
+            the data's own names (``community_id``, ``year``) and the entity's label
+            follows the id when the data have one, as in the files :meth:`write` writes.
         """
         ranks = self.ranks.astype("Int64").add_prefix("rank_")
-        table = pd.concat([self.scores, ranks], axis=1)
-        return table.reset_index()
+        table = pd.concat([self.scores, ranks], axis=1).reset_index()
+        return self._named(table, label=True) if names else table
+
+    def _labels(self) -> pd.Series | None:
+        """Each entity's label (None when the data have none)."""
+        if "label" not in self.groups.columns or "label" not in self.id_names:
+            return None
+        labels = self.groups["label"].droplevel("period")
+        return labels[~labels.index.duplicated()]
+
+    def _named(self, frame: pd.DataFrame, *, label: bool = False) -> pd.DataFrame:
+        """``frame`` (with ``entity``/``period`` columns) in the data's own column names."""
+        entity = self.id_names.get("entity", "entity")
+        period = self.id_names.get("period", "period")
+        taken = set(frame.columns) - {"entity", "period"}
+        out = frame
+        labels = self._labels() if label else None
+        label_name = self.id_names.get("label")
+        if labels is not None and label_name and label_name not in taken | {entity, period}:
+            position = list(frame.columns).index("entity") + 1
+            out = frame.copy()
+            out.insert(position, label_name, frame["entity"].map(labels).to_numpy())
+        mapping = {k: v for k, v in (("entity", entity), ("period", period)) if v not in taken}
+        return out.rename(columns=mapping)
+
+    def to_long(self, *, stages: tuple[str, ...] = STAGE_NAMES, names: bool = True) -> pd.DataFrame:
+        """Every value of the chosen stages as one tidy table, one row per value.
+
+        Columns: the entity id (and label, when the data have one), the period, ``stage``
+        (``raw`` … ``normalised`` for indicators, ``scores`` for nodes), ``item`` (the
+        indicator or node id), ``value`` and, for scores, ``rank``. Missing values are
+        kept (as NaN), so every (entity, period, item) of a stage has its row.
+
+        Parameters
+        ----------
+        stages
+            Any of ``raw``, ``imputed``, ``treated``, ``normalised``, ``scores``.
+        names
+            True (default): the id columns carry the data's own names (as the files written
+            by :meth:`write`); False: ``entity`` and ``period``.
+
+        Examples
+        --------
+        >>> from securindex import Framework, Panel
+        >>> result = Framework.load("iusi").compute(Panel.example("uci_communities"))
+        >>> tidy = result.to_long(stages=("scores",))
+        >>> list(tidy.columns)
+        ['community_id', 'year', 'stage', 'item', 'value', 'rank']
+        >>> len(tidy) == len(result.scores) * result.scores.shape[1]
+        True
+        """
+        parts = []
+        for stage in stages:
+            frame = self.stage(stage)
+            long = frame.rename_axis(columns="item").stack(future_stack=True).rename("value")
+            part = long.reset_index()
+            part.insert(2, "stage", stage)
+            if stage == "scores":
+                ranks = self.ranks.rename_axis(columns="item").stack(future_stack=True)
+                part["rank"] = ranks.to_numpy()
+                part["rank"] = part["rank"].astype("Int64")
+            parts.append(part)
+        tidy = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if "rank" not in tidy.columns:
+            tidy["rank"] = pd.array([pd.NA] * len(tidy), dtype="Int64")
+        return self._named(tidy, label=True) if names else tidy
 
     def period(self, period: object) -> pd.DataFrame:
         """Scores and ranks of one period, best first."""
@@ -190,22 +266,23 @@ class IndexResult:
         from securindex.pipeline import run_pipeline
 
         framework = self.framework.replace_steps(steps, keep_overrides=keep_overrides)
-        return run_pipeline(
+        rebuilt = run_pipeline(
             framework, self.indicator_values, self.groups, previous=self, data_name=self.data_name
         )
+        return replace(rebuilt, id_names=dict(self.id_names))
 
     # -- export -----------------------------------------------------------------------------
     def to_csv(self, path: str | Path) -> Path:
-        """Write :meth:`table` as CSV (read it back with :func:`read_scores`)."""
+        """Write ``table(names=True)`` as CSV (read it back with :func:`read_scores`)."""
         path = Path(path)
-        self.table().to_csv(path, index=False)
+        self.table(names=True).to_csv(path, index=False)
         return path
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write :meth:`table` as Parquet (needs pyarrow: ``securindex[parquet]``)."""
         path = Path(path)
         try:
-            self.table().to_parquet(path, index=False)
+            self.table(names=True).to_parquet(path, index=False)
         except ImportError as exc:
             raise DataError(
                 f"writing Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})"
@@ -234,7 +311,10 @@ class IndexResult:
             "version": spec.version,
             "description": spec.description,
             "tree": {k: list(v) for k, v in fw.children.items()},
-            "nodes": {n: {"name": fw.node_name(n)} for n in fw.node_order},
+            "nodes": {
+                n: {"name": fw.node_name(n), "aggregate": fw.aggregate_step(n).method}
+                for n in fw.node_order
+            },
             "indicators": {
                 i: {
                     "name": fw.catalogue[i].name,
@@ -245,9 +325,13 @@ class IndexResult:
             },
             "pipeline": pipeline,
         }
-        out: dict[str, Any] = {"framework": framework, "data": {"name": self.data_name}}
+        ids = {"entity": "entity", "period": "period", **self.id_names}
+        out: dict[str, Any] = {
+            "framework": framework,
+            "data": {"name": self.data_name, "ids": ids},
+        }
         if include_scores:
-            table = self.table()
+            table = self.table(names=True)
             out["columns"] = [str(c) for c in table.columns]
             out["scores"] = _records(table)
         out["weights"] = {
@@ -256,7 +340,7 @@ class IndexResult:
         out["effective_weights"] = {str(k): float(v) for k, v in self.effective_weights.items()}
         out["normalisation"] = _records(self.normalisation.reset_index())
         out["treatment"] = _records(self.treatment)
-        out["audit"] = _records(self.audit)
+        out["audit"] = _records(self._named(self.audit))
         return _plain(out)
 
     def to_json(self, path: str | Path, *, include_scores: bool = True) -> Path:
@@ -269,17 +353,18 @@ class IndexResult:
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write scores, every stage, weights and the audit as CSV files into ``folder``.
 
-        Files: ``scores.csv`` (:meth:`table`), ``raw.csv``, ``imputed.csv``,
+        Files: ``scores.csv`` (``table(names=True)``), ``raw.csv``, ``imputed.csv``,
         ``treated.csv``, ``normalised.csv``, ``weights.csv``, ``audit.csv``,
-        ``indicator_audit.csv`` and ``result.json`` (framework, weights, normalisation,
-        treatment and audit; the scores are in ``scores.csv``).
+        ``indicator_audit.csv`` and ``result.json`` (framework, the id column names,
+        weights, normalisation, treatment, audit and the scores). The id columns carry the
+        data's own names (:attr:`id_names`).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = {"scores": self.to_csv(folder / "scores.csv")}
         for name in ("raw", "imputed", "treated", "normalised"):
             target = folder / f"{name}.csv"
-            self.stage(name).reset_index().to_csv(target, index=False)
+            self._named(self.stage(name).reset_index()).to_csv(target, index=False)
             written[name] = target
         weights = pd.DataFrame(
             [
@@ -291,11 +376,12 @@ class IndexResult:
         weights["effective_weight"] = weights["child"].map(self.effective_weights)
         weights.to_csv(folder / "weights.csv", index=False)
         written["weights"] = folder / "weights.csv"
-        self.audit.to_csv(folder / "audit.csv", index=False)
+        self._named(self.audit).to_csv(folder / "audit.csv", index=False)
         written["audit"] = folder / "audit.csv"
-        self.indicator_values.audit.to_csv(folder / "indicator_audit.csv", index=False)
+        indicator_audit = self._named(self.indicator_values.audit)
+        indicator_audit.to_csv(folder / "indicator_audit.csv", index=False)
         written["indicator_audit"] = folder / "indicator_audit.csv"
-        written["json"] = self.to_json(folder / "result.json", include_scores=False)
+        written["json"] = self.to_json(folder / "result.json")
         return written
 
     def __repr__(self) -> str:
@@ -309,6 +395,11 @@ class IndexResult:
 
 def read_scores(path: str | Path) -> pd.DataFrame:
     """Read a table written by :meth:`IndexResult.to_csv`, ``to_parquet`` or ``to_json``.
+
+    The id columns of a written table carry the data's own names (``community_id``,
+    ``year``, then the label column when there is one); they are the first columns of
+    every table securindex writes, and are read back as ``entity`` and ``period`` (a
+    label column is dropped), so the table is the one :meth:`IndexResult.table` returns.
 
     Returns
     -------
@@ -337,12 +428,36 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         table = pd.DataFrame(data["scores"], columns=data.get("columns"))
     else:
         raise DataError(f"{path}: unknown file type; expected .csv, .parquet or .json")
+    table = _canonical_ids(table, source=path)
     for column in table.columns:
         if str(column).startswith("rank_"):
             table[column] = table[column].astype("Int64")
         elif column not in ("entity", "period"):
             table[column] = table[column].astype(np.float64)
     return table
+
+
+def _canonical_ids(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
+    """A written score table with its first columns named ``entity`` and ``period``.
+
+    The scores follow the ids (and the label), so the columns before the first score
+    column are the ids: two of them, or three with a label between entity and period.
+    """
+    if {"entity", "period"} <= set(table.columns):
+        return table
+    columns = list(table.columns)
+    ranks = [i for i, c in enumerate(columns) if str(c).startswith("rank_")]
+    n_nodes = len(ranks)
+    first_score = (ranks[0] - n_nodes) if ranks else 2
+    if first_score not in (2, 3):
+        raise DataError(
+            f"{source}: cannot tell the id columns from the scores (columns {columns[:6]}); "
+            "expected a table written by IndexResult.to_csv"
+        )
+    if first_score == 3:  # id, label, period
+        table = table.drop(columns=columns[1])
+        columns = list(table.columns)
+    return table.rename(columns={columns[0]: "entity", columns[1]: "period"})
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ __all__ = [
     "is_dimensionless",
     "parse_unit",
     "registry",
+    "unit_label",
 ]
 
 MAX_UNIT_LENGTH = 200
@@ -540,3 +541,88 @@ def _suggest(name: str) -> str:
         )
     listed = ", ".join(f"'{c}'" for c in close)
     return f"; did you mean {listed}?"
+
+
+# -- labels for people -----------------------------------------------------------------------
+_SUPERSCRIPTS = {2.0: "²", 3.0: "³", -1.0: "⁻¹", -2.0: "⁻²", -3.0: "⁻³"}
+_NAMED = {"percent": "%", "permille": "‰", "microgram": "µg", "dimensionless": ""}
+_COUNTED = frozenset({"count"})  # incidents, offences … are aliases of count
+
+
+def _label_name(name: str, exponent: float, *, plural: bool) -> str:
+    text = _NAMED.get(name)
+    if text is None:
+        short = _short(name)
+        text = short if short != name else name.replace("_", " ")
+        if plural and short == name and exponent == 1 and not text.endswith("s"):
+            text += "s"
+    power = "" if exponent == 1 else _SUPERSCRIPTS.get(exponent, f"^{_number(exponent)}")
+    return f"{text}{power}"
+
+
+def _grouped(number: float) -> str:
+    """``100000`` → ``100 000`` (groups of three digits, as in SI usage)."""
+    if number == round(number) and abs(number) < 1e15:
+        return f"{round(number):,}".replace(",", " ")
+    return _number(number)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unit_label(text: str) -> str:
+    unit = parse_unit(text)
+    items = _unit_items(unit.unit)
+    numerator = [(n, e) for n, e in items if e > 0 and n not in _COUNTED]
+    denominator = [(n, -e) for n, e in items if e < 0]
+    top = " ".join(_label_name(n, e, plural=False) for n, e in numerator)
+    scale = unit.scale
+    if not denominator:
+        if scale != 1.0:
+            top = f"{_grouped(scale)} {top}".strip()
+        if not top and any(n in _COUNTED for n, _ in items):
+            return "count"
+        return top
+    inverse = 1.0 / scale
+    per_many = inverse > 1.0 and abs(inverse - round(inverse)) <= 1e-9 * inverse
+    first, *rest = denominator
+    bottom = _label_name(*first, plural=per_many)
+    if per_many:
+        bottom = f"{_grouped(round(inverse))} {bottom}"
+    elif scale != 1.0:
+        top = f"{_grouped(scale)} {top}".strip()
+    bottom = " per ".join([bottom, *(_label_name(n, e, plural=False) for n, e in rest)])
+    return f"{top} per {bottom}".strip()
+
+
+def unit_label(unit: ScaledUnit | str) -> str:
+    """A unit as people read it in a report: ``count / (100000 inhabitant)`` → ``per 100 000
+    inhabitants``.
+
+    Counted things (``count``, ``incident``, ``offence`` …) are left out before ``per``,
+    scales are written with their digits grouped in threes, a denominator with a scale is
+    plural, and powers and percentages are written as symbols. Unreadable unit texts are
+    returned unchanged, so a report never fails on a label.
+
+    Parameters
+    ----------
+    unit
+        A unit text or a :class:`ScaledUnit`.
+
+    Returns
+    -------
+    str
+        The label (empty for a pure number).
+
+    Examples
+    --------
+    >>> unit_label("count / (100000 inhabitant)")
+    'per 100 000 inhabitants'
+    >>> unit_label("percent"), unit_label("ug/m**3"), unit_label("m**2 / inhabitant")
+    ('%', 'µg per m³', 'm² per inhabitant')
+    >>> unit_label("count / km**2"), unit_label("EUR / (1000 household)")
+    ('per km²', 'EUR per 1 000 households')
+    """
+    text = unit.text or str(unit) if isinstance(unit, ScaledUnit) else str(unit)
+    try:
+        return _unit_label(text)
+    except UnitError:
+        return text

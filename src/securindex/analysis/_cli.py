@@ -28,6 +28,7 @@ from securindex._console import (
     output_path,
     read_panel,
 )
+from securindex._output import atomic_folder
 from securindex.analysis._budget import MAX_REPLICATES
 from securindex.errors import SecurindexError, SpecError
 
@@ -116,16 +117,19 @@ def register(app: typer.Typer) -> None:
             fw, _ = load_framework(framework)
             result = _build(fw, data, dictionary)
             report = coherence_report(result, threshold=threshold, n_profile=profiles)
+            with atomic_folder(output) as tmp:
+                written = report.write(tmp)
+                if draw:
+                    from securindex.analysis.plots import plot_correlation
+
+                    for name in ("pearson_1_1", "pearson_1_2"):
+                        if name in report.correlations:
+                            title = f"Pearson {name[8:]}"
+                            ax = plot_correlation(report.correlations[name], title=title)
+                            png = tmp / f"correlation_{name}.png"
+                            written[f"{name}_png"] = _save_figure(ax, png)
         except SecurindexError as exc:
             raise fail(exc) from None
-        written = report.write(output)
-        if draw:
-            from securindex.analysis.plots import plot_correlation
-
-            for name in ("pearson_1_1", "pearson_1_2"):
-                if name in report.correlations:
-                    ax = plot_correlation(report.correlations[name], title=f"Pearson {name[8:]}")
-                    written[f"{name}_png"] = _save_figure(ax, output / f"correlation_{name}.png")
         n_flags = len(report.flags)
         console.print(f"[green]wrote[/green] {len(written)} files to {output}")
         console.print(f"{n_flags} correlation flag(s); Cronbach's alpha per node:")
@@ -235,19 +239,20 @@ def register(app: typer.Typer) -> None:
                     progress=not console.quiet,
                     max_replicates=limit,
                 )
+            with atomic_folder(output) as tmp:
+                written = analysis.write(tmp)
+                if sensitivity is not None:
+                    written.update(sensitivity.write(tmp))
+                if draw:
+                    from securindex.analysis.plots import plot_rank_intervals, plot_sobol
+
+                    ax = plot_rank_intervals(analysis)
+                    written["rank_intervals"] = _save_figure(ax, tmp / "rank_intervals.png")
+                    if sensitivity is not None:
+                        ax = plot_sobol(sensitivity)
+                        written["sobol_png"] = _save_figure(ax, tmp / "sobol.png")
         except SecurindexError as exc:
             raise fail(exc) from None
-        written = analysis.write(output)
-        if sensitivity is not None:
-            written.update(sensitivity.write(output))
-        if draw:
-            from securindex.analysis.plots import plot_rank_intervals, plot_sobol
-
-            ax = plot_rank_intervals(analysis)
-            written["rank_intervals"] = _save_figure(ax, output / "rank_intervals.png")
-            if sensitivity is not None:
-                ax = plot_sobol(sensitivity)
-                written["sobol_png"] = _save_figure(ax, output / "sobol.png")
         console.print(f"[green]wrote[/green] {len(written)} files to {output}: {analysis!r}")
         if sensitivity is not None:
             table = sensitivity.table()

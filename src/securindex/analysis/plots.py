@@ -93,7 +93,10 @@ def plot_rank_intervals(
     ax.plot(x, median, "o", color="C0", markersize=4, label="median rank")
     ax.plot(x, table["nominal_rank"], "_", color="C3", markersize=9, mew=2, label="nominal rank")
     ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=90, fontsize=7)
+    # entity names are text: one line, and never matplotlib mathtext ("$5$ Street")
+    one_line = labels.str.replace(r"[\x00-\x1f\x7f]+", " ", regex=True)
+    for tick in ax.set_xticklabels(one_line, rotation=90, fontsize=7):
+        tick.set_parse_math(False)
     ax.invert_yaxis()
     ax.set_ylabel("rank (1 = best)")
     ax.set_title(f"Rank intervals of {result.target} ({result.n_replicates} replicates)")

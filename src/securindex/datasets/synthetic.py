@@ -13,6 +13,7 @@ __all__ = [
     "HARM_DAYS",
     "OFFENCE_MIX",
     "incidents_from_counts",
+    "staggered_panel_example",
     "synthetic_areas",
     "synthetic_incidents",
 ]
@@ -218,3 +219,72 @@ def incidents_from_counts(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def staggered_panel_example(
+    *,
+    n_entities: int = 60,
+    n_periods: int = 12,
+    cohorts: tuple[int, ...] = (4, 7, 10),
+    never_treated_share: float = 0.25,
+    effect: str = "homogeneous",
+    size: float = 1.0,
+    noise: float = 0.5,
+    seed: int | np.random.Generator | None = None,
+) -> pd.DataFrame:
+    """A simulated panel with a staggered roll-out and a known effect (not real data).
+
+    ``y_it = α_i + γ_t + τ_it + ε_it`` with entity effects ``α_i ~ N(0, 1)``, a common
+    trend ``γ_t = 0.3 t`` and noise ``ε ~ N(0, noise²)``. Entities are assigned in turn
+    to the cohorts (first treated period, 1-based) or to never treated. The true effect
+    ``τ_it`` (0 before the start) is, with ``e`` the periods since the start:
+
+    * ``"homogeneous"``: ``size``;
+    * ``"dynamic"``: ``size · (e + 1)`` — it grows with time since adoption;
+    * ``"heterogeneous"``: ``size · (k + 1)`` for the ``k``-th cohort — earlier cohorts
+      gain less.
+
+    With dynamic or cohort-heterogeneous effects a static two-way fixed-effects regression
+    is biased (Goodman-Bacon 2021, doi:10.1016/j.jeconom.2021.03.014).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``entity``, ``period`` (1 … n_periods), ``first_treated`` (0 = never),
+        ``treated`` (0/1), ``outcome`` and ``true_effect`` [outcome unit].
+
+    Examples
+    --------
+    >>> df = staggered_panel_example(seed=0)
+    >>> sorted(df["first_treated"].unique().tolist())
+    [0, 4, 7, 10]
+    """
+    if effect not in ("homogeneous", "dynamic", "heterogeneous"):
+        raise ValueError(f"effect must be homogeneous, dynamic or heterogeneous; got {effect!r}")
+    rng = _rng(seed)
+    n_never = round(n_entities * never_treated_share)
+    starts = np.zeros(n_entities, dtype="int64")
+    treated_ids = np.arange(n_never, n_entities)
+    starts[treated_ids] = np.array(cohorts)[np.arange(len(treated_ids)) % len(cohorts)]
+    t = np.arange(1, n_periods + 1)
+    alpha = rng.normal(0.0, 1.0, n_entities)
+    e = t[None, :] - starts[:, None]
+    on = (starts[:, None] > 0) & (e >= 0)
+    if effect == "homogeneous":
+        tau = np.where(on, size, 0.0)
+    elif effect == "dynamic":
+        tau = np.where(on, size * (e + 1.0), 0.0)
+    else:
+        rank = np.searchsorted(np.array(cohorts), starts)
+        tau = np.where(on, size * (rank[:, None] + 1.0), 0.0)
+    y = alpha[:, None] + 0.3 * t[None, :] + tau + rng.normal(0.0, noise, on.shape)
+    return pd.DataFrame(
+        {
+            "entity": np.repeat([f"e{i:03d}" for i in range(n_entities)], n_periods),
+            "period": np.tile(t, n_entities),
+            "first_treated": np.repeat(starts, n_periods),
+            "treated": on.ravel().astype("int64"),
+            "outcome": y.ravel(),
+            "true_effect": tau.ravel(),
+        }
+    )

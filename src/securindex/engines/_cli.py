@@ -28,6 +28,7 @@ import typer
 from securindex._console import DEFAULT_OUTPUT, output_path
 from securindex._console import console as _console
 from securindex._console import fail as _fail
+from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
 
 __all__ = ["register"]
@@ -119,18 +120,19 @@ def incidents_panel(
                 client=client,
                 scheduler=scheduler,
             )
+        panel, report = counted
+        frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
+        frame = frame.reset_index()
+        with atomic_file(output) as tmp:
+            if output.suffix.lower() == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+        report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
+        with atomic_file(report_path) as tmp:
+            report.to_frame().to_csv(tmp, index=False)
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
-    panel, report = counted
-    frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
-    frame = frame.reset_index()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".parquet":
-        frame.to_parquet(output, index=False)
-    else:
-        frame.to_csv(output, index=False)
-    report_path = output.with_name(output.name.split(".")[0] + ".incident_report.csv")
-    report.to_frame().to_csv(report_path, index=False)
     _console.print(report.summary(), markup=False, highlight=False)
     _console.print(f"[green]wrote[/green] {output} ({len(frame):,} rows) and {report_path}")
 
@@ -216,7 +218,8 @@ def scale(
                 scheduler=scheduler,
                 client=client,
             )
-            written = done.write(output)
+            with atomic_folder(output) as tmp:
+                written = {name: output / p.name for name, p in done.write(tmp).items()}
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
     if done.report is not None:

@@ -179,6 +179,39 @@ def two_sided_p(z: float) -> float:
     return float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else math.nan
 
 
+def significance_phrase(p: float, confidence: float) -> str:
+    if math.isnan(p):
+        return "its statistical significance cannot be assessed"
+    if p < 1.0 - confidence:
+        return "larger than chance variation in the counts would explain"
+    return "within what chance variation in the counts could produce"
+
+
+def direction_word(desirable: bool | None) -> str:
+    if desirable is None:
+        return ""
+    return ", in the desirable direction" if desirable else ", in the undesirable direction"
+
+
+def desirable(change_sign: float, polarity: str) -> bool | None:
+    """Is a change of this sign progress? For crime (negative polarity) a fall is."""
+    if polarity == "none" or change_sign == 0 or math.isnan(change_sign):
+        return None
+    return (change_sign < 0) if polarity == "negative" else (change_sign > 0)
+
+
+def crimes_phrase(prevented: float, digits: int = 1, *, what: str = "crimes") -> str:
+    """``"15.8 crimes fewer than expected"`` / ``"12.0 crimes more than expected"``.
+
+    Never a negative number of crimes "added" or "prevented" (no double negatives).
+    """
+    if math.isnan(prevented):
+        return f"the number of {what} prevented cannot be computed"
+    if prevented >= 0:
+        return f"{fmt(prevented, digits)} {what} fewer than expected (prevented)"
+    return f"{fmt(-prevented, digits)} {what} more than expected"
+
+
 def fmt(x: float, digits: int = 2) -> str:
     """Format a number for a sentence: NaN as 'n/a', large numbers without decimals."""
     if x is None or (isinstance(x, float) and math.isnan(x)):

@@ -37,7 +37,7 @@ from securindex._yaml import read_yaml
 from securindex.dataset import ENTITY, PERIOD, Panel
 from securindex.errors import DataError, SpecError
 from securindex.evaluation._common import Polarity
-from securindex.evaluation.effects import InitiativeEvaluation, evaluate_initiative_spec
+from securindex.evaluation.initiative import InitiativeEvaluation, evaluate_initiative_spec
 from securindex.evaluation.progress import change_from_baseline, progress_to_targets
 from securindex.evaluation.spec import EvaluationSpec, SMSLevel
 from securindex.evaluation.uncertainty import bootstrap_change

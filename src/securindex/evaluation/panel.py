@@ -31,7 +31,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -98,6 +98,45 @@ def _coefficient(fit: Any, name: str, confidence: float) -> Coefficient:
         z=float(fit.tvalues[name]),
         p_value=float(fit.pvalues[name]),
     )
+
+
+def _cluster_coefficient(
+    fit: Any, name: str, confidence: float, *, n_clusters: int, n_nested: int, use_t: bool
+) -> Coefficient:
+    """Coefficient with CR1 cluster-robust inference in fixest's convention, t(G − 1).
+
+    statsmodels scales the cluster covariance by ``G/(G−1) · (N−1)/(N−K)`` with ``K`` all
+    columns of the dummy design. fixest, pyfixest and Stata's ``reghdfe`` do not count
+    fixed effects nested in the clusters (the entity effects, clustered by entity) beyond
+    one, so ``K_nested = K − n_nested``; the covariance is rescaled to that convention and
+    the t statistic referred to Student's t with ``G − 1`` degrees of freedom
+    (Cameron & Miller 2015, section VI) for linear models; Poisson models use the normal,
+    as fixest and Stata's ``poisson, vce(cluster)`` do (``use_t=False``).
+    """
+    n_obs = float(fit.nobs)
+    k_full = float(len(fit.params))
+    rescale = (n_obs - k_full) / (n_obs - (k_full - n_nested))
+    se = float(fit.bse[name]) * math.sqrt(rescale)
+    est = float(fit.params[name])
+    df = n_clusters - 1 if use_t else math.inf
+    t = est / se if se > 0 else math.nan
+    q = float(_t_ppf(0.5 + confidence / 2.0, df))
+    p = float(2.0 * _t_sf(abs(t), df)) if math.isfinite(t) else math.nan
+    return Coefficient(
+        estimate=est, se=se, ci_low=est - q * se, ci_high=est + q * se, z=t, p_value=p
+    )
+
+
+def _t_ppf(q: float, df: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
+
+
+def _t_sf(x: float, df: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.sf(x) if math.isinf(df) else stats.t.sf(x, df))
 
 
 def _significance(p: float, confidence: float) -> str:
@@ -256,8 +295,15 @@ class DifferenceInDifferences(EvaluationResult):
 
     ``estimate`` is the treated × post coefficient [unit of the outcome for OLS (a rate
     when ``exposure`` is given); log rate ratio for Poisson], with cluster-robust (by
-    entity) ``se``, CI, ``z`` and ``p_value``. For Poisson models ``rate_ratio`` =
+    entity) ``se``, CI, ``z`` (the t statistic) and ``p_value`` (Student's t with
+    ``n_entities − 1`` degrees of freedom). For Poisson models ``rate_ratio`` =
     exp(estimate) and ``percent_change`` = (rate_ratio − 1) × 100 [%].
+
+    With a staggered roll-out (one start period per entity) ``robust`` holds the
+    Callaway–Sant'Anna estimate (:class:`~securindex.evaluation.staggered.StaggeredDiD`)
+    and ``twfe_weights`` the weights this static coefficient puts on each treated
+    observation (:class:`~securindex.evaluation.event_study.TWFEWeights`); the summary
+    leads with the warning and the robust estimate.
     """
 
     measure: ClassVar[str] = "difference_in_differences"
@@ -286,8 +332,18 @@ class DifferenceInDifferences(EvaluationResult):
     confidence: float
     polarity: str
     placebo: bool = False
+    robust: Any = None
+    twfe_weights: Any = None
     notes: tuple[str, ...] = ()
     fit: Any = field(default=None, repr=False, compare=False)
+
+    def _test_phrase(self) -> str:
+        if self.model == "ols":
+            return (
+                f"t = {fmt(self.z)}, {fmt_p(self.p_value)} (Student's t with "
+                f"{self.n_entities - 1} degrees of freedom, standard errors clustered by entity)"
+            )
+        return f"z = {fmt(self.z)}, {fmt_p(self.p_value)} (standard errors clustered by entity)"
 
     def summary(self) -> str:
         level = round(self.confidence * 100)
@@ -303,22 +359,33 @@ class DifferenceInDifferences(EvaluationResult):
                 f"the treated entities changed by {fmt(self.estimate, 3)} relative to the "
                 f"controls ({level} % CI {fmt(self.ci_low, 3)} to {fmt(self.ci_high, 3)})"
             )
-        sentence = (
-            f"{what} ({self.n_treated} treated of {self.n_entities} entities, "
-            f"{self.n_pre_periods} periods before and {self.n_post_periods} from "
-            f"{self.intervention}): {effect}; z = {fmt(self.z)}, {fmt_p(self.p_value)} with "
-            f"standard errors clustered by entity — {_significance(self.p_value, self.confidence)}."
+        staggered = self.intervention == "staggered"
+        timing = (
+            f"{self.n_pre_periods} periods before the first start, staggered starts after"
+            if staggered
+            else f"{self.n_pre_periods} periods before and {self.n_post_periods} from "
+            f"{self.intervention}"
         )
-        parts = [sentence]
+        sentence = (
+            f"{what} ({self.n_treated} treated of {self.n_entities} entities, {timing}): "
+            f"{effect}; {self._test_phrase()} — {_significance(self.p_value, self.confidence)}."
+        )
+        # a staggered roll-out: the warning and the robust estimate come first
+        lead = [n for n in self.notes if n.startswith(_STAGGERED_WARNING)]
+        rest = [n for n in self.notes if not n.startswith(_STAGGERED_WARNING)]
+        parts = [*lead, sentence]
         if self.pre_trend is not None:
             parts.append(self.pre_trend.summary())
         parts.append(self.sms.summary() + ".")
-        return " ".join([*parts, *self.notes])
+        return " ".join([*parts, *rest])
+
+
+_STAGGERED_WARNING = "Treatment started at different times (a staggered roll-out)"
 
 
 def _did_frame(
     frame: pd.DataFrame,
-    treated: Collection[object],
+    treated: Collection[object] | None,
     intervention: object,
     entity: str,
     period: str,
@@ -326,7 +393,13 @@ def _did_frame(
     exposure: str | None,
     model: str,
     caller: str,
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, dict[str, object] | None]:
+    """Validated data, treated-entity mask, treatment indicator D_it, labels, starts.
+
+    ``intervention`` is one first treated period for every treated entity, or a mapping /
+    Series ``entity → first treated period`` (a staggered roll-out; ``treated`` may then
+    be omitted). The last element is that mapping (None for a common date).
+    """
     data = _prepare(
         frame,
         entity=entity,
@@ -336,8 +409,28 @@ def _did_frame(
         model=model,
         caller=caller,
     )
-    wanted = _label_set(treated)
     labels = data[entity].astype(str)
+    starts: dict[str, object] | None = None
+    if isinstance(intervention, (Mapping, pd.Series)):
+        starts = {
+            str(k): v
+            for k, v in dict(intervention).items()
+            if v is not None and not (isinstance(v, float) and math.isnan(v))
+        }
+        if treated is not None and _label_set(treated) != set(starts):
+            raise SpecError(
+                f"{caller}: with one start period per entity, 'treated' must name the same "
+                f"entities as the starts (or be omitted); starts given for {sorted(starts)}, "
+                f"treated {sorted(_label_set(treated))}"
+            )
+        wanted = set(starts)
+    elif treated is None:
+        raise SpecError(
+            f"{caller}: name the treated entities (treated=[...]) or give one start period "
+            "per entity (intervention={entity: period})"
+        )
+    else:
+        wanted = _label_set(treated)
     unknown = sorted(wanted - set(labels.unique()))
     if unknown:
         raise DataError(f"{caller}: treated entit(ies) {unknown} not in the data", column=entity)
@@ -346,24 +439,33 @@ def _did_frame(
         raise DataError(f"{caller}: every entity is treated; a control group is needed")
     periods = data[period]
     try:
-        post = (periods >= intervention).to_numpy()
+        if starts is None:
+            on = is_treated & (periods >= intervention).to_numpy()
+        else:
+            start = labels.map(starts)
+            on = np.zeros(len(data), dtype=bool)
+            rows = start.notna().to_numpy()
+            on[rows] = (periods[rows].to_numpy() >= start[rows].to_numpy()).astype(bool)
     except TypeError:
+        shown = intervention if starts is None else sorted(set(map(str, starts.values())))
         raise SpecError(
-            f"{caller}: the intervention period {intervention!r} cannot be compared with the "
+            f"{caller}: the intervention period(s) {shown!r} cannot be compared with the "
             f"period column (dtype {periods.dtype})"
         ) from None
-    if post.all() or not post.any():
+    treated_rows = on[is_treated]
+    if treated_rows.all() or not treated_rows.any():
+        what = "pre" if treated_rows.all() else "post"
         raise DataError(
-            f"{caller}: the intervention period {intervention!r} leaves no "
-            f"{'pre' if post.all() else 'post'}-intervention periods in the data"
+            f"{caller}: the intervention period(s) leave the treated entities no "
+            f"{what}-intervention periods in the data"
         )
-    return data, is_treated, post, labels.to_numpy()
+    return data, is_treated, on, labels.to_numpy(), starts
 
 
 def pre_trend_test(
     frame: pd.DataFrame,
     *,
-    treated: Collection[object],
+    treated: Collection[object] | None,
     intervention: object,
     entity: str = "entity",
     period: str = "period",
@@ -391,10 +493,15 @@ def pre_trend_test(
     """
     sm = _statsmodels()
     check_confidence(confidence)
-    data, is_treated, post, labels = _did_frame(
+    data, is_treated, _on, labels, starts = _did_frame(
         frame, treated, intervention, entity, period, value, exposure, model, "pre_trend_test"
     )
-    pre = ~post
+    if starts is not None:
+        raise SpecError(
+            "pre_trend_test needs one common intervention period; for a staggered roll-out "
+            "use the pre-period placebo effects of staggered_did (event study)"
+        )
+    pre = (data[period] < intervention).to_numpy()
     data = data.loc[pre].reset_index(drop=True)
     is_treated = is_treated[pre]
     labels = labels[pre]
@@ -418,7 +525,15 @@ def pre_trend_test(
     fit = _fit(
         sm, y, X, model=model, offset=offset, cov_type="cluster", cov_kwds={"groups": groups}
     )
-    c = _coefficient(fit, "treated_trend", confidence)
+    n_groups = int(groups.max()) + 1
+    c = _cluster_coefficient(
+        fit,
+        "treated_trend",
+        confidence,
+        n_clusters=n_groups,
+        n_nested=n_groups - 1,
+        use_t=model == "ols",
+    )
     return PreTrendTest(
         estimate=c.estimate,
         se=c.se,
@@ -437,7 +552,7 @@ def pre_trend_test(
 def difference_in_differences(
     frame: pd.DataFrame,
     *,
-    treated: Collection[object],
+    treated: Collection[object] | None = None,
     intervention: object,
     entity: str = "entity",
     period: str = "period",
@@ -457,9 +572,13 @@ def difference_in_differences(
     frame
         Long frame, one row per (entity, period).
     treated
-        Labels of the treated entities (compared as text); all others are controls.
+        Labels of the treated entities (compared as text); all others are controls. May be
+        omitted when ``intervention`` maps entities to their start periods.
     intervention
-        First period under treatment: periods ``>= intervention`` are post.
+        First period under treatment: periods ``>= intervention`` are post. A mapping or
+        Series ``entity → first treated period`` describes a staggered roll-out: the
+        static coefficient is then reported with a warning, its TWFE weights and the
+        Callaway–Sant'Anna estimate (for Poisson models on log rates).
     entity, period, value
         Column names [value: count of crimes, or any outcome for OLS].
     exposure
@@ -495,8 +614,12 @@ def difference_in_differences(
     -----
     ``y_it = α_i + γ_t + δ · D_i · Post_t + ε_it``, fitted by OLS or Poisson GLM (with
     ``log(pop_it)`` offset), ``δ`` with cluster-robust (CR1) standard errors by entity
-    [2]_ [3]_. With few treated clusters (fewer than about 10) those standard errors are too
-    small; the result says so.
+    [2]_ [3]_: ``G/(G−1) · (N−1)/(N−K)`` with ``K`` counting the slopes and the period
+    effects but not the entity effects nested in the entity clusters (fixest / pyfixest
+    ``ssc(k_fixef="nonnested")``, Stata ``reghdfe``), and p-values and intervals from
+    Student's t with ``G − 1`` degrees of freedom for OLS (normal for Poisson, as fixest
+    and Stata do). With few treated clusters (fewer than about 10) those standard errors
+    are too small; the result says so.
 
     References
     ----------
@@ -506,7 +629,7 @@ def difference_in_differences(
     sm = _statsmodels()
     check_confidence(confidence)
     check_polarity(polarity)
-    data, is_treated, post, labels = _did_frame(
+    data, is_treated, on, labels, starts = _did_frame(
         frame,
         treated,
         intervention,
@@ -521,7 +644,7 @@ def difference_in_differences(
     X = pd.concat(
         [
             pd.Series(1.0, index=data.index, name="const"),
-            pd.Series((is_treated & post).astype("float64"), index=data.index, name="did"),
+            pd.Series(on.astype("float64"), index=data.index, name="did"),
             _fixed_effects(pd.Series(labels, index=data.index), "entity"),
             _fixed_effects(data[period].astype(str), "period"),
         ],
@@ -531,11 +654,69 @@ def difference_in_differences(
     fit = _fit(
         sm, y, X, model=model, offset=offset, cov_type="cluster", cov_kwds={"groups": groups}
     )
-    c = _coefficient(fit, "did", confidence)
+    n_groups = int(groups.max()) + 1
+    c = _cluster_coefficient(
+        fit, "did", confidence, n_clusters=n_groups, n_nested=n_groups - 1, use_t=model == "ols"
+    )
     n_treated = len(set(labels[is_treated]))
     n_entities = len(set(labels))
     periods = _sorted_periods(data[period])
-    n_pre = int(np.sum(periods < intervention))
+    first_start = intervention if starts is None else min(starts.values())  # type: ignore[type-var]
+    n_pre = int(np.sum(periods < first_start))
+    robust: Any = None
+    twfe_diagnostic: Any = None
+    staggered = starts is not None and len(set(map(str, starts.values()))) > 1
+    if staggered:
+        from securindex.evaluation.event_study import staggered_did, twfe_weights
+
+        assert starts is not None
+        timing = dict(starts)
+        outcome_kw = {
+            "entity": entity,
+            "period": period,
+            "value": value,
+            "exposure": exposure,
+            "rate_scale": rate_scale,
+            "outcome": "log" if model == "poisson" else "level",
+        }
+        try:
+            twfe_diagnostic = twfe_weights(
+                frame, treatment=timing, entity=entity, period=period, value=value
+            )
+            robust = staggered_did(
+                frame,
+                treatment=timing,
+                estimator="callaway_santanna",
+                confidence=confidence,
+                polarity=polarity,
+                comparable_control=comparable_control,
+                **outcome_kw,  # type: ignore[arg-type]
+            )
+        except DataError as exc:
+            notes.append(
+                "Treatment started at different times, but the staggered-adoption estimate "
+                f"could not be computed: {exc}"
+            )
+        notes.insert(
+            0,
+            f"{_STAGGERED_WARNING}: this static two-way fixed-effects coefficient is not a "
+            "valid average effect (Goodman-Bacon 2021)."
+            + (f" {twfe_diagnostic.summary()}" if twfe_diagnostic is not None else "")
+            + (
+                f" The staggered-adoption estimate (Callaway–Sant'Anna, on "
+                f"{robust.outcome_label}) is {fmt(robust.estimate, 3)} ({round(confidence * 100)} "
+                f"% CI {fmt(robust.ci_low, 3)} to {fmt(robust.ci_high, 3)}, "
+                f"{fmt_p(robust.p_value)}): report that one, see `robust`."
+                if robust is not None
+                else ""
+            ),
+        )
+        if check_pre_trend:
+            notes.append(
+                "With staggered starts the linear pre-trend check does not apply; the "
+                "robust estimate's pre-period placebo effects test parallel trends instead."
+            )
+        check_pre_trend = False
     if n_treated < 10:
         notes.append(
             f"Only {n_treated} treated entit{'y' if n_treated == 1 else 'ies'}: cluster-robust "
@@ -592,9 +773,11 @@ def difference_in_differences(
         n_periods=len(periods),
         n_pre_periods=n_pre,
         n_post_periods=len(periods) - n_pre,
-        intervention=str(intervention),
+        intervention=str(intervention) if starts is None else "staggered",
         sms=sms,
         pre_trend=pre_trend,
+        robust=robust,
+        twfe_weights=twfe_diagnostic,
         confidence=confidence,
         polarity=polarity,
         notes=tuple(notes),

@@ -5,6 +5,9 @@
 * :func:`plot_before_after` — before/after bars, treated vs control (and buffer), from an
   :class:`~securindex.evaluation.InitiativeEvaluation`.
 * :func:`plot_interrupted_time_series` — observed, fitted and counterfactual series.
+* :func:`plot_event_study` — the effect by periods since adoption with pointwise
+  intervals and simultaneous bands, from a
+  :class:`~securindex.evaluation.StaggeredDiD`.
 
 Each returns the matplotlib ``Axes`` so the caller can restyle or save it.
 """
@@ -18,10 +21,16 @@ import pandas as pd
 from securindex.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from securindex.evaluation.effects import InitiativeEvaluation
+    from securindex.evaluation.initiative import InitiativeEvaluation
     from securindex.evaluation.panel import InterruptedTimeSeries
+    from securindex.evaluation.staggered import StaggeredDiD
 
-__all__ = ["plot_before_after", "plot_interrupted_time_series", "plot_trajectory"]
+__all__ = [
+    "plot_before_after",
+    "plot_event_study",
+    "plot_interrupted_time_series",
+    "plot_trajectory",
+]
 
 
 def _pyplot() -> Any:
@@ -181,5 +190,49 @@ def plot_interrupted_time_series(
     ax.set_xlabel("period")
     ax.set_ylabel("value")
     ax.set_title(title or f"Interrupted time series at {result.intervention}")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_event_study(result: StaggeredDiD, *, ax: Any = None, title: str | None = None) -> Any:
+    """Event-study profile: effect by periods since adoption, with CIs and bands.
+
+    Points with vertical bars are the estimates and their pointwise intervals; the shaded
+    area is the simultaneous band (it covers the whole profile with the result's
+    confidence); the dashed vertical line separates placebo periods (before the start)
+    from effects.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    _pyplot()
+    table = result.event_study
+    ax = _axes(ax)
+    x = table["event_time"].to_numpy()
+    level = round(result.confidence * 100)
+    ax.fill_between(
+        x,
+        table["band_low"],
+        table["band_high"],
+        color="tab:blue",
+        alpha=0.15,
+        step=None,
+        label=f"{level} % simultaneous band",
+    )
+    ax.errorbar(
+        x,
+        table["estimate"],
+        yerr=[table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]],
+        fmt="o",
+        color="tab:blue",
+        capsize=2,
+        label=f"estimate and {level} % CI",
+    )
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("periods since adoption (negative: placebo periods before the start)")
+    ax.set_ylabel(f"effect on {result.outcome_label}")
+    ax.set_title(title or f"Event study — {result.estimator_label}")
     ax.legend(frameon=False, fontsize="small")
     return ax

@@ -271,6 +271,11 @@ class InitiativeSpec(_Spec):
     exposure: str | None = Field(
         default=None, description="Variable holding the population at risk [inhabitants]."
     )
+    overdispersion: float | Literal["estimate", "poisson"] = Field(
+        default="estimate",
+        description="Variance factor of the counts: 'estimate' (Pearson χ²/df over the "
+        "before periods), 'poisson' (1) or a number >= 1.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> InitiativeSpec:
@@ -316,6 +321,13 @@ class InitiativeSpec(_Spec):
             problems.append(
                 f"start ({self.start}) must fall after the before periods and no later than "
                 "the first after period"
+            )
+        if isinstance(self.overdispersion, float) and not (
+            math.isfinite(self.overdispersion) and self.overdispersion >= 1.0
+        ):
+            problems.append(
+                f"overdispersion must be >= 1 (1 = Poisson), 'estimate' or 'poisson'; got "
+                f"{self.overdispersion}"
             )
         if self.harm_weights is not None:
             negative = sorted(k for k, w in self.harm_weights.items() if not w >= 0)

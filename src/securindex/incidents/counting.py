@@ -133,11 +133,47 @@ def code_weights(plan: CountPlan, codes: pd.Index) -> np.ndarray:
     return weights
 
 
+_OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"  # a time, then its zone
+
+
 def _dates(series: pd.Series, spec: IncidentSpec) -> np.ndarray:
+    """Naive datetime64 values, local to ``spec.time_zone`` when dates carry an offset.
+
+    Dates with a time zone (``2020-01-31T23:30:00Z``, ``…+01:00``, a tz-aware column) are
+    converted to the declared zone, so a record is counted in the period of its local
+    date; without a declared zone text dates with offsets are refused, as is a column
+    mixing dates with and without one.
+    """
+    zone = spec.time_zone
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         if getattr(series.dt, "tz", None) is not None:
+            if zone is not None:
+                series = series.dt.tz_convert(zone)
             series = series.dt.tz_localize(None)
         return series.to_numpy()
+    text = series.astype("string").str.strip()
+    aware = text.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
+    if aware.any():
+        example = str(text[aware].iloc[0])
+        present = series.notna().to_numpy()
+        if not aware[present].all():
+            rows = list(series.index[present & ~aware][:5])
+            raise DataError(
+                f"some dates carry a time zone (such as '{example}') and others do not; "
+                "write them all in one form",
+                column=spec.date,
+                rows=rows,
+            )
+        if zone is None:
+            raise DataError(
+                f"dates carry a time zone (such as '{example}'); declare the zone to count "
+                "them in, e.g. 'time_zone: Europe/Berlin' (or 'UTC') in from_incidents",
+                column=spec.date,
+            )
+        parsed = pd.to_datetime(
+            series, format=spec.date_format or "ISO8601", errors="coerce", utc=True
+        )
+        return parsed.dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
     return pd.to_datetime(series, format=spec.date_format or "ISO8601", errors="coerce").to_numpy()
 
 
@@ -224,6 +260,14 @@ def count_records(frame: pd.DataFrame, plan: CountPlan) -> PartialCounts:
     multiplier = None
     if spec.count is not None:
         multiplier = pd.to_numeric(frame[spec.count], errors="coerce").to_numpy(dtype=np.float64)
+        negative = multiplier < 0
+        if negative.any():  # a count below zero is a data error, as in panels
+            raise DataError(
+                f"{int(negative.sum())} negative count(s) such as {multiplier[negative][0]:g}; "
+                "a record counts zero or more offences",
+                column=spec.count,
+                rows=list(frame.index[negative]),
+            )
         exclude("missing count", ~np.isfinite(multiplier))
 
     rows = np.flatnonzero(alive)

@@ -184,6 +184,11 @@ class IncidentSpec(_Spec):
     date_format: str | None = Field(
         default=None, description="strptime format of text dates; default ISO 8601"
     )
+    time_zone: str | None = Field(
+        default=None,
+        description="IANA zone (Europe/Berlin, UTC) that dates with an offset are converted "
+        "to before periods are cut; dates without one are read as local times there",
+    )
     grain: Grain = "month"
     periods: PeriodRange | None = None
     area: str | None = None
@@ -199,6 +204,21 @@ class IncidentSpec(_Spec):
     @classmethod
     def _source_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r}; give an IANA name such as 'UTC' or "
+                    "'Europe/Berlin'"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> IncidentSpec:

@@ -540,9 +540,16 @@ def minmax(
         return {"min": _col_min(R), "max": _col_max(R)}
 
     def apply(X: FloatArray, d: FloatArray, s: _Stats) -> tuple[FloatArray, _Flags]:
-        span = s["max"] - s["min"]
+        # halves where the range itself overflows (values near ±1.8e308): exact, as
+        # halving is, and it keeps such an indicator from turning into 0 everywhere
+        with np.errstate(over="ignore", invalid="ignore"):
+            huge = np.isinf(s["max"] - s["min"]) & np.isfinite(s["max"]) & np.isfinite(s["min"])
+        scale = np.where(huge, 0.5, 1.0)
+        low, high = s["min"] * scale, s["max"] * scale
+        span = high - low
         constant = span == 0
-        t = np.where(d > 0, X - s["min"], s["max"] - X) / np.where(constant, 1.0, span)
+        x = X * scale
+        t = np.where(d > 0, x - low, high - x) / np.where(constant, 1.0, span)
         y = np.where(constant, 0.5 * (lo + hi), lo + (hi - lo) * t)
         if clip:
             y = np.clip(y, lo, hi)

@@ -149,6 +149,14 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
     return np.arange(start, stop + step / 2, step)
 
 
+def _unit(data: ReportData, indicator: str) -> str:
+    """The indicator's unit as people read it ("per 100 000 inhabitants")."""
+    from securindex.units import unit_label
+
+    text = data.units.get(indicator, "")
+    return unit_label(text) if text else ""
+
+
 # -- the pieces ----------------------------------------------------------------------------------
 def _slice(frame: pd.DataFrame, period: Any) -> pd.DataFrame:
     """Rows of one period, indexed by entity."""
@@ -246,7 +254,7 @@ def _tree_rows(data: ReportData) -> list[dict[str, Any]]:
                         "positive": "higher is more secure",
                         "negative": "higher is less secure",
                     }.get(polarity, ""),
-                    "unit": data.units.get(child, ""),
+                    "unit": _unit(data, child),
                     "treat": treat_text,
                     "normalise": normalise_text,
                 }
@@ -266,8 +274,12 @@ def fmt_count(value: Any) -> str:
 def _table(frame: pd.DataFrame) -> dict[str, Any]:
     """A small frame as headers, rows of text, and which columns are numbers."""
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    # ids and periods are labels, not quantities: 1995 stays "1995", never "1 995"
+    labels = [str(c) in (ENTITY, PERIOD, "year", "item", "indicator") for c in frame.columns]
 
-    def cell(value: Any) -> str:
+    def cell(value: Any, is_label: bool) -> str:
+        if is_label:
+            return label_of(value)
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return fmt_count(value)
         if isinstance(value, float):
@@ -276,8 +288,11 @@ def _table(frame: pd.DataFrame) -> dict[str, Any]:
 
     return {
         "headers": [str(c) for c in frame.columns],
-        "numeric": numeric,
-        "rows": [[cell(v) for v in row] for row in frame.itertuples(index=False)],
+        "numeric": [n and not lab for n, lab in zip(numeric, labels, strict=True)],
+        "rows": [
+            [cell(v, lab) for v, lab in zip(row, labels, strict=True)]
+            for row in frame.itertuples(index=False)
+        ],
     }
 
 
@@ -404,12 +419,15 @@ def _select_profiles(
 ) -> tuple[list[str], list[str], str]:
     """Entities that get a profile, the requested ones absent from the latest period, and a note."""
     everyone = set(data.entities)
-    requested = [str(e) for e in options.entities]
-    unknown = [e for e in requested if e not in everyone]
+    given = [str(e) for e in options.entities]
+    resolved = {name: data.resolve_entity(name) for name in given}
+    requested = [resolved[name] or name for name in given]
+    unknown = [name for name in given if resolved[name] is None]
     if unknown:
         hints = []
+        names = [*data.entities, *data.entity_labels.values()]
         for name in unknown[:5]:
-            close = difflib.get_close_matches(name, data.entities, n=1)
+            close = difflib.get_close_matches(name, names, n=1)
             hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise DataError(
             f"entities {', '.join(hints)} are not in the result "
@@ -622,7 +640,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         {
             "rank": rank,
             "rank_value": _number(rank_value),
-            "entity": entity,
+            "entity": data.display(entity),
             "anchor": anchors.get(entity),
             "index": fmt_score(index_value),
             "index_value": _number(index_value),
@@ -704,7 +722,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
                 return {
                     "label": data.label(indicator),
                     "value": fmt_value(raw_sel.at[entity, indicator]),
-                    "unit": data.units.get(indicator, ""),
+                    "unit": _unit(data, indicator),
                     "imputed": was_imputed,
                     "winsorised": bool(changed[row, position]),
                     "treated": fmt_value(treated_sel.at[entity, indicator]),
@@ -718,7 +736,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             profiles.append(
                 {
                     "anchor": anchors[entity],
-                    "entity": entity,
+                    "entity": data.display(entity),
                     "rank": rank_text[entity] if entity in rank_text.index else "—",
                     "n": len(scored),
                     "score": fmt_score(scores.at[entity, root]),
@@ -759,7 +777,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "contributions": contributions.reindex(chart_entities),
             "labels": {p: data.label(p) for p in pillars},
             "weights": {p: float(pillar_weights.get(p, np.nan)) for p in pillars},
-            "row_labels": [f"{rank_text[e]}. {e}" for e in chart_entities],
+            "row_labels": [f"{rank_text[e]}. {data.display(e)}" for e in chart_entities],
             "totals": scores[root].reindex(chart_entities).tolist(),
             "gap_after": gap_after,
             "gap_text": gap_text,
@@ -786,7 +804,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "raw": data.raw[chunk],
             "treated": data.treated.reindex(columns=chunk),
             "labels": {i: data.label(i) for i in chunk},
-            "units": {i: data.units.get(i, "") for i in chunk},
+            "units": {i: _unit(data, i) for i in chunk},
             "transforms": transforms,
             "notes": notes,
         }
@@ -844,12 +862,15 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         "profiles": profiles,
         "profile_note": profile_note,
         "profile_absent": absent,
+        "decomposition_exact": data.root_aggregation == "arithmetic",
+        "root_aggregation": data.root_aggregation,
+        "entity_heading": data.id_names.get("label") or data.id_names.get("entity") or "Entity",
         "dot_axis": dot_axis,
         "audit_sections": audit_sections,
         "audit_counts": audit_counts,
         "treatment_table": _treatment_table(data),
         "normalisation_table": _normalisation_table(data),
-        "indicators": [{"label": data.label(i), "unit": data.units.get(i, "")} for i in indicators],
+        "indicators": [{"label": data.label(i), "unit": _unit(data, i)} for i in indicators],
         "correlation_columns": correlation_columns,
         "charts": charts,
         "n_chart": options.n_chart,

@@ -42,6 +42,7 @@ def report(
     RESULT_DIR/uncertainty) adds an uncertainty section.
     """
     from securindex._console import console, fail, output_path
+    from securindex._output import atomic_file
     from securindex.errors import SecurindexError
     from securindex.report import write_report
 
@@ -49,15 +50,17 @@ def report(
         target = output_path(
             output, files=(".html",), folder=False, default=result_dir / "report.html"
         )
-        path = write_report(
-            result_dir,
-            target,
-            entities=entity or (),
-            data_name=data_name,
-            title=title,
-            n_top=top,
-            progress=not console.quiet,
-        )
+        with atomic_file(target) as tmp:
+            write_report(
+                result_dir,
+                tmp,
+                entities=entity or (),
+                data_name=data_name,
+                title=title,
+                n_top=top,
+                progress=not console.quiet,
+            )
+        path = target
     except SecurindexError as exc:
         raise fail(exc) from None
     size = path.stat().st_size / 1e6

@@ -84,6 +84,14 @@ class ReportData:
         Each pipeline step's method and parameters as text (empty when unknown).
     data_name, created
         Name of the dataset and when the result was computed, when known.
+    id_names
+        The data's own names of the id columns (``entity``, ``period``, ``label`` keys).
+    entity_labels
+        Display name of each entity (from the data dictionary's ``label:`` column); an
+        entity without one is shown by its id.
+    root_aggregation
+        The aggregation method of the index itself (``arithmetic``, ``geometric`` …; empty
+        when unknown): whether the pillar decomposition is exact or approximate.
     """
 
     framework_id: str
@@ -110,6 +118,9 @@ class ReportData:
     pipeline: dict[str, str] = field(default_factory=dict)
     data_name: str | None = None
     created: str | None = None
+    id_names: dict[str, str] = field(default_factory=dict)
+    entity_labels: dict[str, str] = field(default_factory=dict)
+    root_aggregation: str = ""
 
     @property
     def pillars(self) -> tuple[str, ...]:
@@ -129,6 +140,20 @@ class ReportData:
     def label(self, item: str) -> str:
         """Readable name of a node or indicator."""
         return self.labels.get(item) or item
+
+    def display(self, entity: str) -> str:
+        """Display name of an entity: its label, else its id."""
+        return self.entity_labels.get(entity) or entity
+
+    def resolve_entity(self, name: str) -> str | None:
+        """The entity id of ``name``, given as an id or as a label (None: neither)."""
+        if name in self.entity_labels or name in set(self.entities):
+            return name
+        matches = [e for e, label in self.entity_labels.items() if label == name]
+        if not matches:
+            folded = name.casefold()
+            matches = [e for e, label in self.entity_labels.items() if label.casefold() == folded]
+        return matches[0] if len(matches) == 1 else None
 
     def values_of(self, item: str) -> pd.Series:
         """Score of an inner node, or normalised value of an indicator [score]."""
@@ -200,6 +225,12 @@ def from_result(result: IndexResult, *, data_name: str | None = None) -> ReportD
     if indicator_audit is None:
         indicator_audit = pd.DataFrame(columns=INDICATOR_AUDIT_COLUMNS)
     audit = result.audit if len(result.audit.columns) else pd.DataFrame(columns=AUDIT_COLUMNS)
+    id_names = {"entity": ENTITY, "period": PERIOD, **getattr(result, "id_names", {})}
+    entity_labels: dict[str, str] = {}
+    if "label" in result.groups.columns:
+        by_entity = result.groups["label"].droplevel(PERIOD)
+        by_entity = by_entity[~by_entity.index.duplicated()]
+        entity_labels = {str(e): str(v) for e, v in by_entity.items() if pd.notna(v)}
     return ReportData(
         framework_id=root,
         name=spec.name or root,
@@ -225,12 +256,22 @@ def from_result(result: IndexResult, *, data_name: str | None = None) -> ReportD
         pipeline=pipeline,
         data_name=str(name) if name else None,
         created=None,
+        id_names=id_names,
+        entity_labels=entity_labels,
+        root_aggregation=str(framework.aggregate_step(root).method),
     )
 
 
 # -- from a folder ------------------------------------------------------------------------
-def _read_stage(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={ENTITY: str})
+def _read_stage(path: Path, ids: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A stage file, indexed by (entity, period); ``ids`` are the file's id column names."""
+    entity = (ids or {}).get(ENTITY, ENTITY)
+    period = (ids or {}).get(PERIOD, PERIOD)
+    frame = pd.read_csv(path, dtype={entity: str})
+    frame = frame.rename(columns={entity: ENTITY, period: PERIOD})
+    label = (ids or {}).get("label")
+    if label and label in frame.columns:
+        frame = frame.drop(columns=label)
     missing = [c for c in (ENTITY, PERIOD) if c not in frame.columns]
     if missing:
         raise DataError(
@@ -278,8 +319,18 @@ def from_folder(folder: str | Path, *, data_name: str | None = None) -> ReportDa
             f"'{root}') are required; found keys {sorted(framework)}"
         )
     tree = {str(k): tuple(str(c) for c in v) for k, v in raw_tree.items()}
+    data_meta = meta.get("data") or {}
+    ids = {ENTITY: ENTITY, PERIOD: PERIOD}
+    if isinstance(data_meta, Mapping) and isinstance(data_meta.get("ids"), Mapping):
+        ids.update({str(k): str(v) for k, v in data_meta["ids"].items() if v})
+    entity_labels: dict[str, str] = {}
+    if ids.get("label"):
+        named = pd.read_csv(folder / "scores.csv", dtype=str)
+        if {ids[ENTITY], ids["label"]} <= set(named.columns):
+            pairs = named[[ids[ENTITY], ids["label"]]].dropna().drop_duplicates(ids[ENTITY])
+            entity_labels = dict(zip(pairs[ids[ENTITY]], pairs[ids["label"]], strict=True))
 
-    table = _read_stage(folder / "scores.csv")
+    table = _read_stage(folder / "scores.csv", ids)
     rank_columns = [c for c in table.columns if c.startswith("rank_")]
     scores = table.drop(columns=rank_columns).astype(np.float64)
     ranks = table[rank_columns].rename(columns=lambda c: c[len("rank_") :]).astype(np.float64)
@@ -288,11 +339,11 @@ def from_folder(folder: str | Path, *, data_name: str | None = None) -> ReportDa
             f"{folder / 'scores.csv'}: no column '{root}' (the index); columns are "
             f"{list(scores.columns)[:10]}"
         )
-    raw = _read_stage(folder / "raw.csv").astype(np.float64)
-    treated = _read_stage(folder / "treated.csv").astype(np.float64)
-    normalised = _read_stage(folder / "normalised.csv").astype(np.float64)
+    raw = _read_stage(folder / "raw.csv", ids).astype(np.float64)
+    treated = _read_stage(folder / "treated.csv", ids).astype(np.float64)
+    normalised = _read_stage(folder / "normalised.csv", ids).astype(np.float64)
     if (folder / "imputed.csv").is_file():
-        imputed = _read_stage(folder / "imputed.csv").astype(np.float64)
+        imputed = _read_stage(folder / "imputed.csv", ids).astype(np.float64)
         imputed_mask = raw.isna() & imputed.reindex_like(raw).notna()
     else:
         imputed_mask = pd.DataFrame(False, index=raw.index, columns=raw.columns)
@@ -330,17 +381,19 @@ def from_folder(folder: str | Path, *, data_name: str | None = None) -> ReportDa
     normalisation = _records(meta.get("normalisation"))
     if "indicator" in normalisation.columns:
         normalisation = normalisation.set_index("indicator")
+    back = {ids[ENTITY]: ENTITY, ids[PERIOD]: PERIOD}
     audit = (
-        pd.read_csv(folder / "audit.csv", dtype={ENTITY: str, "item": str, "detail": str})
+        pd.read_csv(
+            folder / "audit.csv", dtype={ids[ENTITY]: str, "item": str, "detail": str}
+        ).rename(columns=back)
         if (folder / "audit.csv").is_file()
         else pd.DataFrame(columns=AUDIT_COLUMNS)
     )
     indicator_audit = (
-        pd.read_csv(folder / "indicator_audit.csv", dtype={ENTITY: str})
+        pd.read_csv(folder / "indicator_audit.csv", dtype={ids[ENTITY]: str}).rename(columns=back)
         if (folder / "indicator_audit.csv").is_file()
         else pd.DataFrame(columns=INDICATOR_AUDIT_COLUMNS)
     )
-    data_meta = meta.get("data") or {}
     name = data_name or (data_meta.get("name") if isinstance(data_meta, Mapping) else None)
     return ReportData(
         framework_id=root,
@@ -367,6 +420,13 @@ def from_folder(folder: str | Path, *, data_name: str | None = None) -> ReportDa
         pipeline=pipeline,
         data_name=str(name) if name else None,
         created=str(meta["created"]) if meta.get("created") else None,
+        id_names=ids,
+        entity_labels=entity_labels,
+        root_aggregation=str(
+            (nodes.get(root) or {}).get("aggregate")
+            or (pipeline_meta.get("aggregate") or {}).get("method")
+            or ""
+        ),
     )
 
 

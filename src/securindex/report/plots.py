@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,8 @@ def report_style() -> dict[str, Any]:
         "axes.spines.right": False,
         "figure.dpi": 96,
         "savefig.dpi": 96,
+        # names are text, never TeX: "$5$ Street" or "$$" must not reach mathtext
+        "text.parse_math": False,
     }
 
 
@@ -90,7 +93,12 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # newlines, tabs …: no glyph in any font
+
+
 def _shorten(text: str, length: int) -> str:
+    """``text`` on one line (control characters as spaces), cut to ``length`` with '…'."""
+    text = _CONTROL.sub(" ", str(text))
     return text if len(text) <= length else text[: length - 1] + "…"
 
 

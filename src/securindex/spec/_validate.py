@@ -10,7 +10,7 @@ import pydantic
 from securindex._yaml import Located
 from securindex.errors import Issue, SpecError
 
-__all__ = ["issues_from_validation_error", "validate_located", "validate_unlocated"]
+__all__ = ["issues_from_validation_error", "validate_located"]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -56,17 +56,4 @@ def validate_located(model: type[M], located: Located, prefix: Sequence[str | in
     try:
         return model.model_validate(value)
     except pydantic.ValidationError as exc:
-        raise SpecError(issues_from_validation_error(exc, located, prefix)) from None
-
-
-def validate_unlocated(model: type[M], value: Any) -> M:
-    """Validate a plain mapping as ``model``; pydantic's errors become one
-    :class:`SpecError` whose issues name the field (no file to locate them in)."""
-    try:
-        return model.model_validate(value)
-    except pydantic.ValidationError as exc:
-        issues = [
-            Issue(_clean_message(e), field=".".join(str(p) for p in e["loc"]) or None)
-            for e in exc.errors()
-        ]
-        raise SpecError(issues) from None
+        raise SpecError(issues_from_validation_error(exc, located, prefix)) from exc

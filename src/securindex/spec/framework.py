@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from securindex.spec.indicator import Category, Polarity
+from securindex.spec.indicator import Category, Polarity, _check_unit
 
 __all__ = [
     "ColumnIndicator",
@@ -286,6 +286,11 @@ class ColumnIndicator(_Spec):
                 f"'{value}', unit: ...}}}}) and write column: my_name here"
             )
         return value
+
+    @field_validator("unit", "denominator_unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        return _check_unit(value)
 
 
 class FrameworkSpec(_Spec):
