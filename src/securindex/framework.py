@@ -44,7 +44,7 @@ from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import MODES, normalisers, output_range, run_normaliser
 from securindex.methods.screen import screeners
-from securindex.methods.treat import treaters
+from securindex.methods.treat import run_treater, treaters
 from securindex.methods.weight import weighters
 from securindex.node_formula import NodeFormula, parse_node_formula
 from securindex.spec._validate import validate_located
@@ -1140,12 +1140,15 @@ def _dry_run(
                 f"{family} method '{method}' got unknown parameter(s) {unknown}; it accepts "
                 f"{accepted or 'none'}"
             )
+    result: Any
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if family == "normalise":  # either registered form, the result checked
                 direction = kwargs.pop("direction")
                 result = run_normaliser(entry, *args, direction=direction, **kwargs)
+            elif family == "treat":
+                result = run_treater(entry, *args, **kwargs)
             else:
                 result = func(*args, **kwargs)
     except SpecError as exc:
@@ -1171,7 +1174,8 @@ def _result_problem(family: str, method: str, result: Any, shape: tuple[int, ...
     elif family in ("impute", "treat"):
         kind = {"impute": "Imputed", "treat": "Treated"}[family]
         ok = type(result).__name__ == kind and np.shape(getattr(result, "values", ())) == shape
-        expected = f"an {kind} whose values have the input's shape {shape}"
+        article = "an" if kind == "Imputed" else "a"
+        expected = f"{article} {kind} whose values have the input's shape {shape}"
     elif family == "weight":
         weights = np.shape(getattr(result, "values", ()))
         ok = hasattr(result, "info") and weights in ((n_columns,), shape)

@@ -43,7 +43,7 @@ from securindex.framework import Framework
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
-from securindex.methods.treat import treat_by_period
+from securindex.methods.treat import run_treater, treat_by_period
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
 from securindex.plan.rules import (
@@ -527,7 +527,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
             if by_period:  # each period's rows on their own (COINr's per-year treatment)
                 result = treat_by_period(method, before, period_codes, **params)
             else:
-                result = method(before, **params)
+                result = run_treater(method, before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
             transformed = dict(result.transformed)
             if changed.any() or transformed:

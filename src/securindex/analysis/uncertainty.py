@@ -82,7 +82,7 @@ from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
-from securindex.methods.treat import treat_by_period, treaters
+from securindex.methods.treat import run_treater, treat_by_period, treaters
 from securindex.plan import NODE_KIND_FORMULA, NODE_KIND_WEIGHTED, NodePlan, compile_plan
 from securindex.plan.rules import (
     aggregate_block,
@@ -1145,7 +1145,7 @@ class _Engine:
                         method, imputed[:, cols], self.period_codes, **params
                     ).values
                 else:
-                    treated[:, cols] = method(imputed[:, cols], **params).values
+                    treated[:, cols] = run_treater(method, imputed[:, cols], **params).values
         out = np.full_like(treated, np.nan)
         normalise_steps = [self._indicator_step("normalise", i, steps, changed) for i in self.ids]
         for positions in _grouped(normalise_steps).values():

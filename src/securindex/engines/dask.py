@@ -49,7 +49,6 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,17 +56,26 @@ import numpy as np
 import pandas as pd
 
 from securindex.dataset import ENTITY, LABEL, PERIOD, Panel
-from securindex.errors import DataError, SpecError
+from securindex.errors import DataError, SecurindexError, SpecError
 from securindex.formula import PanelLayout, parse_formula
-from securindex.framework import Framework, split_options
-from securindex.methods.aggregate import aggregators, requires_positive
-from securindex.methods.impute import imputers
-from securindex.methods.normalise import normalisers
-from securindex.methods.screen import screeners
+from securindex.framework import Framework
+from securindex.methods._statistics import (
+    ColumnSummary,
+    Moments,
+    Sample,
+    Statistic,
+    column_moments,
+    merge_summaries,
+    moment_shape,
+    statistic_of,
+    summarise,
+)
+from securindex.methods.normalise import run_normaliser
 from securindex.methods.treat import fails_rule, treaters
-from securindex.methods.weight import overall_weights, weighters
+from securindex.methods.weight import overall_weights
 from securindex.pipeline import normalisation_rows
-from securindex.result import AUDIT_COLUMNS
+from securindex.plan import AUDIT_COLUMNS, Plan, StepPlan, audit_frame, compile_plan
+from securindex.plan.rules import node_weights, score_node, weight_total
 
 if TYPE_CHECKING:
     from securindex.catalogue import Catalogue
@@ -77,55 +85,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DASK_HINT",
-    "SUPPORTED",
     "DaskIndexResult",
     "DaskPanel",
     "check_supported",
     "compute_dask",
     "incidents_to_panel_dask",
     "read_panel_dask",
+    "supported",
 ]
 
 DASK_HINT = "pip install 'securindex[dask]'"
 
-SUPPORTED: dict[str, tuple[str, ...]] = {
-    "screen": ("none", "availability"),
-    "impute": ("none", "mean", "median", "locf", "nocb", "locf_nocb", "linear"),
-    "treat": ("none", "winsorise", "log", "boxcox"),
-    "normalise": (
-        "minmax",
-        "zscore",
-        "goalposts",
-        "distance_to_target",
-        "distance_to_leader",
-        "fraction_of_max",
-        "ratio_to_mean",
-        "banding",
-        "rank",
-        "percentile_rank",
-        "borda",
-    ),
-    "weight": ("explicit", "equal"),
-    "aggregate": ("arithmetic", "geometric", "harmonic", "generalised", "minimum", "median"),
-}
-"""Methods the Dask engine runs, per pipeline step. ``boxcox`` (and a winsorise fallback
-to it) needs a fixed ``lmbda``: the maximum-likelihood λ needs the whole column in memory.
-Weighting methods that learn from the data (PCA, benefit of the doubt) and aggregators that
-compare rows (``copeland``, ``mazziotta_pareto``) are not supported."""
-
-# what each normaliser learns from the reference sample (the rest learn nothing from data)
-_MOMENT_STATS: dict[str, tuple[str, ...]] = {
-    "minmax": ("min", "max"),
-    "zscore": ("mean", "sd"),
-    "distance_to_leader": ("min", "max"),
-    "fraction_of_max": ("min", "max"),
-    "ratio_to_mean": ("mean",),
-}
-_RANK_METHODS: dict[str, str] = {"rank": "average", "percentile_rank": "min", "borda": ""}
-_FIXED_METHODS = ("goalposts", "distance_to_target", "banding")
-_STAT_IMPUTERS = ("mean", "median")
 _META = (ENTITY, PERIOD)
-_RESOLUTION = float(np.finfo(np.float64).resolution)
 
 
 # =============================================================================================
@@ -415,375 +386,179 @@ def read_panel_dask(
 
 
 # =============================================================================================
-# What is supported
+# What runs on partitions: decided by the methods' registry records, never by their names
 # =============================================================================================
+def _partition_problem(step: StepPlan) -> str | None:
+    """Why a step cannot run on partitions (None: it can), read from its registry record."""
+    method = step.method
+    family = step.family
+    if family == "normalise":
+        if step.options.get("reference_entity") is not None:
+            return (
+                "normalise option 'reference_entity' is not supported by the dask engine (it needs "
+                "the position of one entity's row in the reference sample); use engine: pandas"
+            )
+        return None
+    if family == "treat":
+        if method.learn_from is not None and method.apply is not None:
+            try:
+                statistic_of(method, step.params)
+            except SpecError as exc:
+                return f"{exc.args[0] if exc.args else exc}; or use engine: pandas"
+            return None
+        if method.learn is not None or not method.learns:
+            return None
+        why = (
+            "it learns from whole columns in one call; register it with statistic=, "
+            "learn_from= and apply= (or as a learn/apply pair) to run on partitions"
+        )
+    elif family == "impute":
+        if method.panel or not method.learns or method.statistic is not None:
+            return None
+        why = "it learns from the data but declares no statistic= to learn from partitions"
+    elif family == "weight":
+        if not method.learns:
+            return None
+        why = "it learns weights from the whole matrix"
+    elif family == "aggregate":
+        if method.rowwise:
+            return None
+        why = "it compares rows with each other"
+    else:
+        return None
+    return (
+        f"{family} method '{method.name}' is not supported by the dask engine ({why}). Use "
+        "engine: pandas for this framework, or choose another method"
+    )
+
+
 def check_supported(framework: Framework) -> None:
     """Raise one :class:`SpecError` listing every step the Dask engine cannot run.
 
+    What a method needs is read from its registry record: a normaliser or imputer that
+    learns gathers its reference sample unless it declares a mergeable ``statistic``; a
+    treat method learns from merged summaries (``statistic``, ``learn_from``, ``apply``)
+    or is a learn/apply pair; weighting methods that learn from the whole matrix and
+    aggregators that compare rows are refused, with the reason.
+
     Examples
     --------
-    >>> from securindex.spec.framework import Step
     >>> # a framework whose weights are PCA-derived would raise:
     >>> # SpecError: pipeline.weight: weight method 'pca_loadings' is not supported by the
-    >>> # dask engine; supported: explicit, equal ...
+    >>> # dask engine (it learns weights from the whole matrix) ...
     """
     issues = []
     for path, family, step in framework._steps():
-        if step.method in SUPPORTED[family]:
-            problem = _unsupported_params(family, step)
-            if problem:
-                issues.append(framework._issue((*path, "method"), problem))
-            continue
-        why = {
-            "weight": "it learns weights from the whole matrix",
-            "aggregate": "it compares rows with each other",
-            "normalise": "it needs the position of a row in the reference sample",
-            "impute": "it is not implemented on partitions",
-            "treat": "it is not implemented on partitions",
-        }.get(family, "it is not implemented on partitions")
-        issues.append(
-            framework._issue(
-                (*path, "method"),
-                f"{family} method '{step.method}' is not supported by the dask engine ({why}); "
-                f"supported: {', '.join(SUPPORTED[family])}. Use engine: pandas for this "
-                "framework, or choose a supported method",
-            )
-        )
-    issues += _unsupported_structure(framework)
-    if issues:
-        raise SpecError(issues)
-
-
-def _unsupported_structure(framework: Framework) -> list[Any]:
-    """Structure features the partitioned driver does not run yet (node formulas, DAGs,
-    higher_is: worse, node imputation, node ranges): refused with the reason."""
-    later = (
-        "the dask driver runs weighted trees only until it runs the plan's node rules; "
-        "use engine: pandas"
-    )
-    issues = []
-    for node in framework.node_order:
-        path = framework._node_path(node)
-        if node in framework.formulas:
+        if path[0] in ("structure", "root") and path[-1] in ("impute", "normalise"):
+            continue  # a node's own impute/normalise step: refused below with the reason
+        problem = _partition_problem(StepPlan.of(family, step))
+        if problem:
+            issues.append(framework._issue((*path, "method"), problem))
+        if family == "treat" and step.params.get("per_period", False) is True:
             issues.append(
                 framework._issue(
-                    (*path, "formula"),
-                    f"node '{node}' is scored by a formula, which the dask engine does not "
-                    f"run ({later})",
+                    (*path, "per_period"),
+                    "treat option 'per_period' is not supported by the dask engine yet (its "
+                    "treatment summaries are merged over all periods); use engine: pandas",
                 )
             )
+    for node in framework.node_order:  # node formulas, DAGs and ranges run on partitions
         for key, value in (
             ("impute", framework.node_impute_step(node)),
             ("normalise", framework.node_normalise_step(node)),
-            ("range", framework.node_range(node)),
         ):
             if value is not None:
                 issues.append(
                     framework._issue(
-                        (*path, key),
-                        f"node '{node}' has its own {key}, which the dask engine does not run "
-                        f"({later})",
+                        (*framework._node_path(node), key),
+                        f"node '{node}' has its own {key} step, which learns from all rows "
+                        "of the node's scores; the dask engine does not run it yet (use "
+                        "engine: pandas)",
                     )
                 )
-    shared = sorted(c for c, parents in framework.parents.items() if len(parents) > 1)
-    if shared:
-        issues.append(
-            framework._issue(
-                ("structure",),
-                f"{shared} sit under several parents (a DAG), which the dask engine does "
-                f"not run ({later})",
-            )
-        )
-    if framework.spec.higher_is != "better" or any(
-        framework.higher_is(n) != "better" for n in framework.node_order
-    ):
-        issues.append(
-            framework._issue(
-                ("higher_is",),
-                f"higher_is: worse is not supported by the dask engine ({later})",
-            )
-        )
-    return issues
+    if issues:
+        raise SpecError(issues)
 
 
-def _unsupported_params(family: str, step: Step) -> str | None:
-    options, params = split_options(family, step)
-    if "reference_entity" in options:
-        return (
-            "normalise option 'reference_entity' is not supported by the dask engine (it needs "
-            "the position of one entity's row in the reference sample); use engine: pandas"
-        )
-    if family == "treat" and options.get("per_period", False):
-        return (
-            "treat option 'per_period' is not supported by the dask engine yet (its treatment "
-            "summaries are pooled over periods); use engine: pandas"
-        )
-    if family == "treat":
-        method = step.method
-        fallback = params.get("fallback", "log_CT") if method == "winsorise" else None
-        if (method == "boxcox" or fallback == "boxcox") and params.get("lmbda") is None:
-            return (
-                f"treat method '{method}' with a maximum-likelihood Box-Cox λ is not supported "
-                "by the dask engine (the likelihood needs the whole column in memory); give a "
-                "fixed 'lmbda', or use engine: pandas"
-            )
-    return None
+def supported(family: str) -> list[str]:
+    """The registered methods of ``family`` that run on partitions with their defaults."""
+    from securindex.framework import FAMILIES
 
-
-# =============================================================================================
-# Mergeable column summaries: moments of the core plus the extreme distinct values
-# =============================================================================================
-_Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # n, mean, M2..M4
-
-
-def _moments_of(X: np.ndarray, mask: np.ndarray) -> _Moments:
-    """Count, mean and central sums Σ(x - mean)^p, p = 2, 3, 4, of the masked values."""
-    n = mask.sum(axis=0).astype(np.float64)
-    safe = np.where(n > 0, n, 1.0)
-    mean = np.where(mask, X, 0.0).sum(axis=0) / safe
-    d = np.where(mask, X - mean, 0.0)
-    d2 = d * d
-    return (
-        n,
-        np.where(n > 0, mean, 0.0),
-        d2.sum(axis=0),
-        (d2 * d).sum(axis=0),
-        (d2 * d2).sum(axis=0),
-    )
-
-
-def _weighted_moments(values: np.ndarray, counts: np.ndarray) -> _Moments:
-    """Moments of a small set of distinct values with multiplicities (one column)."""
-    n = float(counts.sum())
-    if n == 0:
-        zero = np.zeros(1)
-        return np.zeros(1), zero, zero, zero, zero
-    mean = float((counts * values).sum() / n)
-    d = values - mean
-    d2 = d * d
-    return (
-        np.array([n]),
-        np.array([mean]),
-        np.array([(counts * d2).sum()]),
-        np.array([(counts * d2 * d).sum()]),
-        np.array([(counts * d2 * d2).sum()]),
-    )
-
-
-def _merge_moments(a: _Moments, b: _Moments) -> _Moments:
-    """Pairwise merge of central moments (Pébay 2008, eqs. 2.1 and 3.1), per column."""
-    na, ma, a2, a3, a4 = a
-    nb, mb, b2, b3, b4 = b
-    n = na + nb
-    safe = np.where(n > 0, n, 1.0)
-    delta = mb - ma
-    both = (na > 0) & (nb > 0)
-    delta = np.where(both, delta, 0.0)
-    mean = np.where(na == 0, mb, np.where(nb == 0, ma, ma + delta * nb / safe))
-    m2 = a2 + b2 + delta**2 * na * nb / safe
-    m3 = (
-        a3
-        + b3
-        + delta**3 * na * nb * (na - nb) / safe**2
-        + 3.0 * delta * (na * b2 - nb * a2) / safe
-    )
-    m4 = (
-        a4
-        + b4
-        + delta**4 * na * nb * (na * na - na * nb + nb * nb) / safe**3
-        + 6.0 * delta**2 * (na * na * b2 + nb * nb * a2) / safe**2
-        + 4.0 * delta * (na * b3 - nb * a3) / safe
-    )
-    return n, mean, m2, m3, m4
-
-
-def _extreme_levels(col: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """The ``depth`` smallest and largest distinct values with counts, and the open interval
-    (low, high) of the remaining ("core") values; an empty core is (inf, -inf)."""
-    m = len(col)
-    if m <= 8 * depth + 64:
-        u, c = np.unique(col, return_counts=True)
-        return _split_levels(u, c.astype(np.float64), depth)
-
-    def side(top: bool) -> tuple[np.ndarray, np.ndarray]:
-        take = min(m, depth)
-        while True:
-            threshold = np.partition(col, m - take if top else take - 1)[
-                m - take if top else take - 1
-            ]
-            candidates = col[col >= threshold] if top else col[col <= threshold]
-            u, c = np.unique(candidates, return_counts=True)
-            if len(u) >= depth or take >= m:
-                return u, c.astype(np.float64)
-            take = min(m, take * 4)
-
-    up, cp = side(True)
-    down, cd = side(False)
-    if len(up) < depth or len(down) < depth or down[depth - 1] >= up[-depth]:
-        u, c = np.unique(col, return_counts=True)
-        return _split_levels(u, c.astype(np.float64), depth)
-    values = np.concatenate([down[:depth], up[-depth:]])
-    counts = np.concatenate([cd[:depth], cp[-depth:]])
-    return values, counts, float(down[depth - 1]), float(up[-depth])
-
-
-def _split_levels(
-    u: np.ndarray, c: np.ndarray, depth: int
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    if len(u) <= 2 * depth:
-        return u, c, np.inf, -np.inf
-    keep = np.r_[np.arange(depth), np.arange(len(u) - depth, len(u))]
-    return u[keep], c[keep], float(u[depth - 1]), float(u[len(u) - depth])
-
-
-@dataclass
-class _Summary:
-    """Mergeable summary of the columns of a block: exact for everything the engine learns.
-
-    ``levels[j]`` holds the ``depth`` smallest and largest distinct values of column j with
-    their counts; ``core`` the moments of every other value. ``total`` and ``count`` are the
-    plain sum and number of the observed values (for the mean, as pandas computes it).
-    """
-
-    depth: int
-    core: _Moments
-    levels: list[tuple[np.ndarray, np.ndarray]]
-    total: np.ndarray
-    count: np.ndarray
-
-
-def _summarise(X: np.ndarray, depth: int) -> _Summary:
-    """Summarise each column of a block (one contiguous column at a time)."""
-    k = X.shape[1]
-    moments = [np.zeros(k) for _ in range(5)]
-    total = np.zeros(k)
-    count = np.zeros(k)
-    levels = []
-    columns = np.asfortranarray(X)
-    for j in range(k):  # a loop over indicators; each step is vectorised over rows
-        col = columns[:, j]
-        col = col[~np.isnan(col)]
-        count[j], total[j] = len(col), col.sum()
-        values, counts, low, high = _extreme_levels(col, depth)
-        levels.append((values, counts))
-        core = col[(col > low) & (col < high)]
-        if len(core):
-            mean = core.sum() / len(core)
-            d = core - mean
-            d2 = d * d
-            for target, value in zip(
-                moments, (len(core), mean, d2.sum(), (d2 * d).sum(), (d2 * d2).sum()), strict=True
-            ):
-                target[j] = value
-    n, mean, m2, m3, m4 = moments
-    return _Summary(depth, (n, mean, m2, m3, m4), levels, total, count)
-
-
-def _merge_summaries(parts: Sequence[_Summary]) -> _Summary:
-    depth = parts[0].depth
-    core = reduce(_merge_moments, [p.core for p in parts])
-    levels = []
-    for j in range(len(parts[0].levels)):
-        values = np.concatenate([p.levels[j][0] for p in parts])
-        counts = np.concatenate([p.levels[j][1] for p in parts])
-        u, inverse = np.unique(values, return_inverse=True)
-        c = np.bincount(inverse.reshape(-1), weights=counts, minlength=len(u))
-        if len(u) > 2 * depth:
-            middle = slice(depth, len(u) - depth)
-            leftover = _weighted_moments(u[middle], c[middle])
-            column = tuple(a[j : j + 1] for a in core)
-            merged = _merge_moments(column, leftover)  # type: ignore[arg-type]
-            for target, value in zip(core, merged, strict=True):
-                target[j] = value[0]
-            keep = np.r_[np.arange(depth), np.arange(len(u) - depth, len(u))]
-            u, c = u[keep], c[keep]
-        levels.append((u, c))
-    return _Summary(
-        depth,
-        core,
-        levels,
-        np.sum([p.total for p in parts], axis=0),
-        np.sum([p.count for p in parts], axis=0),
-    )
-
-
-def _subset(summary: _Summary, columns: Sequence[int]) -> _Summary:
-    """The summary of some columns of a summarised block."""
-    index = np.asarray(columns, dtype=np.int64)
-    core = tuple(np.asarray(a)[index].copy() for a in summary.core)
-    return _Summary(
-        summary.depth,
-        core,
-        [summary.levels[j] for j in index],
-        summary.total[index],
-        summary.count[index],
-    )
-
-
-def _column_moments(
-    summary: _Summary, j: int, floor: float = -np.inf, cap: float = np.inf
-) -> _Moments:
-    """Moments of column j with its extreme values clipped to [floor, cap]."""
-    values, counts = summary.levels[j]
-    core = tuple(a[j : j + 1] for a in summary.core)
-    return _merge_moments(core, _weighted_moments(np.clip(values, floor, cap), counts))  # type: ignore[arg-type]
-
-
-def _shape(moments: _Moments) -> tuple[float, float]:
-    """Bias-corrected skewness G1 and excess kurtosis G2, as :func:`treat.skewness`/
-    :func:`treat.kurtosis` compute them (with their guard for constant columns)."""
-    n, mean, m2_sum, m3_sum, m4_sum = (float(a[0]) for a in moments)
-    if n == 0:
-        return np.nan, np.nan
-    m2, m3, m4 = m2_sum / n, m3_sum / n, m4_sum / n
-    if m2 <= (_RESOLUTION * abs(mean)) ** 2:
-        m2 = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g1 = m3 / m2**1.5 if m2 > 0 else np.nan
-        g2 = m4 / m2**2 - 3.0 if m2 > 0 else np.nan
-        skew = g1 * np.sqrt(n * (n - 1.0)) / (n - 2.0) if n >= 3 and m2 > 0 else np.nan
-        kurt = (
-            (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * g2 + 6.0)
-            if n >= 4 and m2 > 0
-            else np.nan
-        )
-    return float(skew), float(kurt)
-
-
-def _learnt_moments(summary: _Summary) -> dict[str, np.ndarray]:
-    """min, max, mean (sum / n) and sample sd (n - 1) of every column."""
-    k = len(summary.levels)
-    out = {name: np.full(k, np.nan) for name in ("min", "max", "mean", "sd")}
-    for j in range(k):
-        values, _ = summary.levels[j]
-        n = summary.count[j]
-        if n == 0:
-            continue
-        out["min"][j], out["max"][j] = values[0], values[-1]
-        out["mean"][j] = summary.total[j] / n
-        moments = _column_moments(summary, j)
-        out["sd"][j] = np.sqrt(moments[2][0] / (n - 1.0)) if n > 1 else np.nan
+    out = []
+    for method in FAMILIES[family]:
+        step = StepPlan(family, method, {}, {}, method.name)
+        try:
+            problem = _partition_problem(step)
+        except SecurindexError:  # pragma: no cover - defaults are valid
+            problem = "invalid defaults"
+        if problem is None:
+            out.append(method.name)
     return out
 
 
+# the mergeable summaries live with the methods; these names are the engine's own tests'
+_summarise = summarise
+_merge_summaries = merge_summaries
+_column_moments = column_moments
+_shape = moment_shape
+
+
 # =============================================================================================
-# The plan: everything a partition needs to apply the pipeline
+# What every partition needs to apply the pipeline: the plan and what was learnt
 # =============================================================================================
 @dataclass
 class _TreatGroup:
+    """A treat group and what its method learnt from the merged summaries."""
+
     columns: list[int]
     method: str
-    skew_max: float
-    kurt_max: float
-    floor: np.ndarray  # per column (winsorise); -inf where untouched
-    cap: np.ndarray
-    transform: list[str]  # per column: "none" or the transform applied
-    lo: np.ndarray  # column min/max for transforms
-    hi: np.ndarray
-    skew_positive: np.ndarray
-    shift: np.ndarray
-    lmbda: np.ndarray
-    report: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any]
+    learnt: Any
+
+    @property
+    def report(self) -> list[dict[str, Any]]:
+        return list(getattr(self.learnt, "report", []))
+
+    @property
+    def transform(self) -> list[str]:
+        """Per column, the transform applied (a method without a learnt treatment
+        transforms its whole columns, as :func:`run_treater` records it)."""
+        return list(getattr(self.learnt, "transform", [self.method] * len(self.columns)))
+
+
+def _plan_columns(
+    method: str,
+    params: Mapping[str, Any],
+    summary: ColumnSummary,
+    columns: list[int],
+    skew_max: float,
+    kurt_max: float,
+    winmax: int,
+) -> _TreatGroup:
+    """The treatment of some columns learnt from their merged summary by the method itself."""
+    entry = treaters.get(method)
+    assert entry.learn_from is not None
+    full = {"skew_max": skew_max, "kurt_max": kurt_max, **dict(params)}
+    return _TreatGroup(list(columns), method, dict(params), entry.learn_from(summary, **full))
+
+
+def _treat_apply(X: np.ndarray, groups: Sequence[_TreatGroup]) -> np.ndarray:
+    out = X.copy()
+    for group in groups:
+        entry = treaters.get(group.method)
+        cols = group.columns
+        if entry.apply is not None:
+            out[:, cols] = entry.apply(X[:, cols], learnt=group.learnt, **group.params)
+        elif entry.learn is not None:  # a learn/apply pair: func applies
+            out[:, cols] = _values(entry.func(X[:, cols], learnt=group.learnt, **group.params))
+        else:  # learns nothing: the method itself, on the partition
+            out[:, cols] = _values(entry.func(X[:, cols], **group.params))
+    return out
+
+
+def _values(result: Any) -> np.ndarray:
+    """A treat method's values (a Treated, or a plain array)."""
+    return np.asarray(getattr(result, "values", result), dtype=np.float64)
 
 
 @dataclass
@@ -793,34 +568,19 @@ class _NormaliseGroup:
     params: dict[str, Any]
     mode: str
     learnt: dict[Any, dict[str, np.ndarray]]  # reference key (None, or a period) → learnt
-    references: dict[Any, list[np.ndarray]] = field(default_factory=dict)  # rank methods
-
-
-@dataclass
-class _NodePlan:
-    node: str
-    children: list[str]
-    weights: np.ndarray
-    method: str
-    params: dict[str, Any]
-    allow_zero: bool
-    policy: str
-    min_coverage: float
 
 
 @dataclass
 class _Plan:
     ids: list[str]
     groups: list[str]
-    screen: tuple[str, dict[str, Any]]
+    plan: Plan
     screen_on: str = "raw"  # screen the raw values, or the imputed ones
     impute_periods: np.ndarray | None = None  # sorted periods of the rows imputed
     impute: dict[str, Any] | None = None
     treat: list[_TreatGroup] | None = None
     normalise: list[_NormaliseGroup] | None = None
-    direction: np.ndarray | None = None
-    tree: list[_NodePlan] | None = None
-    node_order: list[str] = field(default_factory=list)
+    weights: dict[str, np.ndarray] | None = None
     n_rows: int = 0  # rows of the panel, to size what is gathered at once
     periods: np.ndarray | None = None  # sorted periods of the screened rows
 
@@ -832,50 +592,31 @@ def _stage_frame(
     return pd.concat([part[[ENTITY, PERIOD, *carry]], frame], axis=1).reset_index(drop=True)
 
 
-def _audit_frame(
-    stage: str,
-    part: pd.DataFrame,
-    rows: np.ndarray,
-    item: Any,
-    action: str,
-    before: Any = np.nan,
-    after: Any = np.nan,
-    detail: Any = "",
-) -> pd.DataFrame:
-    """Audit rows in the pandas engine's format (:data:`securindex.result.AUDIT_COLUMNS`)."""
-    return pd.DataFrame(
-        {
-            "stage": stage,
-            "entity": part[ENTITY].to_numpy()[rows],
-            "period": part[PERIOD].to_numpy()[rows],
-            "item": item,
-            "action": action,
-            "before": before,
-            "after": after,
-            "detail": detail,
-        },
-        columns=AUDIT_COLUMNS,
+def _labels(part: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays(
+        [part[ENTITY].to_numpy(), part[PERIOD].to_numpy()], names=[ENTITY, PERIOD]
     )
 
 
 def _screen_apply(
     X: np.ndarray, part: pd.DataFrame, plan: _Plan, audit: list[pd.DataFrame] | None
 ) -> np.ndarray:
-    method, params = plan.screen
-    keep = np.asarray(screeners.get(method)(X, **params), dtype=bool)
+    step = plan.plan.screen
+    params = step.kwargs()
+    keep = np.asarray(step.method(X, **params), dtype=bool)
     if audit is not None and not keep.all():
         dropped = np.flatnonzero(~keep)
         share = (~np.isnan(X[dropped])).mean(axis=1)
         audit.append(
-            _audit_frame(
+            audit_frame(
                 "screen",
-                part,
+                _labels(part),
                 dropped,
                 "row",
                 "excluded",
                 share,
                 np.nan,
-                f"{method} {params}: share of indicators present",
+                f"{step.name} {params}: share of indicators present",
             )
         )
     return keep
@@ -896,7 +637,6 @@ def _run_partition(
     if plan.screen_on == "raw":
         keep = _screen_apply(X, part, plan, audit)
         part, X = part.loc[keep], X[keep]
-        raw = X
         if upto == "raw":
             return (part, X) if arrays else _stage_frame(part, X, ids, carry)
         X, imputed = _impute_apply(X, part, plan)
@@ -908,20 +648,35 @@ def _run_partition(
         part, raw, X, imputed = part.loc[keep], X[keep], filled[keep], imputed[keep]
         if upto == "raw":
             return (part, raw) if arrays else _stage_frame(part, raw, ids, carry)
-    if audit is not None:
+    return _from_imputed(part, X, imputed, plan, upto, carry, arrays, audit)
+
+
+def _from_imputed(
+    part: pd.DataFrame,
+    X: np.ndarray,
+    imputed: np.ndarray,
+    plan: _Plan,
+    upto: str,
+    carry: Sequence[str],
+    arrays: bool,
+    audit: list[pd.DataFrame] | None,
+) -> Any:
+    """The steps after imputation on one partition (see :func:`_run_partition`)."""
+    ids = plan.ids
+    labels = _labels(part) if audit is not None else None
+    if audit is not None and labels is not None:
         rows, cols = np.nonzero(imputed)
         if len(rows):
-            name = plan.impute["method"] if plan.impute else "none"
             audit.append(
-                _audit_frame(
+                audit_frame(
                     "impute",
-                    part,
+                    labels,
                     rows,
                     np.asarray(ids, dtype=object)[cols],
                     "imputed",
                     np.nan,
                     X[rows, cols],
-                    name,
+                    plan.plan.impute.name,
                 )
             )
     if upto == "imputed":
@@ -930,7 +685,7 @@ def _run_partition(
         raise RuntimeError("treatment not planned")  # pragma: no cover - engine order
     before = X
     X = _treat_apply(X, plan.treat)
-    if audit is not None:
+    if audit is not None and labels is not None:
         for group in plan.treat:
             cols = np.asarray(group.columns)
             changed = ~np.isnan(before[:, cols]) & (X[:, cols] != before[:, cols])
@@ -939,9 +694,9 @@ def _run_partition(
             if len(rows):
                 c = cols[local]
                 audit.append(
-                    _audit_frame(
+                    audit_frame(
                         "treat",
-                        part,
+                        labels,
                         rows,
                         np.asarray(ids, dtype=object)[c],
                         "winsorised",
@@ -957,15 +712,13 @@ def _run_partition(
     X = _normalise_apply(X, part, plan)
     if upto == "normalised":
         return (part, X) if arrays else _stage_frame(part, X, ids, carry)
-    if plan.tree is None:
-        raise RuntimeError("aggregation not planned")  # pragma: no cover - engine order
     scores = _aggregate_apply(X, part, plan, audit)
     if audit is not None:
         frames = [a for a in audit if len(a)]
         if not frames:
             return _empty_audit()
         return _audit_types(pd.concat(frames, ignore_index=True))
-    frame = pd.DataFrame({n: scores[n] for n in plan.node_order}, index=part.index)
+    frame = pd.DataFrame(scores, columns=list(plan.plan.node_order), index=part.index)
     return pd.concat([part[[ENTITY, PERIOD]], frame], axis=1).reset_index(drop=True)
 
 
@@ -995,73 +748,39 @@ def _key_index(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Index:
 
 def _impute_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
     spec = plan.impute
-    if spec is None or spec["method"] == "none" or not len(X):
+    if spec is None or not len(X) or not np.isnan(X).any():
         return X, np.zeros(X.shape, dtype=bool)
-    if spec["kind"] == "panel":
-        entity, _ = pd.factorize(part[ENTITY], sort=True)
-        periods = part[PERIOD]
-        if pd.api.types.is_numeric_dtype(periods):  # years keep their spacing, as in pandas
-            period = periods.to_numpy(dtype=np.float64)
-        else:
-            assert plan.impute_periods is not None
-            period = np.searchsorted(plan.impute_periods, periods.to_numpy()).astype(np.int64)
-        result = imputers.get(spec["method"])(
-            X, entity=entity.astype(np.int64), period=period, **spec["params"]
-        )
-        return result.values, result.imputed
-    table: pd.DataFrame = spec["table"]
-    rows = table.index.get_indexer(_key_index(part, spec["keys"]))
-    stats = np.full((len(X), X.shape[1]), np.nan)
-    found = rows >= 0
-    stats[found] = table.to_numpy()[rows[found]]
-    filled = np.where(np.isnan(X), stats, X)
-    return filled, np.isnan(X) & ~np.isnan(filled)
-
-
-# -- treat -----------------------------------------------------------------------------------
-def _treat_apply(X: np.ndarray, groups: Sequence[_TreatGroup]) -> np.ndarray:
-    out = X.copy()
-    for group in groups:
-        for local, column in enumerate(group.columns):
-            x = X[:, column]
-            name = group.transform[local]
-            if name == "none":
-                floor, cap = group.floor[local], group.cap[local]
-                if np.isfinite(floor) or np.isfinite(cap):
-                    out[:, column] = np.where(np.isnan(x), x, np.clip(x, floor, cap))
-                continue
-            out[:, column] = _transform_apply(x, name, group, local)
-    return out
-
-
-def _transform_apply(x: np.ndarray, name: str, group: _TreatGroup, j: int) -> np.ndarray:
-    """One whole-column transform with the column's global statistics (as
-    :func:`securindex.methods.treat.transform` computes it from the whole column)."""
-    shift = group.shift[j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "ln":
-            return np.log(x)
-        if name in ("log_CT", "log_CT_orig"):
-            return np.log(x + shift)
-        if name == "log_CT_neg":
-            return -np.log(shift - x)
-        if name == "boxcox":
-            lam = group.lmbda[j]
-            y = x + shift
-            if lam == 0:
-                return np.log(y)
-            return (y**lam - 1.0) / lam
-    raise SpecError(f"transform {name!r} is not supported by the dask engine")  # pragma: no cover
+    step = plan.plan.impute
+    if spec["kind"] == "table":  # a statistic per key, learnt from every partition
+        table: pd.DataFrame = spec["table"]
+        rows = table.index.get_indexer(_key_index(part, spec["keys"]))
+        stats = np.full((len(X), X.shape[1]), np.nan)
+        found = rows >= 0
+        stats[found] = table.to_numpy()[rows[found]]
+        filled = np.where(np.isnan(X), stats, X)
+        return filled, np.isnan(X) & ~np.isnan(filled)
+    # entity-local (whole entities in the partition) or row-local: the method itself
+    entity, _ = pd.factorize(part[ENTITY], sort=True)
+    periods = part[PERIOD]
+    if pd.api.types.is_numeric_dtype(periods):  # years keep their spacing, as in pandas
+        period = periods.to_numpy(dtype=np.float64)
+    else:
+        assert plan.impute_periods is not None
+        period = np.searchsorted(plan.impute_periods, periods.to_numpy()).astype(np.int64)
+    result = step.method(
+        X, entity=entity.astype(np.int64), period=period, groups=None, **step.kwargs()
+    )
+    return result.values, result.imputed
 
 
 # -- normalise -------------------------------------------------------------------------------
 def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> np.ndarray:
-    assert plan.normalise is not None and plan.direction is not None
+    assert plan.normalise is not None
+    direction = plan.plan.directions
     out = np.full_like(X, np.nan)
     periods = part[PERIOD].to_numpy()
     for group in plan.normalise:
         cols = np.asarray(group.columns)
-        direction = plan.direction[cols]
         if group.mode == "per_period":
             keys = list(pd.unique(periods))
             masks = [periods == p for p in keys]
@@ -1069,136 +788,59 @@ def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: _Plan) -> np.ndarr
             keys, masks = [None], [np.ones(len(X), dtype=bool)]
         for key, rows in zip(keys, masks, strict=True):  # a loop over periods, not rows
             block = X[np.ix_(rows, cols)]
-            if group.method in _RANK_METHODS:
-                values = _rank_block(block, direction, group, key)
-            else:
-                func = normalisers.get(group.method)
-                values = func(
-                    block, direction=direction, learnt=group.learnt[key], **group.params
-                ).values
+            values = run_normaliser(
+                group.method,
+                block,
+                direction=direction[cols],
+                learnt=group.learnt[key],
+                **group.params,
+            ).values
             out[np.ix_(rows, cols)] = values
-    return out
-
-
-def _rank_block(
-    block: np.ndarray, direction: np.ndarray, group: _NormaliseGroup, key: Any
-) -> np.ndarray:
-    """Rank-type scores by binary search in the sorted reference (what the normalisers'
-    joint sort computes, O(log n) per value)."""
-    ties = group.params.get("ties", _RANK_METHODS[group.method])
-    out = np.full(block.shape, np.nan)
-    for j in range(block.shape[1]):  # a loop over indicators
-        reference = group.references[key][j]
-        n_ref = len(reference)
-        d = direction[j]
-        oriented = reference if d > 0 else -reference[::-1]
-        v = block[:, j] * d
-        less = np.searchsorted(oriented, v, side="left").astype(np.float64)
-        leq = np.searchsorted(oriented, v, side="right").astype(np.float64)
-        if group.method == "borda":
-            y = less if n_ref else np.full(len(v), np.nan)
-        else:
-            ties_n = np.maximum(leq - less, 1.0)
-            if ties == "min":
-                r = less + 1.0
-            elif ties == "max":
-                r = less + ties_n
-            else:
-                r = less + (ties_n + 1.0) / 2.0
-            r = r if n_ref else np.full(len(v), np.nan)
-            if group.method == "percentile_rank":
-                with np.errstate(invalid="ignore"):
-                    y = np.clip(
-                        100.0 * (r - 1.0) / (n_ref - 1.0 if n_ref != 1 else 1.0), 0.0, 100.0
-                    )
-                y = np.full(len(v), 50.0) if n_ref == 1 else y
-            else:
-                y = r
-        out[:, j] = np.where(np.isnan(block[:, j]), np.nan, y)
     return out
 
 
 # -- aggregate -------------------------------------------------------------------------------
 def _aggregate_apply(
     X: np.ndarray, part: pd.DataFrame, plan: _Plan, audit: list[pd.DataFrame] | None
-) -> dict[str, np.ndarray]:
-    """Weight and aggregate every node, row-wise, with the nodes' missing-data policies."""
-    assert plan.tree is not None
-    columns: dict[str, np.ndarray] = {i: X[:, k] for k, i in enumerate(plan.ids)}
-    scores: dict[str, np.ndarray] = {}
-    for node in plan.tree:
-        w = node.weights
+) -> np.ndarray:
+    """Score every node with the node rules every engine uses, on this partition's rows."""
+    assert plan.weights is not None
+    nodes = plan.plan.nodes
+    scores = np.empty((len(X), len(plan.plan.node_order)), dtype=np.float64)
+    labels = _labels(part)
+    codes = np.zeros(len(X), dtype=np.int64)  # row-wise rules never compare rows
+    for node in nodes:
         if len(X):
-            block = np.column_stack([columns[c] for c in node.children])
+            block = np.column_stack(
+                [X[:, k] if kind == "indicator" else scores[:, k] for kind, k in node.sources]
+            )
         else:
             block = np.zeros((0, len(node.children)))
-        missing = np.isnan(block)
-        if missing.any():
-            if node.policy == "fail":
-                rows = np.flatnonzero(missing.any(axis=1))
-                labels = list(
-                    zip(
-                        part[ENTITY].to_numpy()[rows[:20]],
-                        part[PERIOD].to_numpy()[rows[:20]],
-                        strict=True,
+        w = plan.weights[node.id]
+        result = score_node(
+            node,
+            block,
+            w,
+            {},
+            total=weight_total(w),
+            period_codes=codes,
+            labels=lambda rows: list(labels[rows]),
+        )
+        if audit is not None:
+            for event in result.unscored:
+                audit.append(
+                    audit_frame(
+                        "aggregate",
+                        labels,
+                        event.rows,
+                        node.id,
+                        "not scored",
+                        event.before,
+                        np.nan,
+                        event.detail,
                     )
                 )
-                raise DataError(
-                    f"node '{node.node}' has missing children in {len(rows)} row(s) and its "
-                    "missing-data policy is 'fail'; impute first, or use policy renormalise "
-                    "or coverage",
-                    rows=labels,
-                )
-            if node.policy == "coverage":
-                total = float(np.sum(w))
-                present = (
-                    np.where(missing, 0.0, w).sum(axis=1) / total
-                    if total > 0
-                    else np.zeros(len(block))
-                )
-                short = present < node.min_coverage - 1e-12
-                if short.any():
-                    if audit is not None:
-                        rows = np.flatnonzero(short)
-                        audit.append(
-                            _audit_frame(
-                                "aggregate",
-                                part,
-                                rows,
-                                node.node,
-                                "not scored",
-                                present[rows],
-                                np.nan,
-                                f"weight share of present children < {node.min_coverage:g}",
-                            )
-                        )
-                    block = block.copy()
-                    block[short] = np.nan
-        if node.allow_zero:
-            with np.errstate(invalid="ignore"):
-                zero = (block == 0).any(axis=1)
-            if zero.any():
-                if audit is not None:
-                    audit.append(
-                        _audit_frame(
-                            "aggregate",
-                            part,
-                            np.flatnonzero(zero),
-                            node.node,
-                            "not scored",
-                            0.0,
-                            np.nan,
-                            f"a child is 0 (its lower goalpost): the {node.method} mean is undefined",
-                        )
-                    )
-                block = block.copy()
-                block[zero] = np.nan
-        try:
-            score = aggregators.get(node.method)(block, w, **node.params)
-        except DataError as exc:
-            raise DataError(f"node '{node.node}' ({node.method}): {exc}") from None
-        scores[node.node] = np.asarray(score, dtype=np.float64)
-        columns[node.node] = scores[node.node]
+        scores[:, node.column] = result.values
     return scores
 
 
@@ -1263,482 +905,331 @@ def _uses_panel(catalogue: Catalogue) -> bool:
 
 
 # =============================================================================================
-# Reductions the planner runs
+# Learning passes: summaries of every partition merged by tree reduction, fused per stage
 # =============================================================================================
+@dataclass(frozen=True)
+class _Request:
+    """One statistic to learn in a pass: columns of a stage, summarised per key.
+
+    ``by`` splits the rows by a column's values (a per-period reference, imputation keys);
+    ``only`` keeps the rows of one period (a base period).
+    """
+
+    statistic: Statistic
+    columns: tuple[int, ...]
+    by: tuple[str, ...] = ()
+    only: Any = None
+
+
 def _summary_chunk(
-    part: pd.DataFrame,
-    plan: _Plan,
-    upto: str,
-    columns: list[int],
-    depth: int,
-    by: str | None,
-    only: Any = None,
-) -> dict[Any, _Summary]:
-    rows, X = _run_partition(part, plan, upto, arrays=True)
-    if columns != list(range(X.shape[1])):
-        X = X[:, columns]
-    if by is None:
-        if only is not None:
-            X = X[rows[PERIOD].to_numpy() == only]
-        return {None: _summarise(X, depth)}
-    keys = rows[by].to_numpy()
-    return {key: _summarise(X[keys == key], depth) for key in pd.unique(keys)}
+    part: pd.DataFrame, plan: _Plan, upto: str | None, requests: Sequence[_Request]
+) -> tuple[list[dict[Any, Any]], np.ndarray, int]:
+    """One partition's summaries for every request, its distinct periods and its rows.
+
+    ``upto`` None: the partition already is the stage (persisted); else the steps up to
+    ``upto`` are applied first.
+    """
+    if upto is None:
+        rows, X = part, part[plan.ids].to_numpy(dtype=np.float64)
+    else:
+        rows, X = _run_partition(part, plan, upto, carry=plan.groups, arrays=True)
+    out: list[dict[Any, Any]] = []
+    for request in requests:
+        block = X[:, list(request.columns)]
+        keep = None
+        if request.only is not None:
+            keep = rows[PERIOD].to_numpy() == request.only
+            block = block[keep]
+        if not request.by:
+            out.append({None: request.statistic.summarise(block)})
+            continue
+        frame = rows if keep is None else rows.loc[keep]
+        if len(request.by) == 1:
+            codes, uniques = pd.factorize(frame[request.by[0]].to_numpy())
+        else:
+            codes, uniques = pd.factorize(_key_index(frame, list(request.by)))
+        out.append(
+            {
+                uniques[c]: request.statistic.summarise(block[codes == c])
+                for c in range(len(uniques))
+            }
+        )
+    return out, np.asarray(pd.unique(rows[PERIOD].to_numpy())), len(part)
 
 
-def _merge_keyed(parts: Sequence[dict[Any, _Summary]]) -> dict[Any, _Summary]:
-    out: dict[Any, list[_Summary]] = {}
-    for part in parts:
-        for key, summary in part.items():
-            out.setdefault(key, []).append(summary)
-    return {
-        key: _merge_summaries(items) if len(items) > 1 else items[0] for key, items in out.items()
-    }
+def _merge_chunks(
+    parts: Sequence[tuple[list[dict[Any, Any]], np.ndarray, int]], requests: Sequence[_Request]
+) -> tuple[list[dict[Any, Any]], np.ndarray, int]:
+    merged: list[dict[Any, Any]] = []
+    for r, request in enumerate(requests):
+        by_key: dict[Any, list[Any]] = {}
+        for summaries, _, _ in parts:
+            for key, summary in summaries[r].items():
+                by_key.setdefault(key, []).append(summary)
+        merged.append({key: request.statistic.combine(items) for key, items in by_key.items()})
+    periods = np.asarray(pd.unique(np.concatenate([p for _, p, _ in parts])))
+    return merged, periods, sum(n for *_, n in parts)
 
 
-def _summaries(
-    parts: Sequence[Any],
-    plan: Any,
-    upto: str,
-    columns: list[int],
-    depth: int,
-    by: str | None = None,
-    only: Any = None,
-) -> dict[Any, _Summary]:
+def _learning_pass(
+    stage: Any, plan: _Plan, upto: str | None, requests: Sequence[_Request], info: dict[str, Any]
+) -> tuple[list[dict[Any, Any]], np.ndarray, int]:
+    """Every request of a stage in one pass over its partitions (read once), merged by a
+    tree reduction; with the stage's sorted periods and number of rows."""
     from dask import delayed
 
-    chunks = [delayed(_summary_chunk)(p, plan, upto, columns, depth, by, only) for p in parts]
-    (result,) = _compute(_tree_reduce(chunks, _merge_keyed))
-    return dict(result)
+    shared, requests = _shared(plan), list(requests)
+    chunks = [delayed(_summary_chunk)(p, shared, upto, requests) for p in stage.to_delayed()]
+    tree = _tree_reduce(chunks, lambda parts: _merge_chunks(parts, requests))
+    (result,) = _compute(tree)
+    info["passes"] += 1
+    merged, periods, n_rows = result
+    return merged, np.sort(periods), int(n_rows)
 
 
-def _periods_chunk(part: pd.DataFrame, plan: _Plan, upto: str) -> tuple[np.ndarray, int]:
-    """Distinct periods of a stage's rows, and the partition's number of rows."""
-    rows, _ = _run_partition(part, plan, upto, arrays=True)
-    return np.asarray(pd.unique(rows[PERIOD].to_numpy())), len(part)
+def _stage(
+    source: Any, plan: _Plan, upto: str, persist: bool, client: Any, carry: Sequence[str] = ()
+) -> Any:
+    """A stage's partitions (with group columns), persisted when asked: the next learning
+    pass reads it once instead of re-running the earlier steps."""
+    meta = _run_partition(source._meta, plan, upto, carry)
+    frame = source.map_partitions(_run_partition, _shared(plan), upto, carry, meta=meta)
+    if not persist:
+        return frame
+    return client.persist(frame) if client is not None else frame.persist()
 
 
-def _union(parts: Sequence[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
-    periods = np.asarray(pd.unique(np.concatenate([p for p, _ in parts])))
-    return periods, sum(n for _, n in parts)
+def _apply_stage(source: Any, plan: _Plan, persist: bool, client: Any, name: str) -> Any:
+    """The next stage computed from a persisted one (``treated`` from ``imputed`` …)."""
+    meta = _next_stage(source._meta, plan, name)
+    frame = source.map_partitions(_next_stage, _shared(plan), name, meta=meta)
+    if not persist:
+        return frame
+    return client.persist(frame) if client is not None else frame.persist()
 
 
-def _group_sums_chunk(part: pd.DataFrame, plan: _Plan, keys: list[str]) -> pd.DataFrame:
-    """Sums and counts of the observed values of each indicator per imputation key."""
-    stage = _gather_chunk(part, plan, "raw", [*keys, *plan.ids])
-    X = stage[plan.ids].to_numpy(dtype=np.float64)
-    observed = ~np.isnan(X)
-    frame = pd.DataFrame(
-        np.hstack([np.where(observed, X, 0.0), observed.astype(np.float64)]),
-        columns=[*(f"s:{i}" for i in plan.ids), *(f"n:{i}" for i in plan.ids)],
-        index=_key_index(stage, keys),
-    )
-    return frame.groupby(level=list(range(frame.index.nlevels)), dropna=False).sum()
+def _next_stage(part: pd.DataFrame, plan: _Plan, name: str) -> pd.DataFrame:
+    X = part[plan.ids].to_numpy(dtype=np.float64)
+    if name == "treated":
+        assert plan.treat is not None
+        Y = _treat_apply(X, plan.treat)
+    elif name == "normalised":
+        Y = _normalise_apply(X, part, plan)
+    else:  # scores
+        Y = _aggregate_apply(X, part, plan, None)
+        frame = pd.DataFrame(Y, columns=list(plan.plan.node_order), index=part.index)
+        return pd.concat([part[[ENTITY, PERIOD]], frame], axis=1).reset_index(drop=True)
+    out = part.copy()
+    out[plan.ids] = Y
+    return out
 
 
-def _sum_frames(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(parts).groupby(level=list(range(parts[0].index.nlevels)), dropna=False).sum()
-
-
-def _gather_chunk(part: pd.DataFrame, plan: _Plan, upto: str, columns: list[str]) -> pd.DataFrame:
-    carry = [c for c in columns if c in plan.groups]
-    return _run_partition(part, plan, upto, carry)[columns]
-
-
-_GATHER_BYTES = 256 * 2**20
-"""Largest block of values gathered on the client at once [bytes]."""
-
-
-def _batches(columns: Sequence[int], n_rows: int) -> list[list[int]]:
-    """Indicator positions in batches of at most ``_GATHER_BYTES`` of gathered values."""
-    size = max(1, _GATHER_BYTES // max(1, 8 * n_rows))
-    return [list(columns[i : i + size]) for i in range(0, len(columns), size)]
-
-
-def _gather(parts: Sequence[Any], plan: Any, upto: str, columns: list[str]) -> pd.DataFrame:
-    from dask import delayed
-
-    frames = _compute(*[delayed(_gather_chunk)(p, plan, upto, columns) for p in parts])
-    return pd.concat(frames, ignore_index=True)
-
-
-# =============================================================================================
-# Planning each step
-# =============================================================================================
-def _plan_impute(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> None:
-    """Learn the imputation: group means (a group-by sum), group medians (gathered, exact),
-    or nothing to learn for the entity-local imputers."""
-    step = fw.spec.pipeline.impute
-    params = step.params
-    group = params.pop("group", None)
+# -- impute ----------------------------------------------------------------------------------
+def _impute_request(plan: _Plan) -> _Request | None:
+    """The statistic imputation learns (per group and period key), or None."""
+    step = plan.plan.impute
     method = step.method
+    if method.panel or not method.learns:
+        plan.impute = {"kind": "rows"}
+        return None
+    group = plan.plan.impute_group
     if group is not None and group not in plan.groups:
         raise SpecError(
             f"impute group column '{group}' is not a group of the data; groups are "
             f"{plan.groups} (declare it under 'groups' in the data dictionary)"
         )
-    probe = np.array([[1.0], [np.nan], [2.0]])
-    imputers.get(method)(
-        probe,
-        groups=np.zeros(3, dtype=np.int64),
-        entity=np.zeros(3, dtype=np.int64),
-        period=np.arange(3, dtype=np.int64),
-        **dict(params),
-    )  # validates the parameters
-    if method == "none":
-        plan.impute = {"method": "none"}
-        return
-    if imputers.get(method).panel:
-        plan.impute = {"method": method, "kind": "panel", "params": params}
-        return
-    within = bool(params.get("within_period", False))
-    keys = ([group] if group else []) + ([PERIOD] if within else [])
-    shared = _shared(plan)
-    if method == "mean":
-        from dask import delayed
-
-        chunks = [delayed(_group_sums_chunk)(p, shared, keys) for p in parts]
-        (sums,) = _compute(_tree_reduce(chunks, _sum_frames))
-        totals = sums[[f"s:{i}" for i in plan.ids]].to_numpy()
-        counts = sums[[f"n:{i}" for i in plan.ids]].to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(counts > 0, totals / np.where(counts > 0, counts, 1.0), np.nan)
-        table = pd.DataFrame(means, index=sums.index, columns=plan.ids)
-    else:  # median: an exact order statistic, gathered one indicator at a time
-        columns: dict[str, pd.Series] = {}
-        for batch in _batches(range(len(plan.ids)), plan.n_rows):
-            names = [plan.ids[j] for j in batch]
-            gathered = _gather(parts, shared, "raw", [*keys, *names])
-            codes, uniques = pd.factorize(_key_index(gathered, keys), sort=True)
-            groups = np.r_[codes, np.arange(len(uniques))].astype(np.int64)
-            # one extra missing row per key: the median imputer fills it with the key's median
-            values = gathered[names].to_numpy(dtype=np.float64)
-            padded = np.vstack([values, np.full((len(uniques), len(names)), np.nan)])
-            filled = imputers.get("median")(padded, groups=groups).values
-            for local, name in enumerate(names):
-                columns[name] = pd.Series(filled[len(values) :, local], index=uniques)
-        table = pd.DataFrame(columns)
-    if keys and not isinstance(table.index, pd.MultiIndex):
-        table.index = pd.MultiIndex.from_arrays([table.index], names=keys)
-    plan.impute = {"method": method, "kind": "table", "table": table, "keys": keys}
+    keys = ([group] if group else []) + ([PERIOD] if step.params.get("within_period") else [])
+    statistic = statistic_of(method, step.params) or Sample()
+    return _Request(statistic, tuple(range(len(plan.ids))), by=tuple(keys))
 
 
-def _plan_treat(fw: Framework, plan: _Plan, parts: Sequence[Any]) -> pd.DataFrame:
+def _learn_impute(plan: _Plan, request: _Request, merged: dict[Any, Any]) -> None:
+    """Fill values per key: a statistic's own (moments: the mean) or, from the gathered
+    sample, what the method itself fills a missing row of the key with."""
+    step = plan.plan.impute
+    keys = list(request.by)
+    labels = list(merged)
+    if isinstance(request.statistic, Moments):
+        table = np.vstack(
+            [request.statistic.learnt(merged[key])[request.statistic.keys[0]] for key in labels]
+        )
+    else:  # the method on each key's sample with one extra missing row to fill
+        rows = []
+        for key in labels:
+            values = np.vstack([merged[key], np.full((1, len(plan.ids)), np.nan)])
+            codes = np.zeros(len(values), dtype=np.int64)
+            result = step.method(values, groups=codes, entity=codes, period=codes, **step.kwargs())
+            rows.append(np.asarray(result.values)[-1])
+        table = np.vstack(rows) if rows else np.zeros((0, len(plan.ids)))
+    if keys:
+        index: pd.Index = pd.MultiIndex.from_tuples(
+            [k if isinstance(k, tuple) else (k,) for k in labels], names=keys
+        )
+    else:
+        index = pd.Index([0] * len(labels), name="all")
+    plan.impute = {
+        "kind": "table",
+        "table": pd.DataFrame(table, index=index, columns=plan.ids),
+        "keys": keys,
+    }
+
+
+# -- treat -----------------------------------------------------------------------------------
+def _treat_requests(plan: _Plan) -> list[_Request]:
+    requests = []
+    for group in plan.plan.treat:
+        method = group.step.method
+        if method.learn_from is not None:
+            statistic = statistic_of(method, group.step.params) or Moments()
+        elif method.learn is not None:
+            statistic = Sample()
+        else:
+            continue
+        requests.append(_Request(statistic, group.positions))
+    return requests
+
+
+def _learn_treat(plan: _Plan, merged: Sequence[dict[Any, Any]]) -> pd.DataFrame:
     ids = plan.ids
-    groups: dict[str, list[int]] = {}
-    for position, i in enumerate(ids):
-        groups.setdefault(fw.treat_step(i).key(), []).append(position)
     planned: list[_TreatGroup] = []
-    shared = _shared(plan)
-    report_rows: list[dict[str, Any]] = []
-    after_needed: list[tuple[_TreatGroup, int]] = []
-    settings: list[tuple[list[int], Step, dict[str, Any], int]] = []
-    for columns in groups.values():
-        step = fw.treat_step(ids[columns[0]])
-        _, params = split_options("treat", step)
-        probe = np.tile(np.array([[1.0], [2.0], [3.0], [4.0], [50.0]]), (1, len(columns)))
-        treaters.get(step.method)(probe, **dict(params))  # validates the parameters
-        winmax = int(params.get("winmax", 5)) if step.method == "winsorise" else 0
-        settings.append((columns, step, params, winmax))
-    # one pass for every column: the deepest winsorisation decides how many extremes to keep
-    depth = max(winmax for *_, winmax in settings) + 1
-    everything = _summaries(parts, shared, "imputed", list(range(len(ids))), depth=depth)[None]
-    for columns, step, params, winmax in settings:
-        skew_max = float(params.get("skew_max", 2.0))
-        kurt_max = float(params.get("kurt_max", 3.5))
-        summary = _subset(everything, columns)
-        group = _plan_columns(step.method, params, summary, columns, skew_max, kurt_max, winmax)
-        planned.append(group)
-        for local, record in enumerate(group.report):
-            if group.transform[local] != "none":
-                after_needed.append((group, local))
+    records: list[dict[str, Any]] = []
+    summaries = iter(merged)
+    for group in plan.plan.treat:
+        step, columns = group.step, list(group.positions)
+        method, params = step.method, step.kwargs()
+        if method.learn_from is not None:
+            summary = next(summaries)[None]
+            planned.append(_plan_columns(step.name, params, summary, columns, 2.0, 3.5, 0))
+        elif method.learn is not None:
+            sample = next(summaries)[None]
+            planned.append(_TreatGroup(columns, step.name, params, method.learn(sample, **params)))
+        else:
+            probe = method.func(np.ones((2, len(columns))), **params)
+            planned.append(_TreatGroup(columns, step.name, params, None))
+            report = getattr(probe, "report", [])
+            if report:
+                raise SpecError(
+                    f"treat method '{step.name}' reports statistics of whole columns but does "
+                    "not learn them from partitions; declare statistic= and learn_from="
+                )
+        for record in planned[-1].report:
             fields = {k: v for k, v in record.items() if k != "column"}
-            report_rows.append({"indicator": ids[columns[local]], **fields, "method": step.method})
+            indicator = ids[columns[int(record.get("column", 0))]]
+            records.append({"indicator": indicator, **fields, "method": step.name})
     plan.treat = planned
-    if after_needed:  # statistics of transformed columns: one more pass over the treated data
-        transformed = sorted({g.columns[j] for g, j in after_needed})
-        summary = _summaries(parts, _shared(plan), "treated", transformed, depth=1)[None]
-        for group, local in after_needed:
-            j = transformed.index(group.columns[local])
-            skew, kurt = _shape(_column_moments(summary, j))
-            record = group.report[local]
-            record.update(
-                skew_after=skew,
-                kurt_after=kurt,
-                pass_after=bool(
-                    ~fails_rule(np.array(skew), np.array(kurt), group.skew_max, group.kurt_max)
-                ),
-            )
-            for row in report_rows:
-                if row["indicator"] == ids[group.columns[local]]:
-                    row.update(skew_after=skew, kurt_after=kurt, pass_after=record["pass_after"])
-    order = {i: k for k, i in enumerate(ids)}
-    frame = pd.DataFrame(report_rows)
+    frame = pd.DataFrame(records)
     if not frame.empty:
+        order = {i: k for k, i in enumerate(ids)}
         frame = frame.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
     return frame.reset_index(drop=True)
 
 
-def _plan_columns(
-    method: str,
-    params: Mapping[str, Any],
-    summary: _Summary,
-    columns: list[int],
-    skew_max: float,
-    kurt_max: float,
-    winmax: int,
-) -> _TreatGroup:
-    """Decide each column's treatment from its global summary, exactly as the treaters do."""
-    k = len(columns)
-    group = _TreatGroup(
-        columns=list(columns),
-        method=method,
-        skew_max=skew_max,
-        kurt_max=kurt_max,
-        floor=np.full(k, -np.inf),
-        cap=np.full(k, np.inf),
-        transform=["none"] * k,
-        lo=np.full(k, np.nan),
-        hi=np.full(k, np.nan),
-        skew_positive=np.zeros(k, bool),
-        shift=np.full(k, np.nan),
-        lmbda=np.full(k, np.nan),
+def _after_transform(plan: _Plan) -> _Request | None:
+    """Statistics of the transformed columns after treatment (for the report)."""
+    transformed = sorted(
+        {g.columns[j] for g in plan.treat or [] for j, t in enumerate(g.transform) if t != "none"}
     )
-    fallback = params.get("fallback", "log_CT") if method == "winsorise" else "none"
-    name = params.get("transform", "ln") if method == "log" else "boxcox"
-    lmbda = params.get("lmbda")
-    makepos = bool(params.get("makepos", True))
-    only_failing = bool(params.get("only_failing", False))
-    for j in range(k):
-        values, counts = summary.levels[j]
-        count = summary.count[j]
-        lo = float(values[0]) if len(values) else np.nan
-        hi = float(values[-1]) if len(values) else np.nan
-        group.lo[j], group.hi[j] = lo, hi
-        skew0, kurt0 = _shape(_column_moments(summary, j))
-        fails0 = bool(fails_rule(np.array(skew0), np.array(kurt0), skew_max, kurt_max))
-        record: dict[str, Any] = {
-            "column": j,
-            "skew_before": skew0,
-            "kurt_before": kurt0,
-            "pass_before": not fails0,
-            "n_winsorised": 0,
-            "winsorised_low": np.nan,
-            "winsorised_high": np.nan,
-            "transform": "none",
-            "shift": np.nan,
-            "lambda": np.nan,
-            "skew_after": skew0,
-            "kurt_after": kurt0,
-            "pass_after": not fails0,
-        }
-        transform_name = None
-        if method == "winsorise":
-            floor, cap, _, skew, kurt = _winsorise_column(
-                values, counts, summary, j, skew_max, kurt_max, winmax
-            )
-            fails = bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
-            if fallback != "none" and fails:
-                transform_name = fallback
-            else:
-                group.floor[j], group.cap[j] = floor, cap
-                raised = values < floor
-                lowered = values > cap
-                record.update(
-                    n_winsorised=int(counts[raised].sum() + counts[lowered].sum()),
-                    winsorised_low=floor if raised.any() else np.nan,
-                    winsorised_high=cap if lowered.any() else np.nan,
-                    skew_after=skew,
-                    kurt_after=kurt,
-                    pass_after=not fails,
-                )
-        elif method in ("log", "boxcox") and (fails0 or not only_failing):
-            transform_name = name
-        if transform_name is not None:
-            applied, shift, lam = _plan_transform(
-                transform_name, lo, hi, count, skew0, lmbda, makepos, j
-            )
-            group.transform[j] = applied
-            group.shift[j], group.lmbda[j] = shift, lam
-            record.update(transform=applied, shift=shift, **{"lambda": lam})
-            if applied == "none":
-                record.update(skew_after=skew0, kurt_after=kurt0, pass_after=not fails0)
-        group.report.append(record)
-    return group
+    return _Request(Moments(), tuple(transformed)) if transformed else None
 
 
-def _winsorise_column(
-    values: np.ndarray,
-    counts: np.ndarray,
-    summary: _Summary,
-    j: int,
-    skew_max: float,
-    kurt_max: float,
-    winmax: int,
-) -> tuple[float, float, int, float, float]:
-    """Replay the JRC/COINr winsorisation loop of :func:`treat.winsorise` on one column's
-    extreme values: each pass moves all values tied at the failing tail to the next value."""
-    if not len(values):
-        return -np.inf, np.inf, 0, np.nan, np.nan
-    floor, cap = -np.inf, np.inf
-    n_changed = 0
-    while True:
-        skew, kurt = _shape(_column_moments(summary, j, floor, cap))
-        failing = (
-            bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
-            and n_changed < winmax
-        )
-        if not failing:
-            return floor, cap, n_changed, skew, kurt
-        current = np.unique(np.clip(values, floor, cap))
-        if skew >= 0:
-            cap = float(current[-2]) if len(current) > 1 else -np.inf
-        else:
-            floor = float(current[1]) if len(current) > 1 else np.inf
-        n_changed = int(counts[(values > cap) | (values < floor)].sum())
-
-
-def _plan_transform(
-    name: str, lo: float, hi: float, count: float, skew: float, lmbda: Any, makepos: bool, j: int
-) -> tuple[str, float, float]:
-    """Transform, shift and λ of one column, as :func:`treat.transform` decides them."""
-    spread = count >= 2 and hi > lo
-    if not spread:
-        return "none", 0.0, np.nan
-    a = 0.01 * (hi - lo)
-    if name == "ln":
-        if lo <= 0:
-            raise DataError(
-                f"treat transform 'ln' needs values > 0, but column(s) [{j}] hold values <= 0; "
-                "use transform 'log_CT' (shifted log) instead"
-            )
-        return "ln", 0.0, np.nan
-    if name == "log_CT":
-        return "log_CT", -lo + a, np.nan
-    if name == "log_CT_orig":
-        return "log_CT_orig", -lo + 1.0, np.nan
-    if name == "log_CT_plus":
-        if skew > 0:
-            return "log_CT", -lo + a, np.nan
-        return "log_CT_neg", hi + a, np.nan
-    if name == "boxcox":
-        shift = 1.0 - lo if makepos else 0.0
-        if lo + shift <= 0:
-            raise DataError(
-                f"treat transform 'boxcox' with makepos: false needs values > 0, but column(s) "
-                f"[{j}] hold values <= 0; set makepos: true"
-            )
-        return "boxcox", shift, float(lmbda)
-    raise SpecError(f"transform {name!r} is not supported by the dask engine")
-
-
-def _plan_normalise(
-    fw: Framework, plan: _Plan, parts: Sequence[Any]
-) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Learn each normalisation group's statistics from its reference rows (all rows,
-    each period, or the base period), exactly; returns the normalisation table and the
-    per-indicator statistics in the pandas engine's format."""
+def _report_after(
+    plan: _Plan, treatment: pd.DataFrame, request: _Request, summary: ColumnSummary
+) -> pd.DataFrame:
     ids = plan.ids
-    direction = np.array([1 if fw.polarity(i) == "positive" else -1 for i in ids], dtype=np.int64)
-    plan.direction = direction
-    grouped: dict[str, list[int]] = {}
-    for position, i in enumerate(ids):
-        grouped.setdefault(fw.normalise_step(i).key(), []).append(position)
-    planned: list[_NormaliseGroup] = []
+    for group in plan.treat or []:
+        skew_max = float(group.params.get("skew_max", 2.0))
+        kurt_max = float(group.params.get("kurt_max", 3.5))
+        for local, record in enumerate(group.report):
+            if group.transform[local] == "none":
+                continue
+            j = request.columns.index(group.columns[local])
+            skew, kurt = moment_shape(column_moments(summary, j))
+            passes = bool(~fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
+            record.update(skew_after=skew, kurt_after=kurt, pass_after=passes)
+            rows = treatment["indicator"] == ids[group.columns[local]]
+            treatment.loc[rows, ["skew_after", "kurt_after", "pass_after"]] = [skew, kurt, passes]
+    return treatment
+
+
+# -- normalise -------------------------------------------------------------------------------
+def _normalise_requests(plan: _Plan) -> list[_Request | None]:
+    """Per normalise group, what it learns from its reference sample (None: nothing)."""
+    requests: list[_Request | None] = []
+    assert plan.periods is not None
+    for group in plan.plan.normalise:
+        method = group.step.method
+        if not method.learns:
+            requests.append(None)
+            continue
+        if group.mode == "base" and group.base_period not in set(plan.periods.tolist()):
+            raise DataError(
+                f"normalise method '{method.name}' with reference: base needs base_period in "
+                f"the data; got {group.base_period!r}, periods are {plan.periods.tolist()}"
+            )
+        statistic = statistic_of(method, group.step.params) or Sample()
+        requests.append(
+            _Request(
+                statistic,
+                group.positions,
+                by=(PERIOD,) if group.mode == "per_period" else (),
+                only=group.base_period if group.mode == "base" else None,
+            )
+        )
+    return requests
+
+
+def _learn_normalise(
+    plan: _Plan, requests: Sequence[_Request | None], merged: Sequence[dict[Any, Any]]
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Each group's statistics, learnt exactly from its reference rows; the normalisation
+    table and per-indicator statistics in the pandas engine's format."""
+    ids = plan.ids
     assert plan.periods is not None
     periods = plan.periods.tolist()
-    shared = _shared(plan)
+    direction = plan.plan.directions
     learnt: dict[str, dict[str, Any]] = {}
     table: list[dict[str, Any]] = []
-    # one pass per reference sample (all rows, per period, a base period) for every column
-    # whose method learns moments, and one gather per sample for the rank methods
-    wanted: dict[tuple[str | None, Any], list[int]] = {}
-    ranked: dict[tuple[str | None, Any], list[int]] = {}
-    for columns in grouped.values():
-        step = fw.normalise_step(ids[columns[0]])
-        options, _ = split_options("normalise", step)
-        mode = str(options.get("reference", "pooled"))
-        sample = (
-            PERIOD if mode == "per_period" else None,
-            options.get("base_period") if mode == "base" else None,
-        )
-        if step.method in _MOMENT_STATS:
-            wanted.setdefault(sample, []).extend(columns)
-        elif step.method in _RANK_METHODS:
-            ranked.setdefault(sample, []).extend(columns)
-    learnt_summaries = {
-        sample: (sorted(cols), _summaries(parts, shared, "treated", sorted(cols), 1, *sample))
-        for sample, cols in wanted.items()
-    }
-    references: dict[tuple[str | None, Any], dict[int, dict[Any, np.ndarray]]] = {}
-    for sample, cols in ranked.items():
-        by, base = sample
-        references[sample] = {}
-        for batch in _batches(sorted(cols), plan.n_rows):  # an exact sort of the references
-            names = [ids[j] for j in batch]
-            gathered = _gather(
-                parts, shared, "treated", [PERIOD, *names] if by or base is not None else names
-            )
-            for j, name in zip(batch, names, strict=True):
-                values = gathered[name].to_numpy(dtype=np.float64)
-                rows = ~np.isnan(values)
-                if base is not None:
-                    rows &= gathered[PERIOD].to_numpy() == base
-                if by:
-                    period_of = gathered[PERIOD].to_numpy()
-                    references[sample][j] = {
-                        p: np.sort(values[rows & (period_of == p)]) for p in periods
-                    }
-                else:
-                    references[sample][j] = {None: np.sort(values[rows])}
-    for columns in grouped.values():
-        step = fw.normalise_step(ids[columns[0]])
-        options, params = split_options("normalise", step)
-        mode = str(options.get("reference", "pooled"))
-        base_period = options.get("base_period")
-        method = step.method
-        func = normalisers.get(method)
-        d = direction[columns]
-        probe = func(np.ones((1, len(columns))), direction=d, **params)
-        if mode == "base" and base_period not in set(periods):
-            raise DataError(
-                f"normalise method '{method}' with reference: base needs base_period in the "
-                f"data; got {base_period!r}, periods are {periods}"
-            )
-        only = base_period if mode == "base" else None
-        by = PERIOD if mode == "per_period" else None
-        keys: list[Any] = periods if mode == "per_period" else [None]
-        group = _NormaliseGroup(list(columns), method, params, mode, learnt={})
-        flags: dict[Any, dict[str, np.ndarray]] = {}
-        if method in _MOMENT_STATS:
-            union, summaries = learnt_summaries[(by, only)]
-            positions = [union.index(c) for c in columns]
-            for key in keys:
-                stats = _learnt_moments(_subset(summaries[key], positions))
-                group.learnt[key] = {name: stats[name] for name in _MOMENT_STATS[method]}
-                probe_key = func(
-                    np.ones((1, len(columns))), direction=d, learnt=group.learnt[key], **params
+    planned = []
+    summaries = iter(merged)
+    for group, request in zip(plan.plan.normalise, requests, strict=True):
+        step, columns = group.step, list(group.positions)
+        params, d = step.kwargs(), direction[columns]
+        keys: list[Any] = periods if group.mode == "per_period" else [None]
+        found = next(summaries) if request is not None else {}
+        state = _NormaliseGroup(columns, step.name, params, group.mode, learnt={})
+        stats_by_key: dict[Any, dict[str, np.ndarray]] = {}
+        for key in keys:
+            if request is None:  # learns nothing from the data: what a probe returns
+                result = run_normaliser(
+                    step.method, np.ones((1, len(columns))), direction=d, **params
                 )
-                flags[key] = dict(probe_key.flags)
-        elif method in _RANK_METHODS:
-            group.references = {
-                key: [references[(by, only)][j][key] for j in columns] for key in keys
-            }
-            for key in keys:
-                n_ref = np.array([len(r) for r in group.references[key]])
-                single = n_ref == 1 if method == "percentile_rank" else np.zeros(len(columns), bool)
-                group.learnt[key] = {}
-                flags[key] = {"constant": single}
-        else:  # fixed goalposts, targets, bands: nothing is learnt from the data
-            group.learnt = {key: dict(probe.learnt) for key in keys}
-            flags = {key: dict(probe.flags) for key in keys}
+                state.learnt[key] = dict(result.learnt)
+            elif isinstance(request.statistic, Moments) and request.statistic.keys:
+                state.learnt[key] = request.statistic.learnt(found[key])
+                result = run_normaliser(
+                    step.method,
+                    np.ones((1, len(columns))),
+                    direction=d,
+                    learnt=state.learnt[key],
+                    **params,
+                )
+            else:  # the method learns from the gathered reference sample itself
+                sample = found[key]
+                result = run_normaliser(
+                    step.method, sample[:1], direction=d, reference=sample, **params
+                )
+                state.learnt[key] = dict(result.learnt)
+            stats_by_key[key] = {**state.learnt[key], **result.flags}
         for local, column in enumerate(columns):
             indicator = ids[column]
-            stats = _indicator_stats(group, flags, keys, local, mode, plan.periods)
+            stats = _indicator_stats(stats_by_key, keys, local, group.mode, plan.periods)
             learnt[indicator] = stats
             table.extend(
-                normalisation_rows(indicator, method, mode, stats, plan.periods, base_period)
+                normalisation_rows(
+                    indicator, step.name, group.mode, stats, plan.periods, group.base_period
+                )
             )
-        planned.append(group)
+        planned.append(state)
     plan.normalise = planned
     normalisation = pd.DataFrame(table)
     if not normalisation.empty:
@@ -1747,8 +1238,7 @@ def _plan_normalise(
 
 
 def _indicator_stats(
-    group: _NormaliseGroup,
-    flags: Mapping[Any, Mapping[str, np.ndarray]],
+    stats_by_key: Mapping[Any, Mapping[str, np.ndarray]],
     keys: Sequence[Any],
     local: int,
     mode: str,
@@ -1758,85 +1248,57 @@ def _indicator_stats(
     (a leading period axis and the period codes for ``per_period``)."""
 
     def one(key: Any) -> dict[str, Any]:
-        out = {name: np.asarray(v)[..., local] for name, v in group.learnt[key].items()}
-        if group.method in _RANK_METHODS:
-            out["reference"] = group.references[key][local]
-        out.update({name: np.asarray(v)[..., local] for name, v in flags[key].items()})
-        return out
+        return {name: np.asarray(v)[..., local] for name, v in stats_by_key[key].items()}
 
     if mode != "per_period":
         return one(None)
     parts = [one(key) for key in keys]
     stats: dict[str, Any] = {}
     for name in parts[0]:
-        if name == "reference":
-            continue
-        stats[name] = np.stack([p[name] for p in parts])
+        arrays = [np.asarray(p[name]) for p in parts]
+        if name == "reference" and len({a.shape for a in arrays}) > 1:
+            width = max(a.shape[0] for a in arrays)
+            arrays = [np.pad(a, (0, width - a.shape[0]), constant_values=np.nan) for a in arrays]
+        stats[name] = np.stack(arrays)
     stats["period"] = np.searchsorted(periods, np.asarray(keys)).astype(np.float64)
     return stats
 
 
-def _plan_tree(
-    fw: Framework, plan: _Plan
-) -> tuple[dict[str, pd.Series], dict[str, dict[str, Any]]]:
-    """Weights of every node (the supported methods learn nothing from data) and the
-    aggregation settings, children before parents."""
+# -- weights ---------------------------------------------------------------------------------
+def _plan_weights(plan: _Plan) -> tuple[dict[str, pd.Series], dict[str, dict[str, Any]]]:
+    """Weights of every node (methods that run here learn nothing from the data)."""
     weights: dict[str, pd.Series] = {}
     info: dict[str, dict[str, Any]] = {}
-    tree = []
-    for node in fw.postorder():
-        children = list(fw.children[node])
-        nominal = np.array([fw.nominal_weight(c) for c in children], dtype=np.float64)
-        step = fw.weight_step(node)
-        _, params = split_options("weight", step)
-        method = weighters.get(step.method)
-        extra = {"labels": children} if method.takes("labels") else {}
-        try:
-            weighted = method(np.ones((1, len(children))), nominal=nominal, **params, **extra)
-        except SpecError as exc:
-            raise SpecError(f"node '{node}': {exc}") from None
-        w = np.asarray(weighted.values, dtype=np.float64)
-        weights[node] = pd.Series(w, index=children, name=node)
-        info[node] = dict(weighted.info)
-        aggregate = fw.aggregate_step(node)
-        options, agg_params = split_options("aggregate", aggregate)
-        allow_zero = bool(options.get("allow_zero", False)) and requires_positive(
-            aggregate.method, agg_params
-        )
-        policy = fw.missing_policy(node)
-        tree.append(
-            _NodePlan(
-                node,
-                children,
-                w,
-                aggregate.method,
-                agg_params,
-                allow_zero,
-                policy.policy,
-                float(policy.min_coverage),
-            )
-        )
-    plan.tree = tree
-    plan.node_order = list(fw.node_order)
+    plan.weights = {}
+    for node in plan.plan.nodes:
+        w, learnt = node_weights(node, np.ones((1, len(node.children))))
+        plan.weights[node.id] = w
+        weights[node.id] = pd.Series(w, index=list(node.children), name=node.id)
+        info[node.id] = learnt
     return weights, info
 
 
-def _effective_weights(fw: Framework, weights: Mapping[str, pd.Series]) -> pd.Series:
-    overall = overall_weights(dict(fw.children), {k: v.to_numpy() for k, v in weights.items()})
-    return pd.Series(overall, name="effective_weight").reindex(list(fw.indicators))
+def _effective_weights(plan: Plan, weights: Mapping[str, pd.Series]) -> pd.Series:
+    children = {n.id: n.children for n in plan.nodes}
+    overall = overall_weights(children, {k: v.to_numpy() for k, v in weights.items()})
+    return pd.Series(overall, name="effective_weight").reindex(list(plan.indicators))
 
 
 # =============================================================================================
 # Ranks of the scores within each period (an exact global sort, gathered)
 # =============================================================================================
 def _ranks_partition(
-    part: pd.DataFrame, sorted_scores: Mapping[str, Mapping[Any, np.ndarray]]
+    part: pd.DataFrame,
+    sorted_scores: Mapping[str, Mapping[Any, np.ndarray]],
+    signs: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
+    """Ranks within each period, 1 = best: the highest score, or the lowest for a node with
+    ``higher_is: worse`` (its scores enter with sign −1, here and in ``sorted_scores``)."""
     out = part.copy()
     periods = part[PERIOD].to_numpy()
     for node, by_period in sorted_scores.items():
         rank = np.full(len(part), np.nan)
-        values = part[node].to_numpy(dtype=np.float64)
+        values = (signs or {}).get(node, 1.0) * part[node].to_numpy(dtype=np.float64)
         for period in pd.unique(periods):  # a loop over periods
             rows = periods == period
             reference = by_period.get(period, np.zeros(0))
@@ -2030,28 +1492,23 @@ def compute_dask(
         return _build(framework, panel, active, persist, ranks)
 
 
-def _periods(parts: Sequence[Any], plan: _Plan, upto: str) -> tuple[np.ndarray, int]:
-    """Sorted distinct periods of a stage's rows and the number of rows before screening
-    (a small reduction)."""
-    from dask import delayed
-
-    shared = _shared(plan)
-    chunks = [delayed(_periods_chunk)(p, shared, upto) for p in parts]
-    ((periods, n_rows),) = _compute(_tree_reduce(chunks, _union))
-    return np.sort(np.asarray(periods)), int(n_rows)
-
-
 def _build(
     fw: Framework, panel: DaskPanel, client: Any, persist: bool, ranks: str
 ) -> DaskIndexResult:
-    ids = list(fw.indicators)
+    """Read, learn stage by stage (one pass over a persisted stage each), write lazily."""
+    compiled = compile_plan(fw)
+    ids = list(compiled.indicators)
     catalogue = fw.catalogue.select(ids)
     frame = panel.frame
-    impute_method = fw.spec.pipeline.impute.method
+    by_entity = panel.by_entity
+    n_workers = _n_workers(client)
+    if frame.npartitions < n_workers:  # at least one partition per worker
+        frame = frame.repartition(npartitions=n_workers)
+        by_entity = False
     uses_panel = _uses_panel(catalogue)
-    needs_entity = uses_panel or imputers.get(impute_method).panel
+    needs_entity = uses_panel or compiled.impute.method.panel
     shuffled = False
-    if needs_entity and not panel.by_entity:  # whole entity histories in one partition
+    if needs_entity and not by_entity:  # whole entity histories in one partition
         frame = frame.shuffle(on=ENTITY, npartitions=frame.npartitions)
         shuffled = True
     all_periods = None
@@ -2074,28 +1531,45 @@ def _build(
     )
     if persist:
         indicators = client.persist(indicators) if client is not None else indicators.persist()
-    parts = indicators.to_delayed()
-    screen_options, screen_params = split_options("screen", fw.spec.pipeline.screen)
-    plan = _Plan(
-        ids=ids,
-        groups=list(panel.groups),
-        screen=(fw.spec.pipeline.screen.method, screen_params),
-        screen_on=str(screen_options.get("stage", "raw")),
+    plan = _Plan(ids=ids, groups=list(panel.groups), plan=compiled, screen_on=compiled.screen_on)
+    info: dict[str, Any] = {"passes": 0}
+    # pass 1 over the raw values: the periods, the number of rows, imputation statistics
+    impute_request = _impute_request(plan)
+    requests = [impute_request] if impute_request is not None else []
+    upto = "raw" if plan.screen_on == "raw" else None
+    merged, plan.impute_periods, plan.n_rows = _learning_pass(
+        indicators, plan, upto, requests, info
     )
-    plan.impute_periods, plan.n_rows = _periods(parts, plan, "raw")
-    _plan_impute(fw, plan, parts)
-    if plan.screen_on == "raw":  # imputation keeps the rows: the same periods
-        plan.periods = plan.impute_periods
-    else:
-        plan.periods, _ = _periods(parts, plan, "imputed")
+    if plan.screen_on != "raw":  # every row is imputed before screening
+        plan.impute_periods = np.sort(plan.impute_periods)
+    if impute_request is not None:
+        _learn_impute(plan, impute_request, merged[0])
+    # pass 2 over the imputed (and screened) values: the treatment of every column
+    imputed = _stage(indicators, plan, "imputed", persist, client, carry=plan.groups)
+    treat_requests = _treat_requests(plan)
+    merged, plan.periods, _ = _learning_pass(imputed, plan, None, treat_requests, info)
     if not len(plan.periods):
         raise DataError(
-            f"screening ({plan.screen[0]}, {plan.screen[1]}) removed every row; lower the "
-            "threshold or check the data"
+            f"screening ({compiled.screen.name}, {dict(compiled.screen.params)}) removed every "
+            "row; lower the threshold or check the data"
         )
-    treatment = _plan_treat(fw, plan, parts)
-    normalisation, learnt = _plan_normalise(fw, plan, parts)
-    weights, weight_info = _plan_tree(fw, plan)
+    treatment = _learn_treat(plan, merged)
+    # pass 3 over the treated values: normalisation, and the report of transformed columns
+    treated = _apply_stage(imputed, plan, persist, client, "treated")
+    del imputed
+    normalise_requests = _normalise_requests(plan)
+    after = _after_transform(plan)
+    wanted = [r for r in normalise_requests if r is not None] + ([after] if after else [])
+    merged, _, _ = _learning_pass(treated, plan, None, wanted, info)
+    if after is not None:
+        treatment = _report_after(plan, treatment, after, merged[-1][None])
+        merged = merged[:-1]
+    normalisation, learnt = _learn_normalise(plan, normalise_requests, merged)
+    weights, weight_info = _plan_weights(plan)
+    # the scores, computed once from the treated values; ranks gathered from them
+    normalised = _apply_stage(treated, plan, False, client, "normalised")
+    scores = _apply_stage(normalised, plan, persist, client, "scores")
+    del treated, normalised
     shared = _shared(plan)
 
     def stage(upto: str) -> Any:
@@ -2103,47 +1577,55 @@ def _build(
         return indicators.map_partitions(_run_partition, shared, upto, meta=meta_frame)
 
     stages = {name: stage(name) for name in ("raw", "imputed", "treated", "normalised")}
-    scores = stage("scores")
-    rank_nodes = {"all": plan.node_order, "root": [fw.id], "none": []}[ranks]
+    rank_nodes = {"all": list(compiled.node_order), "root": [fw.id], "none": []}[ranks]
     table = scores
     if rank_nodes:  # an exact sort per node and period: gathered, then binary search
         (gathered,) = _compute(scores[[PERIOD, *rank_nodes]])
+        info["passes"] += 1
         sorted_scores: dict[str, dict[Any, np.ndarray]] = {}
         positions = gathered.groupby(PERIOD, sort=False).indices
+        signs = {
+            n: 1.0 if better else -1.0
+            for n, better in zip(compiled.node_order, compiled.higher_is_better, strict=True)
+        }
         for node in rank_nodes:
-            values = gathered[node].to_numpy(dtype=np.float64)
+            values = signs[node] * gathered[node].to_numpy(dtype=np.float64)
             sorted_scores[node] = {}
             for period, rows in positions.items():
                 v = values[rows]
                 sorted_scores[node][period] = np.sort(v[~np.isnan(v)])
         ranks_meta = _ranks_partition(scores._meta, {n: {} for n in rank_nodes})
-        table = scores.map_partitions(_ranks_partition, _shared(sorted_scores), meta=ranks_meta)
+        table = scores.map_partitions(
+            _ranks_partition, _shared(sorted_scores), signs, meta=ranks_meta
+        )
     audit = indicators.map_partitions(_run_partition, shared, "audit", meta=_empty_audit())
     transformed = [
-        ["treat", None, None, ids[g.columns[j]], "transformed", np.nan, np.nan, g.transform[j]]
+        ["treat", None, None, ids[g.columns[j]], "transformed", np.nan, np.nan, name]
         for g in plan.treat or []
-        for j in range(len(g.columns))
-        if g.transform[j] != "none"
+        for j, name in enumerate(g.transform)
+        if name != "none"
     ]
     if transformed:
         import dask.dataframe as dd
 
         rows = _audit_types(pd.DataFrame(transformed, columns=AUDIT_COLUMNS))
         audit = dd.concat([audit, dd.from_pandas(rows, npartitions=1)])
-    info = {
-        "npartitions": indicators.npartitions,
-        "shuffled_by_entity": shuffled,
-        "persisted": persist,
-        "periods": len(plan.periods),
-        "schema_notes": panel.schema.to_dict(orient="records"),
-    }
+    info.update(
+        npartitions=indicators.npartitions,
+        workers=n_workers,
+        shuffled_by_entity=shuffled,
+        persisted=persist,
+        periods=len(plan.periods),
+        graph_size=len(table.__dask_graph__()),
+        schema_notes=panel.schema.to_dict(orient="records"),
+    )
     return DaskIndexResult(
         framework=fw,
         table=table,
         stages=stages,
         audit=audit,
         weights=weights,
-        effective_weights=_effective_weights(fw, weights),
+        effective_weights=_effective_weights(compiled, weights),
         normalisation=normalisation,
         treatment=treatment,
         weight_info=weight_info,

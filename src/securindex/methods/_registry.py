@@ -89,6 +89,18 @@ class Method(Generic[F]):
     applies_direction : bool
         A normaliser that orients its scores by ``direction`` (polarity); ``False`` for
         one that keeps values as they are (the identity, ``none``).
+    statistic : Statistic, callable or None
+        How the method learns from blocks of rows (:mod:`securindex.methods._statistics`):
+        each block is summarised, the summaries are merged, the method learns from the
+        merged summary. A callable of the parameters when they decide it (it raises a
+        :class:`SpecError` with the reason when the parameters cannot learn from blocks).
+        ``None``: a normaliser or imputer that learns gathers its reference sample
+        (:class:`~securindex.methods._statistics.Sample`); a treat method without
+        ``learn_from`` cannot run on blocks.
+    learn_from, apply : callable or None
+        The blocked form of a method whose ``func`` works on whole columns:
+        ``learn_from(summary, /, **params) -> learnt`` learns from the merged
+        ``statistic``; ``apply(x, /, *, learnt, **params) -> array`` applies it to a block.
     """
 
     name: str
@@ -116,6 +128,9 @@ class Method(Generic[F]):
     scores_node: bool = False
     applies_direction: bool = True
     max_children: int | None = None
+    statistic: Any = None
+    learn_from: Callable[..., Any] | None = None
+    apply: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
@@ -161,12 +176,16 @@ class Protocol:
         Keyword arguments the engines always pass (the function must accept them).
     defaults : Mapping
         Field values a method gets unless it declares them.
+    infer : callable, optional
+        Field values read from the function itself (e.g. an aggregator that takes
+        ``groups`` compares rows), for the fields a method does not declare.
     """
 
     fields: frozenset[str]
     positional: int = 1
     keywords: tuple[str, ...] = ()
     defaults: Mapping[str, Any] | None = None
+    infer: Callable[[Callable[..., Any]], Mapping[str, Any]] | None = None
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -293,7 +312,8 @@ class Registry(Generic[F]):
                 raise SpecError(f"{label} is already registered; pass replace=True")
             if not callable(func):
                 raise SpecError(f"{label}: {func!r} is not callable")
-            values = {**(self.protocol.defaults or {}), **declared}
+            inferred = self.protocol.infer(func) if self.protocol.infer is not None else {}
+            values = {**(self.protocol.defaults or {}), **inferred, **declared}
             if "parameters" in values and values["parameters"] is not None:
                 values["parameters"] = tuple(values["parameters"])
             if "requires" in values:

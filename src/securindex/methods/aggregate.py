@@ -35,6 +35,7 @@ References
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -62,6 +63,13 @@ __all__ = [
 
 Aggregator = Callable[..., FloatArray]
 
+
+def _infer_rowwise(func: Callable[..., Any]) -> dict[str, Any]:
+    """An aggregator combines each row on its own unless it takes ``groups`` (the rows it
+    compares with each other, e.g. within a period)."""
+    return {"rowwise": "groups" not in inspect.signature(func).parameters}
+
+
 aggregators: Registry[Aggregator] = Registry(
     "aggregate",
     Protocol(
@@ -78,6 +86,7 @@ aggregators: Registry[Aggregator] = Registry(
             }
         ),
         positional=2,
+        infer=_infer_rowwise,
     ),
 )
 """The aggregation registry: method name → aggregator function."""

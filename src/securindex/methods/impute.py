@@ -37,6 +37,7 @@ import numpy as np
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Protocol, Registry
+from securindex.methods._statistics import Moments, Sample
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -67,7 +68,7 @@ Imputer = Callable[..., Imputed]
 imputers: Registry[Imputer] = Registry(
     "impute",
     Protocol(
-        fields=frozenset({"learns", "columnwise", "uses_groups", "panel"}),
+        fields=frozenset({"learns", "columnwise", "uses_groups", "panel", "statistic"}),
         keywords=("entity", "period", "groups"),
     ),
 )
@@ -248,7 +249,13 @@ def _statistic_impute(
 
 
 @imputers.register(
-    "mean", columnwise=True, reference=HANDBOOK, uses_groups=True, parameters=("within_period",)
+    "mean",
+    columnwise=True,
+    learns=True,
+    statistic=Moments(keys=("mean",)),
+    reference=HANDBOOK,
+    uses_groups=True,
+    parameters=("within_period",),
 )
 def mean(
     X: FloatArray,
@@ -307,7 +314,13 @@ def mean(
 
 
 @imputers.register(
-    "median", columnwise=True, reference=HANDBOOK, uses_groups=True, parameters=("within_period",)
+    "median",
+    columnwise=True,
+    learns=True,
+    statistic=Sample(),
+    reference=HANDBOOK,
+    uses_groups=True,
+    parameters=("within_period",),
 )
 def median(
     X: FloatArray,

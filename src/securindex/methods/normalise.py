@@ -46,6 +46,7 @@ import numpy as np
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Method, Protocol, Registry
+from securindex.methods._statistics import Moments
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -117,6 +118,7 @@ normalisers: Registry[Normaliser] = Registry(
                 "range_of",
                 "requires_positive",
                 "applies_direction",
+                "statistic",
             }
         ),
         keywords=("direction",),
@@ -467,6 +469,7 @@ def identity(
 
 @normalisers.register(
     "minmax",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 100.0),
@@ -560,6 +563,7 @@ def minmax(
 
 @normalisers.register(
     "zscore",
+    statistic=Moments(keys=("mean", "sd")),
     columnwise=True,
     reference=HANDBOOK,
     learns=True,
@@ -1261,6 +1265,7 @@ def _leader(
 
 @normalisers.register(
     "distance_to_leader",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=HANDBOOK,
     output_range=(0.0, 1.0),
@@ -1321,6 +1326,7 @@ def distance_to_leader(
 
 @normalisers.register(
     "fraction_of_max",
+    statistic=Moments(keys=("min", "max")),
     columnwise=True,
     reference=COINR,
     output_range=(0.0, 100.0),
@@ -1378,6 +1384,7 @@ def fraction_of_max(
 
 @normalisers.register(
     "ratio_to_mean",
+    statistic=Moments(keys=("mean",)),
     columnwise=True,
     reference=HANDBOOK,
     learns=True,

@@ -38,12 +38,19 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from securindex.errors import DataError
+from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Method, Protocol, Registry
+from securindex.methods._statistics import (
+    ColumnSummary,
+    Moments,
+    column_moments,
+    moment_shape,
+)
 from securindex.methods._types import (
     BoolArray,
     FloatArray,
@@ -59,13 +66,16 @@ from securindex.methods._types import (
 __all__ = [
     "FALLBACKS",
     "TRANSFORMS",
+    "ColumnTreatment",
     "Treater",
+    "apply_treatment",
     "boxcox",
     "fails_rule",
     "kurtosis",
     "log",
     "none",
     "register_treater",
+    "run_treater",
     "skewness",
     "transform",
     "treat_by_period",
@@ -76,7 +86,20 @@ __all__ = [
 Treater = Callable[..., Treated]
 
 treaters: Registry[Treater] = Registry(
-    "treat", Protocol(fields=frozenset({"learns", "columnwise", "treats_only_failing"}))
+    "treat",
+    Protocol(
+        fields=frozenset(
+            {
+                "learns",
+                "learn",
+                "columnwise",
+                "treats_only_failing",
+                "statistic",
+                "learn_from",
+                "apply",
+            }
+        )
+    ),
 )
 """The outlier-treatment registry: method name → treater function."""
 
@@ -410,6 +433,329 @@ def _report(
     ]
 
 
+# --------------------------------------------------------------------------------------
+# The blocked form: learning a treatment from merged column summaries
+#
+# An engine holding the data in blocks (Dask partitions) summarises each block
+# (securindex.methods._statistics.Moments: moments plus the extreme distinct values),
+# merges the summaries, lets the method learn the treatment of each column from the merged
+# summary (``learn_from``) and applies it to every block (``apply``). The result equals
+# the method's own run on the whole column (tests check it with hypothesis).
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ColumnTreatment:
+    """What a treat method learnt for a group of columns, to apply to any block of rows.
+
+    Attributes
+    ----------
+    floor, cap : FloatArray, shape (n_columns,)
+        Winsorisation bounds (-inf/+inf where a column is not winsorised) [unit of x].
+    transform : list of str
+        Per column, the transform applied (``none``, ``ln``, ``log_CT`` …).
+    shift, lmbda : FloatArray, shape (n_columns,)
+        The transform's shift and Box-Cox exponent (NaN when not applicable).
+    report : list of dict
+        One record per column, in the format of :attr:`Treated.report`.
+    """
+
+    floor: FloatArray
+    cap: FloatArray
+    transform: list[str]
+    shift: FloatArray
+    lmbda: FloatArray
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _column_record(j: int, skew0: float, kurt0: float, fails0: bool) -> dict[str, Any]:
+    return {
+        "column": j,
+        "skew_before": skew0,
+        "kurt_before": kurt0,
+        "pass_before": not fails0,
+        "n_winsorised": 0,
+        "winsorised_low": np.nan,
+        "winsorised_high": np.nan,
+        "transform": "none",
+        "shift": np.nan,
+        "lambda": np.nan,
+        "skew_after": skew0,
+        "kurt_after": kurt0,
+        "pass_after": not fails0,
+    }
+
+
+_Decide = Callable[
+    [ColumnTreatment, int, ColumnSummary, float, float, bool, dict[str, Any]], str | None
+]
+
+
+def _learn_columns(
+    summary: ColumnSummary, params: Mapping[str, Any], decide: _Decide
+) -> ColumnTreatment:
+    """The treatment of every column of ``summary``; ``decide`` picks the method's action
+    for one column and returns the transform to apply (or None)."""
+    skew_max, kurt_max = _rule(dict(params), "treat")
+    lmbda = params.get("lmbda")
+    makepos = bool(params.get("makepos", True))
+    k = len(summary.levels)
+    plan = ColumnTreatment(
+        floor=np.full(k, -np.inf),
+        cap=np.full(k, np.inf),
+        transform=["none"] * k,
+        shift=np.full(k, np.nan),
+        lmbda=np.full(k, np.nan),
+    )
+    for j in range(k):
+        values, _ = summary.levels[j]
+        lo = float(values[0]) if len(values) else np.nan
+        hi = float(values[-1]) if len(values) else np.nan
+        skew0, kurt0 = moment_shape(column_moments(summary, j))
+        fails0 = bool(fails_rule(np.array(skew0), np.array(kurt0), skew_max, kurt_max))
+        record = _column_record(j, skew0, kurt0, fails0)
+        name = decide(plan, j, summary, skew_max, kurt_max, fails0, record)
+        if name is not None:
+            applied, shift, lam = _plan_transform(
+                name, lo, hi, summary.count[j], skew0, lmbda, makepos, j
+            )
+            plan.transform[j] = applied
+            plan.shift[j], plan.lmbda[j] = shift, lam
+            record.update(transform=applied, shift=shift, **{"lambda": lam})
+            if applied == "none":
+                record.update(skew_after=skew0, kurt_after=kurt0, pass_after=not fails0)
+        plan.report.append(record)
+    return plan
+
+
+def _winsorise_column(
+    summary: ColumnSummary, j: int, skew_max: float, kurt_max: float, winmax: int
+) -> tuple[float, float, int, float, float]:
+    """Replay the JRC/COINr winsorisation loop of :func:`winsorise` on one column's extreme
+    values: each pass moves all values tied at the failing tail to the next value."""
+    values, counts = summary.levels[j]
+    if not len(values):
+        return -np.inf, np.inf, 0, np.nan, np.nan
+    floor, cap = -np.inf, np.inf
+    n_changed = 0
+    while True:
+        skew, kurt = moment_shape(column_moments(summary, j, floor, cap))
+        failing = (
+            bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
+            and n_changed < winmax
+        )
+        if not failing:
+            return floor, cap, n_changed, skew, kurt
+        current = np.unique(np.clip(values, floor, cap))
+        if skew >= 0:
+            cap = float(current[-2]) if len(current) > 1 else -np.inf
+        else:
+            floor = float(current[1]) if len(current) > 1 else np.inf
+        n_changed = int(counts[(values > cap) | (values < floor)].sum())
+
+
+def _plan_transform(
+    name: str, lo: float, hi: float, count: float, skew: float, lmbda: Any, makepos: bool, j: int
+) -> tuple[str, float, float]:
+    """Transform, shift and λ of one column, as :func:`transform` decides them."""
+    spread = count >= 2 and hi > lo
+    if not spread:
+        return "none", 0.0, np.nan
+    a = 0.01 * (hi - lo)
+    if name == "ln":
+        if lo <= 0:
+            raise DataError(
+                f"treat transform 'ln' needs values > 0, but column(s) [{j}] hold values <= 0; "
+                "use transform 'log_CT' (shifted log) instead"
+            )
+        return "ln", 0.0, np.nan
+    if name == "log_CT":
+        return "log_CT", -lo + a, np.nan
+    if name == "log_CT_orig":
+        return "log_CT_orig", -lo + 1.0, np.nan
+    if name == "log_CT_plus":
+        if skew > 0:
+            return "log_CT", -lo + a, np.nan
+        return "log_CT_neg", hi + a, np.nan
+    if name == "boxcox":
+        if lmbda is None:
+            raise SpecError(
+                "treat transform 'boxcox' learnt from summaries needs a fixed 'lmbda' (the "
+                "maximum-likelihood λ needs the whole column in memory)"
+            )
+        shift = 1.0 - lo if makepos else 0.0
+        if lo + shift <= 0:
+            raise DataError(
+                f"treat transform 'boxcox' with makepos: false needs values > 0, but column(s) "
+                f"[{j}] hold values <= 0; set makepos: true"
+            )
+        return "boxcox", shift, float(lmbda)
+    raise SpecError(f"unknown transform {name!r}")  # pragma: no cover - checked by the methods
+
+
+def _fixed_lambda(params: Mapping[str, Any], method: str = "boxcox") -> Moments:
+    """Box-Cox learns from summaries only with a fixed λ."""
+    if params.get("lmbda") is None:
+        raise SpecError(
+            f"treat method '{method}' with a maximum-likelihood Box-Cox λ cannot learn from "
+            "summaries of blocks (the likelihood needs the whole column in memory); give a "
+            "fixed 'lmbda'"
+        )
+    return Moments()
+
+
+def _winsorise_statistic(params: Mapping[str, Any]) -> Moments:
+    """Winsorising ``winmax`` points needs the ``winmax + 1`` most extreme values."""
+    if params.get("fallback", "log_CT") == "boxcox":
+        _fixed_lambda(params, "winsorise")
+    return Moments(depth=int(params.get("winmax", 5)) + 1)
+
+
+def _learn_none(summary: ColumnSummary, /, **params: Any) -> ColumnTreatment:
+    return _learn_columns(summary, params, lambda *args: None)
+
+
+def _learn_log(summary: ColumnSummary, /, **params: Any) -> ColumnTreatment:
+    only = bool(params.get("only_failing", False))
+    name = str(params.get("transform", "ln"))
+    return _learn_columns(
+        summary,
+        params,
+        lambda plan, j, s, sm, km, fails0, record: name if fails0 or not only else None,
+    )
+
+
+def _learn_boxcox(summary: ColumnSummary, /, **params: Any) -> ColumnTreatment:
+    only = bool(params.get("only_failing", False))
+    return _learn_columns(
+        summary,
+        params,
+        lambda plan, j, s, sm, km, fails0, record: "boxcox" if fails0 or not only else None,
+    )
+
+
+def _learn_winsorise(summary: ColumnSummary, /, **params: Any) -> ColumnTreatment:
+    winmax = int(params.get("winmax", 5))
+    fallback = str(params.get("fallback", "log_CT"))
+
+    def decide(
+        plan: ColumnTreatment,
+        j: int,
+        s: ColumnSummary,
+        skew_max: float,
+        kurt_max: float,
+        fails0: bool,
+        record: dict[str, Any],
+    ) -> str | None:
+        floor, cap, _, skew, kurt = _winsorise_column(s, j, skew_max, kurt_max, winmax)
+        fails = bool(fails_rule(np.array(skew), np.array(kurt), skew_max, kurt_max))
+        if fallback != "none" and fails:
+            return fallback
+        values, counts = s.levels[j]
+        plan.floor[j], plan.cap[j] = floor, cap
+        raised, lowered = values < floor, values > cap
+        record.update(
+            n_winsorised=int(counts[raised].sum() + counts[lowered].sum()),
+            winsorised_low=floor if raised.any() else np.nan,
+            winsorised_high=cap if lowered.any() else np.nan,
+            skew_after=skew,
+            kurt_after=kurt,
+            pass_after=not fails,
+        )
+        return None
+
+    return _learn_columns(summary, params, decide)
+
+
+def _transform_column(x: FloatArray, name: str, shift: float, lam: float) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _COLUMN_TRANSFORMS[name](x, shift, lam)
+
+
+def _boxcox_column(x: FloatArray, shift: float, lam: float) -> FloatArray:
+    y = x + shift
+    return np.log(y) if lam == 0 else (y**lam - 1.0) / lam
+
+
+_COLUMN_TRANSFORMS: dict[str, Callable[[FloatArray, float, float], FloatArray]] = {
+    "ln": lambda x, shift, lam: np.log(x),
+    "log_CT": lambda x, shift, lam: np.log(x + shift),
+    "log_CT_orig": lambda x, shift, lam: np.log(x + shift),
+    "log_CT_neg": lambda x, shift, lam: -np.log(shift - x),
+    "boxcox": _boxcox_column,
+}
+"""A learnt whole-column transform applied to a block, by the name :func:`transform`
+reports (the column's statistics are in the learnt shift and λ)."""
+
+
+def apply_treatment(x: FloatArray, /, *, learnt: ColumnTreatment, **params: Any) -> FloatArray:
+    """Apply a learnt :class:`ColumnTreatment` to a block of rows (its columns in order).
+
+    Parameters
+    ----------
+    x : FloatArray, shape (n_rows, n_columns)
+        Values [unit of the indicator].
+    learnt : ColumnTreatment
+        What the method learnt from the whole columns.
+
+    Returns
+    -------
+    FloatArray
+        Winsorised or transformed values; NaN stays NaN.
+    """
+    out = np.array(x, dtype=np.float64, copy=True)
+    for j, name in enumerate(learnt.transform):
+        column = x[:, j]
+        if name == "none":
+            floor, cap = learnt.floor[j], learnt.cap[j]
+            if np.isfinite(floor) or np.isfinite(cap):
+                out[:, j] = np.where(np.isnan(column), column, np.clip(column, floor, cap))
+            continue
+        out[:, j] = _transform_column(column, name, learnt.shift[j], learnt.lmbda[j])
+    return out
+
+
+def run_treater(method: str | Method[Any], X: FloatArray, /, **params: Any) -> Treated:
+    """Run a treat method of any registered form on a block of whole columns.
+
+    A treat method is one function returning a :class:`Treated` (the built-in form), a
+    function returning a plain array (a transform of whole columns), or a learn/apply pair
+    registered with ``learn=`` (``learn(reference, /, **params) -> learnt``, ``apply(x, /,
+    *, learnt, **params) -> array``). Every engine calls it; a plain array counts as a
+    transform of every column it was given, named after the method.
+
+    Raises
+    ------
+    SpecError
+        The method returned something else than a ``Treated`` or a float array of the
+        input's shape.
+    """
+    entry = treaters.get(method) if isinstance(method, str) else method
+    if entry.learn is not None:
+        result = entry.func(X, learnt=entry.learn(X, **params), **params)
+    else:
+        result = entry.func(X, **params)
+    if isinstance(result, Treated):
+        return result
+    shape = np.shape(X)
+    if isinstance(result, np.ndarray) and result.shape == shape:
+        values = np.asarray(result, dtype=np.float64)
+        return Treated(
+            values=values,
+            winsorised=np.zeros(shape, dtype=bool),
+            transformed=dict.fromkeys(range(shape[1]), entry.name),
+        )
+    got = (
+        f"an array of shape {result.shape}"
+        if isinstance(result, np.ndarray)
+        else f"a {type(result).__name__}"
+    )
+    raise SpecError(
+        f"treat method '{entry.name}' returned {got}; it must return a Treated or a float "
+        f"array of the input's shape {shape}"
+    )
+
+
 def _only_failing(params: Mapping[str, Any]) -> bool:
     """``log`` and ``boxcox`` leave passing columns alone with ``only_failing: true``."""
     return params.get("only_failing") is True
@@ -421,7 +767,15 @@ def _only_failing(params: Mapping[str, Any]) -> bool:
 
 
 @treaters.register(
-    "none", columnwise=True, treats_only_failing=True, reference=HANDBOOK, parameters=_RULE_PARAMS
+    "none",
+    columnwise=True,
+    learns=True,
+    treats_only_failing=True,
+    statistic=Moments(),
+    learn_from=_learn_none,
+    apply=apply_treatment,
+    reference=HANDBOOK,
+    parameters=_RULE_PARAMS,
 )
 def none(
     X: FloatArray, /, *, skew_max: float = 2.0, kurt_max: float = 3.5, **params: Any
@@ -492,7 +846,11 @@ def _transform_method(
 @treaters.register(
     "log",
     columnwise=True,
+    learns=True,
     treats_only_failing=_only_failing,
+    statistic=Moments(),
+    learn_from=_learn_log,
+    apply=apply_treatment,
     reference=COINR,
     parameters=(*_RULE_PARAMS, "transform", "only_failing"),
 )
@@ -555,7 +913,11 @@ def _boxcox_params(params: dict[str, Any], method: str) -> tuple[float | None, b
 @treaters.register(
     "boxcox",
     columnwise=True,
+    learns=True,
     treats_only_failing=_only_failing,
+    statistic=_fixed_lambda,
+    learn_from=_learn_boxcox,
+    apply=apply_treatment,
     reference=BOXCOX,
     parameters=(*_RULE_PARAMS, "lmbda", "makepos", "only_failing"),
 )
@@ -614,7 +976,11 @@ def boxcox(
 @treaters.register(
     "winsorise",
     columnwise=True,
+    learns=True,
     treats_only_failing=True,
+    statistic=_winsorise_statistic,
+    learn_from=_learn_winsorise,
+    apply=apply_treatment,
     reference=COINR,
     parameters=(*_RULE_PARAMS, "winmax", "fallback", "lmbda", "makepos"),
 )
@@ -796,7 +1162,7 @@ def treat_by_period(
     periods = np.unique(codes)
     for code in periods:  # a loop over periods; each call is vectorised over rows and columns
         rows = np.flatnonzero(codes == code)
-        part = entry(X[rows], **params)
+        part = run_treater(entry, X[rows], **params)
         values[rows] = part.values
         winsorised[rows] = part.winsorised
         for column, name in part.transformed.items():
