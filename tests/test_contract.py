@@ -69,6 +69,7 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "ratio_to_mean": {},
         "banding": {"thresholds": [0.5, 1.0, 2.0]},
         "none": {},
+        "ampi": {},
     },
     "weight": {
         "explicit": {},
@@ -79,6 +80,9 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "pca_rotated": {"n_factors": 1},
         "benefit_of_doubt": {},
         "none": {},
+        "bod_directional": {},
+        "bod_order_m": {"m": 5, "draws": 20},
+        "bod_undesirable": {"undesirable": ["c"]},
     },
     "aggregate": {
         "arithmetic": {},
@@ -90,6 +94,10 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "minimum": {},
         "median": {},
         "none": {},
+        "mean_min": {"alpha": 0.5},
+        "owa": {"j": 2},
+        "wroclaw": {},
+        "factor_scores": {"components": "all"},
     },
 }
 

@@ -471,3 +471,31 @@ def test_treat_per_period_is_an_option_of_the_pipeline(tmp_path: Path) -> None:
         "structure:\n  - {id: p, children: [a, b]}\n",
     )
     _one_problem(path, "per_period", "'per_period' must be true or false")
+
+
+def test_benefit_of_the_doubt_with_another_aggregator_is_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        BASE + "pipeline:\n  normalise: {method: minmax, lo: 1, hi: 100}\n"
+        "structure:\n  - id: p\n    children: [a, b]\n"
+        "    weighting: {method: benefit_of_doubt}\n"
+        "    aggregate: {method: geometric}\n",
+    )
+    _one_problem(
+        path,
+        "aggregate: {method: geometric}",
+        "is scored by its weighting method 'benefit_of_doubt'",
+        "aggregate 'geometric' would be ignored",
+    )
+
+
+def test_pipeline_wide_share_bounds_meet_a_one_child_root() -> None:
+    # the root has one child: one (lower, upper) pair for all children cannot bind it
+    spec = {
+        "id": "idx",
+        "columns": {"a": "positive", "b": "positive"},
+        "pipeline": {"weight": {"method": "benefit_of_doubt", "bounds": [0.1, 0.6]}},
+        "structure": [{"id": "p", "children": ["a", "b"]}],
+    }
+    fw = Framework.from_spec(spec)
+    assert fw.children["idx"] == ("p",)

@@ -324,15 +324,16 @@ def test_monte_carlo_refuses_weight_noise_on_a_formula_node() -> None:
         run_uncertainty(nominal, {"weights": {"noise": 0.1, "nodes": ["gdi"]}}, n_replicates=2)
 
 
-def test_dask_refuses_what_it_does_not_run_yet() -> None:
+def test_dask_runs_formulas_but_refuses_node_steps_that_learn_from_all_rows() -> None:
     pytest.importorskip("dask")
     from securindex.engines.dask import check_supported
 
-    with pytest.raises(SpecError) as info:
-        check_supported(Framework.from_spec({**PEACE, "pipeline": {}}))
-    assert "higher_is: worse is not supported by the dask engine" in str(info.value)
-    with pytest.raises(SpecError, match="scored by a formula, which the dask engine"):
-        check_supported(Framework.from_spec(_gdi()))
+    check_supported(Framework.from_spec(_gdi()))  # a formula node runs on partitions
+    check_supported(Framework.from_spec({**PEACE, "pipeline": {}}))  # and higher_is: worse
+    spec = _gdi()
+    spec["structure"][1]["impute"] = {"method": "mean"}
+    with pytest.raises(SpecError, match="has its own impute step, which learns from all rows"):
+        check_supported(Framework.from_spec(spec))
 
 
 def test_load_errors_are_located(tmp_path: Path) -> None:

@@ -296,6 +296,7 @@ CONTRACT_PARAMS: dict[str, dict[str, Any]] = {
     "ratio_to_mean": {},
     "banding": {"thresholds": [10.0, 100.0, 300.0]},
     "none": {},
+    "ampi": {},
 }
 
 

@@ -344,6 +344,7 @@ NORMALISE = {
     "ratio_to_mean": {"method": "ratio_to_mean"},
     "zscore": {"method": "zscore"},
     "none": {"method": "none"},
+    "ampi": {"method": "ampi"},
 }
 WEIGHT = {
     "ahp": {"method": "ahp", "pairwise": [[1, 3, 5], [1 / 3, 1, 3], [1 / 5, 1 / 3, 1]]},
@@ -355,6 +356,9 @@ WEIGHT = {
     "equal": {"method": "equal"},
     "explicit": {"method": "explicit"},
     "none": {"method": "none"},
+    "bod_directional": {"method": "bod_directional"},
+    "bod_order_m": {"method": "bod_order_m", "m": 5, "draws": 20},
+    "bod_undesirable": {"method": "bod_undesirable", "undesirable": ["i2"]},
     "pca_loadings": {"method": "pca_loadings"},
     "pca_rotated": {"method": "pca_rotated"},
 }
@@ -419,11 +423,16 @@ def test_every_normaliser_runs(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(WEIGHT))
 def test_every_weighter_runs(name: str) -> None:
     values = _random_values(holes=0)
-    fw = _random_framework(p1={"weighting": WEIGHT[name]})
+    positive = {"normalise": {"method": "minmax", "lo": 1, "hi": 100}}
+    fw = _random_framework(p1={"weighting": WEIGHT[name]}, **positive)
     result = run_pipeline(fw, values, _groups(values))
+    assert np.isfinite(result.scores["p1"]).all()
+    if result.weights["p1"].isna().all():  # a frontier without weights (order-m)
+        assert weighters.get(WEIGHT[name]["method"]).scores_node
+        assert result.effective_weights[["i0", "i1", "i2"]].isna().all()
+        return
     assert result.weights["p1"].sum() == pytest.approx(1.0)
     assert result.effective_weights.sum() == pytest.approx(1.0)
-    assert np.isfinite(result.scores["p1"]).all()
 
 
 @pytest.mark.parametrize("name", sorted(AGGREGATE))
@@ -448,7 +457,11 @@ def test_every_aggregator_runs(name: str) -> None:
     else:
         fw = _random_framework(normalise=normalise, aggregate=AGGREGATE[name])
     result = run_pipeline(fw, values, _groups(values))
-    assert np.isfinite(result.index).all()
+    unscored = result.audit[result.audit["detail"].str.contains("leaves the row undefined")]
+    missing = result.index.isna()
+    assert set(unscored["entity"]) == set(result.index[missing].index.get_level_values(0))
+    if aggregators.get(name).rowwise:
+        assert not missing.any()
 
 
 def test_copeland_compares_rows_within_each_period() -> None:

@@ -415,6 +415,9 @@ def _params(name: str, n_children: int, rng: np.random.Generator) -> dict[str, A
         return {"pairwise": target[:, None] / target[None, :]}
     if name == "benefit_of_doubt":
         return {"bounds": (0.05, 0.9)} if rng.random() < 0.5 else {}
+    if name == "bod_undesirable":
+        labels = [f"c{j}" for j in range(n_children)]
+        return {"undesirable": labels[-1:], "labels": labels}
     return {}
 
 
@@ -427,6 +430,9 @@ CONTRACT_METHODS = [
     "pca_rotated",
     "benefit_of_doubt",
     "none",
+    "bod_directional",
+    "bod_order_m",
+    "bod_undesirable",
 ]
 
 
@@ -445,6 +451,9 @@ def test_weights_are_non_negative_and_sum_to_one(name: str, seed: int, n_childre
     result = weighters.get(name)(X, **_params(name, n_children, rng))
     assert isinstance(result, Weights)
     assert result.values.shape[-1] == n_children
+    if np.isnan(result.values).all():  # a frontier without weights (order-m): its scores
+        assert weighters.get(name).scores_node and np.isfinite(result.info["scores"]).all()
+        return
     assert np.all(result.values >= 0)
     np.testing.assert_allclose(result.values.sum(axis=-1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(X, X_before)

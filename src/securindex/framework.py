@@ -638,6 +638,7 @@ class Framework:
                 self.node_range(node),
             )
             issues += self._identity_children(node, children)
+            issues += self._frontier_aggregate(node)
             checked = requires_positive(step.method, params)
             if rescale is not None:
                 ranges[node] = _normalised_range(rescale)
@@ -698,9 +699,30 @@ class Framework:
             bounded = (computed[0], np.inf)
         return _within(bounded, declared)
 
+    def _frontier_aggregate(self, node: str) -> list[Issue]:
+        """A node scored by its weighting method's optimum (benefit of the doubt) is not a
+        mean: an aggregate other than the arithmetic one would be silently ignored."""
+        weighting = self.weight_step(node).method
+        aggregate = self.aggregate_step(node).method
+        if not weighters.get(weighting).scores_node or aggregate in ("arithmetic", "none"):
+            return []
+        return [
+            self._issue(
+                self._aggregate_path(node),
+                f"node '{node}' is scored by its weighting method '{weighting}' (each row's "
+                "share of the best-practice frontier, the optimum of its linear programme, "
+                f"which is a weighted arithmetic mean), so aggregate '{aggregate}' would be "
+                f"ignored. Fix: give node '{node}' aggregate: {{method: arithmetic}}, or "
+                "weight it with another method",
+            )
+        ]
+
     def _identity_children(self, node: str, children: tuple[str, ...]) -> list[Issue]:
         """A mean over values left as they are (``normalise: none``) must not mix
-        directions: each such indicator must already point the index's way."""
+        directions: each such indicator must already point the index's way. (A frontier
+        node, scored by its weighting method, reads its children as they come.)"""
+        if weighters.get(self.weight_step(node).method).scores_node:
+            return []
         wrong = [
             c
             for c in children
@@ -923,6 +945,48 @@ class Framework:
             mean over min-max scores in [0, 100]).
         """
         return self.replace_steps(steps, keep_overrides=keep_overrides)
+
+    def with_weights(self, node: str, weights: Mapping[str, float]) -> Framework:
+        """A copy whose node ``node`` weights its children ``weights`` (explicit weights).
+
+        Parameters
+        ----------
+        node
+            A node id (or the framework id for the root).
+        weights
+            Child id → nominal weight [unitless, >= 0]; children left out keep theirs. A
+            child's weight is its own (nodes' ``weight``, indicators' ``overrides``), so a
+            child under several parents (a DAG) gets it under each.
+
+        Raises
+        ------
+        SpecError
+            An unknown node or child, or weights the framework refuses.
+        """
+        if node not in self.children:
+            raise SpecError(f"unknown node '{node}'; nodes are {list(self.node_order)}")
+        unknown = sorted(set(weights) - set(self.children[node]))
+        if unknown:
+            raise SpecError(
+                f"{unknown} are not children of '{node}'; its children are "
+                f"{list(self.children[node])}"
+            )
+        data = self.spec.model_dump(exclude_unset=True)
+        structure = data.setdefault("structure", [])
+        for entry in structure:
+            if entry["id"] in weights:
+                entry["weight"] = float(weights[entry["id"]])
+        overrides = data.setdefault("overrides", {})
+        for child, value in weights.items():
+            if child not in self._node_specs:
+                overrides.setdefault(child, {})["weight"] = float(value)
+        explicit = {"method": "explicit"}
+        if node == self.id:
+            data.setdefault("root", {})["weighting"] = explicit
+        else:
+            structure[self._node_index[node]]["weighting"] = explicit
+        spec = validate_located(FrameworkSpec, Located(data, "framework spec"))
+        return Framework(spec, self.catalogue, base_dir=self.base_dir)
 
     def replace_steps(
         self, steps: Mapping[str, Step | Mapping[str, Any]], *, keep_overrides: bool = False

@@ -65,6 +65,7 @@ __all__ = [
     "build_index",
     "normalisation_rows",
     "run_pipeline",
+    "score_nodes",
 ]
 
 _BLOCK_BYTES = 8 * 2**20
@@ -853,25 +854,9 @@ def _aggregate_all(
     index = stages.index
     ids = list(plan.indicators)
     order = list(plan.node_order)
-    n_rows = x.shape[0]
-    period_codes, _ = _period_codes(index)
-    scores = np.empty((n_rows, len(order)), dtype=np.float64, order="F")
-    weights: dict[str, pd.Series] = {}
-    weight_info: dict[str, dict[str, Any]] = {}
     audit: list[pd.DataFrame] = []
-    for node in plan.nodes:
-        block = _children_block(node, x, scores)
-        w, info = node_weights(node, block)
-        mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
-        weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
-        weight_info[node.id] = info
-        node_scores = _score_node(node, block, w, info, period_codes, index, audit)
-        if node.impute is not None:
-            node_scores = _impute_node(node, node_scores, index, groups, audit)
-        if node.normalise is not None:
-            node_scores, stats = normalise_node(node, node_scores, period_codes)
-            stages.learnt[node.id] = _column_stats(stats, 0, 1)
-        scores[:, node.column] = node_scores
+    scores, weights, weight_info, node_learnt = score_nodes(plan, x, index, groups, audit)
+    stages.learnt.update(node_learnt)
     stages.audit["aggregate"] = audit
     effective = pd.Series(
         overall_weights(
@@ -912,6 +897,71 @@ def _aggregate_all(
         settings=dict(settings),
         data_name=data_name,
     )
+
+
+def score_nodes(
+    plan: Plan,
+    x: FloatArray,
+    index: pd.MultiIndex,
+    groups: pd.DataFrame,
+    audit: list[pd.DataFrame] | None = None,
+    scores: FloatArray | None = None,
+) -> tuple[FloatArray, dict[str, pd.Series], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Weight and score every node of ``plan`` over normalised values, children first.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled framework (its nodes may be altered copies: other weights).
+    x : FloatArray, shape (n_rows, n_indicators)
+        The normalised indicators [score].
+    index : pandas.MultiIndex
+        ``(entity, period)`` of the rows.
+    groups : pandas.DataFrame
+        The panel's group columns (node imputation within groups).
+    audit : list, optional
+        Where the audit rows of the nodes go.
+    scores : FloatArray, optional
+        Scores computed before, updated in place: only the nodes of ``plan.nodes`` are
+        scored again (a plan holding some of the nodes: those whose weights changed and
+        their ancestors).
+
+    Returns
+    -------
+    scores : FloatArray, shape (n_rows, n_nodes)
+        Columns in ``plan.node_order`` [score].
+    weights, weight_info : dict
+        Per node, the weights used (their mean over rows when per row) and what the
+        weighting learnt.
+    learnt : dict
+        Per node with a ``normalise`` step, what it learnt.
+    """
+    period_codes, _ = _period_codes(index)
+    if scores is None:
+        scores = np.empty((x.shape[0], len(plan.node_order)), dtype=np.float64, order="F")
+    weights: dict[str, pd.Series] = {}
+    weight_info: dict[str, dict[str, Any]] = {}
+    learnt: dict[str, Any] = {}
+    audit = [] if audit is None else audit
+    for node in plan.nodes:
+        block = _children_block(node, x, scores)
+        w, info = node_weights(node, block)
+        if w.ndim == 1:
+            mean_w = w
+        elif np.isnan(w).all():  # a frontier without weights (order-m)
+            mean_w = np.full(w.shape[-1], np.nan)
+        else:
+            mean_w = np.nanmean(w, axis=0)
+        weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
+        weight_info[node.id] = info
+        node_scores = _score_node(node, block, w, info, period_codes, index, audit)
+        if node.impute is not None:
+            node_scores = _impute_node(node, node_scores, index, groups, audit)
+        if node.normalise is not None:
+            node_scores, stats = normalise_node(node, node_scores, period_codes)
+            learnt[node.id] = _column_stats(stats, 0, 1)
+        scores[:, node.column] = node_scores
+    return scores, weights, weight_info, learnt
 
 
 def _children_block(node: NodePlan, x: FloatArray, scores: FloatArray) -> FloatArray:

@@ -111,6 +111,7 @@ __all__ = [
     "UncertaintyResult",
     "UncertaintySpec",
     "WeightNoise",
+    "WeightSets",
     "estimate_uncertainty",
     "load_uncertainty_spec",
     "rebuild_replicate",
@@ -185,6 +186,19 @@ class WeightNoise(_Spec):
                 f"uniform weight noise must be <= 1 (weights stay >= 0); got {self.noise}"
             )
         return self
+
+
+class WeightSets(_Spec):
+    """Alternative sets of nominal weights, sampled as one discrete factor (COINr's list of
+    weight sets in ``get_sensitivity``).
+
+    Each set maps node ids to their children's weights (``{p1: {a: 2, b: 1, c: 1}}``);
+    nodes a set does not name keep their nominal weights in it. Weights are renormalised
+    within each node.
+    """
+
+    sets: list[dict[str, dict[str, float]]] = Field(min_length=2)
+    name: str | None = None
 
 
 class AggregationChoice(_Spec):
@@ -279,6 +293,7 @@ class UncertaintySpec(_Spec):
         default=None, description="node whose scores and ranks are summarised (default: root)"
     )
     weights: WeightNoise | None = None
+    weight_sets: WeightSets | None = None
     impute: list[Step] | None = Field(default=None, min_length=2)
     treat: list[Step] | None = Field(default=None, min_length=2)
     normalise: list[Step] | None = Field(default=None, min_length=2)
@@ -301,6 +316,14 @@ class UncertaintySpec(_Spec):
                 {"nodes": "all" if key == "all" else [key], "methods": methods}
                 for key, methods in value.items()
             ]
+        return value
+
+    @field_validator("weight_sets", mode="before")
+    @classmethod
+    def _weight_set_list(cls, value: object) -> object:
+        """A plain list of sets is short for ``{sets: [...]}``."""
+        if isinstance(value, list):
+            return {"sets": value}
         return value
 
     @field_validator("exclude", mode="before")
@@ -365,7 +388,7 @@ class _Factor:
     """One uncertain input: ``n_dims`` coordinates of the unit hypercube."""
 
     name: str
-    kind: Literal["choice", "weights", "exclude", "inputs"]
+    kind: Literal["choice", "weights", "weight_set", "exclude", "inputs"]
     n_dims: int
     path: tuple[str | int, ...]
     description: str
@@ -580,6 +603,7 @@ class _Engine:
         self.nodes = self._build_nodes()
         self._n_parents = {c: len(ps) for c, ps in framework.parents.items()}
         self._build_weight_factors()
+        self._build_weight_sets()
         self._build_aggregation_factors()
         self._build_exclusion()
         self._build_inputs()
@@ -783,6 +807,57 @@ class _Engine:
                     nodes=tuple(group),
                 )
             )
+
+    def _build_weight_sets(self) -> None:
+        """Alternative weight sets: one discrete factor over whole sets of node weights."""
+        choice = self.spec.weight_sets
+        self.weight_set_nodes: set[str] = set()
+        if choice is None:
+            return
+        sets: list[dict[str, FloatArray]] = []
+        for position, given in enumerate(choice.sets):
+            vectors: dict[str, FloatArray] = {}
+            for node_id, weights in given.items():
+                path: tuple[str | int, ...] = ("weight_sets", "sets", position, node_id)
+                node = self.nodes.get(node_id)
+                if node is None:
+                    self._issue(path, f"unknown node '{node_id}'; nodes are {list(self.nodes)}")
+                    continue
+                problem = None
+                if node.plan.formula is not None:
+                    problem = f"node '{node_id}' is scored by its formula: it has no weights"
+                elif node.weights.ndim != 1 or node.learnt_weights:
+                    problem = f"node '{node_id}' learns its weights from the data"
+                elif node.weight_factor is not None:
+                    problem = f"node '{node_id}' already has weight noise; vary one or the other"
+                unknown = sorted(set(weights) - set(node.children))
+                if unknown:
+                    problem = f"{unknown} are not children of '{node_id}' {list(node.children)}"
+                values = np.array([float(weights.get(c, 0.0)) for c in node.children])
+                if problem is None and (np.any(values < 0) or values.sum() <= 0):
+                    problem = "weights must be >= 0 and not all 0"
+                if problem is None and set(weights) != set(node.children):
+                    problem = f"give a weight to each child of '{node_id}' {list(node.children)}"
+                if problem is not None:
+                    self._issue(path, problem)
+                    continue
+                vectors[node_id] = values / values.sum()
+                self.weight_set_nodes.add(node_id)
+            sets.append(vectors)
+        labels = tuple(f"set {k + 1}" for k in range(len(sets)))
+        self.factors.append(
+            _Factor(
+                name=choice.name or "weight_sets",
+                kind="weight_set",
+                n_dims=1,
+                path=("weight_sets",),
+                description=f"one of {len(sets)} weight sets for "
+                + ", ".join(sorted(self.weight_set_nodes)),
+                labels=labels,
+                alternatives=tuple(sets),
+                nodes=tuple(sorted(self.weight_set_nodes)),
+            )
+        )
 
     def _build_aggregation_factors(self) -> None:
         inner = list(self.framework.postorder())
@@ -1353,6 +1428,14 @@ class _Engine:
                 total = draw.sum(axis=1, keepdims=True)
                 w = (draw / np.where(total > 0, total, 1.0))[:, None, :]
             out[node.id] = w
+        for k, factor in enumerate(self.factors):  # whole weight sets, one per replicate
+            if factor.kind != "weight_set":
+                continue
+            level = _choose(self._coordinates(u, k)[:, 0], len(factor.alternatives))
+            for node_id in factor.nodes:
+                nominal = self.nodes[node_id].weights
+                table = np.stack([s.get(node_id, nominal) for s in factor.alternatives])
+                out[node_id] = table[level][:, None, :]
         return out
 
     def _node_plan(self, node: _Node, step: Step) -> NodePlan:
@@ -1579,7 +1662,7 @@ class _Engine:
         columns: dict[str, np.ndarray] = {}
         weights: dict[str, FloatArray] | None = None
         for k, factor in enumerate(self.factors):
-            if factor.kind in ("choice", "exclude"):
+            if factor.kind in ("choice", "exclude", "weight_set"):
                 n_levels = len(factor.labels)
                 level = _choose(self._coordinates(u, k)[:, 0], n_levels)
                 columns[factor.name] = np.asarray(factor.labels, dtype=object)[level]
@@ -2228,7 +2311,11 @@ def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResul
         update: dict[str, Any] = {}
         if node.plan.kind != NODE_KIND_WEIGHTED:
             pass  # scored by its rule, its weighting learnt anew on the replicate's data
-        elif node.weight_factor is not None or node.learnt_weights:
+        elif (
+            node.weight_factor is not None
+            or node.learnt_weights
+            or node.id in engine.weight_set_nodes
+        ):
             w = weights[node.id]
             if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
                 raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")

@@ -972,3 +972,9 @@ def median(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
     high_value = np.take_along_axis(values, upper, axis=-1)
     result = np.where(at_half, 0.5 * (low_value + high_value), low_value)[..., 0]
     return np.where(empty, np.nan, result)
+
+
+# Aggregators of their own modules register into the same table (imported last: they use
+# the helpers above).
+from securindex.methods import aggregate_penalised as _penalised  # noqa: E402, F401
+from securindex.methods import aggregate_relative as _relative  # noqa: E402, F401

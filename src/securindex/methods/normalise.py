@@ -65,6 +65,7 @@ from securindex.methods._types import (
 __all__ = [
     "MODES",
     "Normaliser",
+    "ampi",
     "banding",
     "borda",
     "distance_to_leader",
@@ -775,6 +776,101 @@ def goalposts(
         return score_lo + (score_hi - score_lo) * t, _no_flags(X.shape[1])
 
     return _run("goalposts", X, direction, None, learnt, ("lo", "hi"), learn, apply)
+
+
+@normalisers.register(
+    "ampi",
+    columnwise=True,
+    reference=(
+        "Mazziotta, M. & Pareto, A. (2018). Measuring well-being over time: the adjusted "
+        "Mazziotta-Pareto index versus other non-compensatory indices. Social Indicators "
+        "Research 136(3), 967-976. doi:10.1007/s11205-017-1577-5; Compind 3.4 ci_ampi"
+    ),
+    learns=True,
+    requires_positive=False,
+    parameters=("centre",),
+)
+def ampi(
+    X: FloatArray,
+    /,
+    *,
+    direction: Any,
+    reference: FloatArray | None = None,
+    learnt: Mapping[str, FloatArray] | None = None,
+    centre: Any = None,
+    **params: Any,
+) -> Normalised:
+    """Goalposts of the adjusted Mazziotta–Pareto index (AMPI): 70–130 around a centre.
+
+    Each indicator is rescaled between goalposts placed half its range below and above a
+    reference value (the centre, e.g. its mean in a base year), so that the centre scores
+    100 and a range of values as wide as the observed one spans 70–130. Aggregating with
+    ``mazziotta_pareto`` (population standard deviation) gives the AMPI; unlike the MPI's
+    z-scores, the goalposts make the scores comparable over time.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing.
+    direction : array_like of ±1, shape (n_indicators,)
+        Polarity; −1 mirrors the scale (the upper goalpost scores 70).
+    reference : FloatArray, optional
+        Rows whose range fixes the goalposts' spread (default ``X``: all periods pooled,
+        as Compind).
+    learnt : mapping, optional
+        ``{"lo", "hi"}`` (the goalposts) of an earlier run.
+    centre : float or list of float, optional
+        The reference value of each indicator [indicator units] (Compind's ``gp``); default
+        the mean of the reference rows.
+
+    Returns
+    -------
+    Normalised
+        Scores [score, 100 at the centre; 70–130 over the reference rows when the centre
+        is their mid-range, wider otherwise]; ``learnt`` =
+        ``{"lo", "hi"}``, the goalposts ``centre ∓ (max − min) / 2``.
+
+    Notes
+    -----
+    :math:`r = 70 + 60\\,(x - lo)/(hi - lo)` for direction +1, :math:`70 + 60\\,(hi - x)/(hi
+    - lo)` for −1, with :math:`lo, hi = c \\mp (\\max x - \\min x)/2`; then
+    AMPI\\ :sup:`∓` = :math:`M_r \\mp S_r \\cdot cv_r` over each row's scores
+    (``aggregate: {method: mazziotta_pareto, ddof: 0}``).
+
+    References
+    ----------
+    .. [1] Mazziotta, M. & Pareto, A. (2018). doi:10.1007/s11205-017-1577-5
+    .. [2] Mazziotta, M. & Pareto, A. (2016). On a generalized non-compensatory composite
+       index for measuring socio-economic phenomena. Social Indicators Research 127,
+       983-1003. doi:10.1007/s11205-015-0998-2
+    .. [3] Compind 3.4, ``ci_ampi`` (the normalisation; its aggregation always applies the
+       negative penalty).
+
+    Examples
+    --------
+    >>> x = np.array([[2.0], [4.0], [6.0]])
+    >>> ampi(x, direction=[1], centre=4.0).values.ravel().tolist()
+    [70.0, 100.0, 130.0]
+    """
+    reject_unknown(params, "normalise", "ampi", ["centre"])
+    X = as_matrix(X, "normalise", "ampi")
+    n_cols = X.shape[1]
+    given = (
+        None if centre is None else check_per_column(centre, n_cols, "centre", "normalise", "ampi")
+    )
+
+    def learn(R: FloatArray) -> _Stats:
+        half = (_col_max(R) - _col_min(R)) / 2.0
+        middle = _col_mean(R) if given is None else given
+        return {"lo": middle - half, "hi": middle + half}
+
+    def apply(X: FloatArray, d: FloatArray, st: _Stats) -> tuple[FloatArray, _Flags]:
+        low, high = st["lo"], st["hi"]
+        constant = ~(high > low)
+        t = np.where(d > 0, X - low, high - X) / np.where(constant, 1.0, high - low)
+        return np.where(constant, 100.0, 70.0 + 60.0 * t), {"constant": constant}
+
+    return _run("ampi", X, direction, reference, learnt, ("lo", "hi"), learn, apply)
 
 
 # --------------------------------------------------------------------------------------

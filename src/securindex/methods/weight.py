@@ -843,7 +843,9 @@ def pca_rotated(
 
 def _share_bounds(bounds: Any, n_children: int) -> tuple[FloatArray, FloatArray]:
     where = "weight method 'benefit_of_doubt': "
-    if bounds is None:
+    if bounds is None or (n_children == 1 and np.asarray(bounds).size == 2):
+        # no bounds; or one pair for all children at a node with a single child, whose
+        # share is 1 whatever the bounds (a pipeline-wide setting meeting a one-child node)
         return np.zeros(n_children), np.ones(n_children)
     b = np.asarray(bounds, dtype=np.float64)
     if b.shape == (2,):
@@ -908,7 +910,9 @@ def benefit_of_doubt(
         Bounds on each child's share of the row's score [fraction]:
         :math:`L_i \le w_i x_{ij} / \sum_l w_l x_{lj} \le U_i` (Cherchye et al. 2007's
         "pie share" restrictions), one pair for all children or one per child. Without
-        bounds a row may put all its weight on its best child.
+        bounds a row may put all its weight on its best child. One pair given to a node
+        with a single child does not apply (its share is 1), so a pipeline-wide pair can
+        meet one-child nodes.
     groups : IntArray, shape (n_rows,), optional
         Period code per row: each row is compared with the rows of its own period only
         (a frontier per period). Without it, all rows form one pooled frontier.
@@ -1255,3 +1259,7 @@ def variance_shares(X_children: FloatArray, w: FloatArray) -> FloatArray:
     variance = covariance.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(variance > 0, covariance / variance, np.nan)
+
+
+# Frontier methods of their own module register into the same table (imported last).
+from securindex.methods import frontier as _frontier  # noqa: E402, F401

@@ -84,6 +84,8 @@ REASONS: dict[str, str] = {
     "formula_undefined": "the node's formula is undefined for the row's children (a division "
     "by zero, the log of a value <= 0 …)",
     "node_imputed": "the node could not score the row; its score was imputed",
+    "method_undefined": "the node's aggregation method leaves the row undefined although "
+    "children are present (e.g. factor scores need every child)",
 }
 """Reason codes of the rows a node does not score, with their meaning. Node- and score-level
 audits add theirs here (one place): an engine writes ``REASONS[code]``-backed rows with
@@ -411,6 +413,17 @@ class WeightedMean(NodeRule):
                 bad = np.flatnonzero((x <= 0).any(axis=-1).reshape(-1, x.shape[-2]).any(axis=0))
                 rows = list(labels(bad[:5]))
             raise DataError(f"node '{node.id}' ({node.aggregate.name}): {exc}", rows=rows) from None
+        with np.errstate(invalid="ignore"):
+            lost = np.isnan(values) & ~np.isnan(x).all(axis=-1)
+        if lost.any():  # NaN from the method itself, not from missing children: audited
+            unscored.append(
+                Unscored(
+                    rows=np.flatnonzero(lost.reshape(-1, lost.shape[-1]).any(axis=0)),
+                    reason="method_undefined",
+                    before=np.nan,
+                    detail=f"{node.aggregate.name}: {REASONS['method_undefined']}",
+                )
+            )
         return NodeScore(values=values, unscored=unscored)
 
 
