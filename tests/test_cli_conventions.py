@@ -269,3 +269,47 @@ def test_verbose_turns_on_the_securindex_logger(
     assert "shipped framework 'iusi'" in result.stderr and "catalogue:" in result.stderr
     runner.invoke(app, ["compute", "iusi", "uci_communities", "-o", "s.csv"])
     assert logging.getLogger("securindex").level == logging.NOTSET
+
+
+# -- plugins -------------------------------------------------------------------------------------
+PLUGIN = '''
+import numpy as np
+from securindex.methods.aggregate import register_aggregator
+
+
+@register_aggregator("lowest_child_plugin_test", compensatory=False)
+def lowest_child(X, w, /):
+    """The lowest child's score."""
+    return np.min(X, axis=-1)
+'''
+
+
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_a_method_registered_by_a_plugin_is_usable_from_the_cli(tmp_path: Path, how: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "mymethods.py").write_text(PLUGIN)
+    pd.DataFrame(
+        {"town": ["p", "q", "r"], "year": [2020] * 3, "a": [1.0, 2.0, 3.0], "b": [3.0, 1.0, 2.0]}
+    ).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "d.dictionary.yaml").write_text(
+        "entity: town\nperiod: year\nvariables:\n  a: {unit: dimensionless}\n"
+        "  b: {unit: dimensionless}\n"
+    )
+    (tmp_path / "fw.yaml").write_text(
+        "id: idx\ncolumns: {a: positive, b: positive}\n"
+        "structure:\n  - {id: p, children: [a, b], aggregate: {method: lowest_child_plugin_test}}\n"
+    )
+    command = [sys.executable, "-m", "securindex.cli"]
+    args = ["compute", "fw.yaml", "d.csv", "-o", "s.csv"]
+    without = subprocess.run([*command, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert without.returncode == 1 and "lowest_child_plugin_test" in without.stderr
+    plugin = "mymethods.py" if how == "file" else "mymethods"
+    done = subprocess.run(
+        [*command, "--plugin", plugin, *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    scores = pd.read_csv(tmp_path / "s.csv").set_index("town")
+    # min-max over three towns: a → 0, 50, 100; b → 100, 0, 50; the lowest child wins
+    assert scores["p"].tolist() == pytest.approx([0.0, 0.0, 50.0])

@@ -105,3 +105,196 @@ def test_cli_evaluate_writes_results(tmp_path: Path) -> None:
     assert "Maryland SMS level 3" in result.output
     for name in ("monitoring.csv", "targets.csv", "initiative.csv", "evaluation.json"):
         assert (tmp_path / "out" / name).exists()
+
+
+# ------------------------------------------------------------------ every design from a job
+
+ALL_DESIGNS = """\
+name: Maryland roll-out (illustrative)
+data: {example: maryland_counties}
+measures: [robberies]
+evaluation:
+  initiative:
+    name: Pilot counties
+    treated: [Baltimore County, Howard County]
+    control: [Anne Arundel County, Harford County, Carroll County]
+    before: {start: 2005, end: 2009}
+    after: {start: 2010, end: 2014}
+  analyses:
+    - kind: staggered_did
+      name: rollout
+      exposure: population
+      treatment:
+        Baltimore County: 2005
+        Howard County: 2005
+        Harford County: 2010
+        Carroll County: 2010
+        Frederick County: 2012
+    - kind: difference_in_differences
+      model: poisson
+      exposure: population
+      check_pre_trend: false
+    - kind: interrupted_time_series
+      exposure: population
+      comparison: {all_except: [treated, Baltimore City]}
+    - kind: synthetic_control
+      treated: Howard County
+      exposure: population
+      donors: {all_except: [treated, Baltimore County, Baltimore City]}
+"""
+
+
+def test_job_runs_every_design_with_the_python_api_keys(tmp_path: Path) -> None:
+    from securindex.evaluation import (
+        difference_in_differences,
+        interrupted_time_series,
+        staggered_did,
+        synthetic_control,
+    )
+
+    job = tmp_path / "job.yaml"
+    job.write_text(ALL_DESIGNS)
+    outcome = run_evaluation(load_job(job))
+    assert set(outcome.analyses) == {
+        "rollout",
+        "difference_in_differences",
+        "interrupted_time_series",
+        "synthetic_control",
+    }
+    frame = Panel.example("maryland_counties").frame.reset_index()
+    frame["entity"] = frame["entity"].astype(str)
+    starts = {
+        "Baltimore County": 2005,
+        "Howard County": 2005,
+        "Harford County": 2010,
+        "Carroll County": 2010,
+        "Frederick County": 2012,
+    }
+    direct = staggered_did(frame, treatment=starts, value="robberies", exposure="population")
+    assert outcome.analyses["rollout"].estimate == direct.estimate
+    assert outcome.analyses["rollout"].event_study.equals(direct.event_study)
+    # defaults from the initiative: treated, controls, periods, intervention = first after
+    keep = ["Baltimore County", "Howard County", "Anne Arundel County", "Harford County",
+            "Carroll County"]  # fmt: skip
+    sub = frame[frame["entity"].isin(keep) & frame["period"].between(2005, 2014)]
+    did = difference_in_differences(
+        sub,
+        treated=["Baltimore County", "Howard County"],
+        intervention=2010,
+        value="robberies",
+        exposure="population",
+        model="poisson",
+        check_pre_trend=False,
+    )
+    assert outcome.analyses["difference_in_differences"].estimate == pytest.approx(did.estimate)
+    comparison = sorted(set(frame["entity"]) - {"Baltimore County", "Howard County",
+                                                 "Baltimore City"})  # fmt: skip
+    its = interrupted_time_series(
+        frame,
+        intervention=2010,
+        entity="entity",
+        entities=["Baltimore County", "Howard County"],
+        comparison=comparison,
+        value="robberies",
+        exposure="population",
+    )
+    assert outcome.analyses["interrupted_time_series"].estimate == pytest.approx(its.estimate)
+    assert outcome.analyses["interrupted_time_series"].sms.level == 3
+    donors = sorted(set(comparison) - {"Howard County"})
+    sc = synthetic_control(
+        frame,
+        treated="Howard County",
+        intervention=2010,
+        value="robberies",
+        exposure="population",
+        donors=donors,
+    )
+    assert outcome.analyses["synthetic_control"].estimate == pytest.approx(sc.estimate)
+    assert outcome.analyses["synthetic_control"].n_donors == len(donors)
+    text = outcome.summary()
+    assert "rollout: Callaway–Sant'Anna" in text and "Synthetic control for Howard County" in text
+    assert "the strongest of the designs run" in text
+    # tables and plots in the output folder
+    written = outcome.write(tmp_path / "out", plots=True)
+    out = tmp_path / "out"
+    for name in (
+        "rollout.csv",
+        "rollout_event_study.csv",
+        "rollout_group_time.csv",
+        "synthetic_control_path.csv",
+        "synthetic_control_placebos.csv",
+        "interrupted_time_series_series.csv",
+        "rollout.png",
+        "synthetic_control.png",
+        "interrupted_time_series.png",
+        "before_after.png",
+    ):
+        assert (out / name).exists(), name
+    assert written["plot_rollout"].stat().st_size > 5000
+
+
+def test_job_bugs_fixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1. data paths are relative to the job file, not to the current directory
+    folder = tmp_path / "jobs"
+    (folder / "data").mkdir(parents=True)
+    frame = Panel.example("maryland_counties").frame.reset_index()
+    frame = frame[frame["period"].between(2008, 2016)]
+    frame.to_csv(folder / "data" / "md.csv", index=False)
+    (folder / "data" / "md.dictionary.yaml").write_text(
+        "entity: entity\nperiod: period\nvariables:\n"
+        "  robberies: {column: robberies, unit: count}\n"
+        "  population: {column: population, unit: inhabitant}\n"
+    )
+    job = folder / "job.yaml"
+    job.write_text(
+        "name: relative paths\n"
+        "data: {path: data/md.csv, dictionary: data/md.dictionary.yaml}\n"
+        "measures: [robberies]\n"
+        "evaluation:\n"
+        "  baseline: {kind: period, periods: [2010]}\n"
+        # 2. a target without baseline_year uses the single baseline period
+        # 3. Kent County already has fewer robberies than 200 in 2010: achieved, no abort
+        "  targets:\n    robberies: {value: 200, year: 2020, polarity: negative}\n"
+        "  initiative:\n    name: pilot\n"
+        "    treated: [Baltimore County, Howard County]\n"
+        "    control: [Anne Arundel County, Harford County]\n"
+        "    before: [2008, 2009]\n    after: [2010, 2011, 2012]\n"
+        # 4. design kind panel runs the panel design
+        "  design: {kind: panel}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # elsewhere: the job must still find its data
+    outcome = run_evaluation(load_job(job))
+    targets = outcome.targets
+    assert targets is not None
+    kent = targets[targets["entity"] == "Kent County"]
+    assert (kent["status"] == "achieved").all() and kent["already_met_at_baseline"].all()
+    baltimore = targets[(targets["entity"] == "Baltimore County") & (targets["period"] == 2016)]
+    assert baltimore["status"].iloc[0] in {"on_track", "off_track", "moving_away", "achieved"}
+    assert "panel" in outcome.analyses
+    assert outcome.analyses["panel"].measure == "difference_in_differences"
+    assert outcome.sms is not None and outcome.sms.level == 4
+    assert any("design kind 'panel'" in n for n in outcome.notes)
+    # 5. unequal windows: per-period changes; rates in the declared unit
+    pre_post = outcome.initiative.pre_post
+    assert pre_post.per_period and "per period" in pre_post.summary()
+    assert "per unit of exposure" not in outcome.summary()
+
+
+def test_job_analysis_errors_name_the_field(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: x\ndata: {example: maryland_counties}\nmeasures: [robberies]\n"
+        "evaluation:\n  analyses:\n    - kind: synthetic_control\n"
+        "      treated: [Atlantis]\n      intervention: 2010\n"
+    )
+    with pytest.raises(
+        SpecError, match=r"evaluation.analyses\[0\].treated: area\(s\) \['Atlantis'\]"
+    ):
+        run_evaluation(load_job(job))
+    job.write_text(
+        "name: x\ndata: {example: maryland_counties}\nmeasures: [robberies]\n"
+        "evaluation:\n  analyses:\n    - kind: synthetic_contol\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_job(job)
+    assert "job.yaml:6" in str(info.value)

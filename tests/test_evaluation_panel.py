@@ -194,7 +194,9 @@ def test_pre_trend_check_can_fail_maryland() -> None:
     assert r.pre_trend is not None
     assert not r.pre_trend.passed
     assert "doubtful" in r.summary()
-    assert r.sms.level == 3  # a single treated unit
+    # a single treated unit earns level 3 at most; the failed pre-trend check lowers it to 2
+    assert r.sms.level == 2
+    assert "rejects parallel trends" in r.sms.reason and "would earn level 3" in r.sms.reason
     direct = pre_trend_test(
         md,
         treated=["Baltimore City"],
@@ -327,3 +329,67 @@ def test_its_bad_input() -> None:
         interrupted_time_series(frame, intervention=2004, value="count")
     with pytest.raises(SpecError, match="model"):
         interrupted_time_series(frame, intervention=2004, model="arima")  # type: ignore[arg-type]
+
+
+def _national_shock() -> pd.DataFrame:
+    # every area falls by 20 at 2015 (a national change); area "t" is the "treated" one
+    rng = np.random.default_rng(8)
+    rows = []
+    for area, level in (("t", 200.0), ("c1", 180.0), ("c2", 220.0)):
+        for year in range(2005, 2021):
+            shock = -20.0 if year >= 2015 else 0.0
+            rows.append(
+                {
+                    "area": area,
+                    "year": year,
+                    "n": level - 1.5 * (year - 2005) + shock + rng.normal(0, 2.0),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_its_without_comparison_credits_a_national_shock_with_it_does_not() -> None:
+    d = _national_shock()
+    kw = {"intervention": 2015, "period": "year", "value": "n", "entity": "area"}
+    alone = interrupted_time_series(d, entities=["t"], **kw)
+    assert alone.estimate < -10 and alone.p_value < 0.01  # the shock, credited
+    assert alone.sms.level == 2 and not alone.comparison
+    assert "no comparison series" in alone.summary()
+    assert "a national trend would be credited" in alone.summary()
+    compared = interrupted_time_series(d, entities=["t"], comparison=["c1", "c2"], **kw)
+    assert abs(compared.estimate) < 5 and compared.p_value > 0.05
+    assert compared.sms.level == 3 and compared.comparison == ("c1", "c2")
+    # equals the segmented OLS of the treated-minus-comparison series, by hand
+    wide = d.pivot(index="year", columns="area", values="n")
+    cmp_series = wide["c1"] + wide["c2"]
+    pre = wide.index < 2015
+    gap = wide["t"] - cmp_series * wide.loc[pre, "t"].mean() / cmp_series[pre].mean()
+    t = np.arange(len(gap), dtype=float)
+    post = (wide.index >= 2015).astype(float)
+    X = np.column_stack([np.ones_like(t), t, post, post * (t - 10)])
+    beta = np.linalg.lstsq(X, gap.to_numpy(), rcond=None)[0]
+    assert compared.estimate == pytest.approx(beta[2], rel=1e-9)
+    assert compared.slope_change.estimate == pytest.approx(beta[3], rel=1e-9)
+    with pytest.raises(SpecError, match="model='ols'"):
+        interrupted_time_series(d, entities=["t"], comparison=["c1"], model="poisson", **kw)
+    with pytest.raises(SpecError, match="both in the treated series"):
+        interrupted_time_series(d, entities=["t", "c1"], comparison=["c1"], **kw)
+
+
+def test_its_autocorrelation_lowers_the_claim() -> None:
+    # AR(1) residuals with rho = 0.9 and a real level change: Durbin–Watson well below 1.5
+    rng = np.random.default_rng(2)
+    e = np.zeros(40)
+    for i in range(1, 40):
+        e[i] = 0.9 * e[i - 1] + rng.normal(0, 1.0)
+    years = np.arange(1981, 2021)
+    y = 50 + 0.2 * (years - 1981) - 8.0 * (years >= 2001) + e
+    r = interrupted_time_series(
+        pd.DataFrame({"period": years, "value": y}), intervention=2001, model="ols"
+    )
+    assert r.durbin_watson < 1.5 and r.autocorrelated
+    assert r.p_value < 0.05
+    assert "nominally statistically significant, but the residuals are autocorrelated" in (
+        r.summary()
+    )
+    assert "Maryland SMS level 2" in r.summary()

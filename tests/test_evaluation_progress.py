@@ -194,23 +194,12 @@ def test_progress_to_target_tidy() -> None:
     assert n.loc[2017, "status"] == p.status == "achieved"
 
 
-def test_progress_to_target_lists_entities_already_at_target() -> None:
-    # city b starts at 4.0, below the target 5.0 of a negative indicator
-    with pytest.raises(SpecError, match=r"already met at baseline for \['b'"):
-        progress_to_target(
-            _panel(),
-            5.0,
-            baseline_period=2015,
-            target_year=2025,
-            entity="city",
-            period="year",
-            value="rate",
-            polarity="negative",
-        )
-    # per-entity targets fix it
+def test_progress_to_target_reports_entities_already_at_target_as_achieved() -> None:
+    # city b starts at 4.0, below the target 5.0 of a negative indicator: achieved, and the
+    # other cities are still evaluated (the bug: one city-wide target aborted all)
     out = progress_to_target(
         _panel(),
-        {"a": 5.0, "b": 2.0, "n": 3.0},
+        5.0,
         baseline_period=2015,
         target_year=2025,
         entity="city",
@@ -218,7 +207,13 @@ def test_progress_to_target_lists_entities_already_at_target() -> None:
         value="rate",
         polarity="negative",
     )
-    assert set(out["target"]) == {5.0, 2.0, 3.0}
+    b = out[out["city"] == "b"]
+    assert (b["status"] == "achieved").all() and b["already_met_at_baseline"].all()
+    assert b["percent_of_target"].isna().all()
+    others = out[out["city"] != "b"]
+    assert not others["already_met_at_baseline"].any()
+    assert others.loc[others["year"] > 2015, "status"].notna().all()
+    assert np.isfinite(others["percent_of_target"]).all()
 
 
 def test_progress_to_target_with_spec_and_errors() -> None:

@@ -344,3 +344,15 @@ def test_static_did_with_per_entity_starts_warns_and_shows_robust_estimate() -> 
     assert by_series.pre_trend is None and by_series.intervention == "staggered"
     with pytest.raises(SpecError, match="same entities"):
         difference_in_differences(df, treated=["e000"], intervention=starts, value="outcome")
+
+
+def test_failed_pre_trend_check_lowers_the_evidence_level() -> None:
+    df = staggered_panel_example(seed=6, n_entities=80, noise=0.2)
+    # treated cohorts already trend upwards before they start: parallel trends fail
+    treated = df["first_treated"] > 0
+    df.loc[treated, "outcome"] += 0.4 * df.loc[treated, "period"]
+    for name in ("callaway_santanna", "sun_abraham"):
+        r = staggered_did(df, treatment="first_treated", value="outcome", estimator=name)
+        assert r.pre_trend_p_value < 0.01, name
+        assert r.sms.level == 2 and "rejects parallel trends" in r.sms.reason
+        assert "should not be trusted as causal" in r.summary()

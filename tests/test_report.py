@@ -259,8 +259,9 @@ def test_every_image_decodes_as_png(html: str) -> None:
     from PIL import Image
 
     images = _parse(html).images
-    # ranking chart, one distribution chart (4 indicators ≤ 12 per chart), heat map
-    assert len(images) == 3
+    # ranking chart, trend chart (the fixture is a panel), one distribution chart
+    # (4 indicators ≤ 12 per chart), heat map
+    assert len(images) == 4
     for src in images:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix)
@@ -560,6 +561,156 @@ def test_page_loads_in_headless_chromium_without_console_messages(
     # Chromium logs every console message, error and blocked request as ":CONSOLE"
     console = [line for line in completed.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
+
+
+# -- issue 14: the report as an analyst presents it -------------------------------------------
+def _panel_result() -> Any:
+    """Six districts over four years (a panel), arithmetic index, labels."""
+    from securindex import Framework, Panel
+    from securindex.shipped import catalogue_dir
+
+    rows = []
+    names = ["Old Town", "Harbour", "Hillside", "Riverside", "North End", "Station"]
+    for year in (2019, 2020, 2021, 2022):
+        for i, name in enumerate(names):
+            rows.append(
+                {"code": f"D{i}", "name": name, "year": year,
+                 "murders": float(1 + (i * 7 + year) % 5), "robberies": float(20 + 3 * i - (year - 2019) * (i % 3)),
+                 "people": 10_000.0 + 500 * i}
+            )  # fmt: skip
+    dictionary = {
+        "entity": "code", "label": "name", "period": "year",
+        "variables": {"homicides": {"column": "murders", "unit": "count"},
+                      "robberies": {"column": "robberies", "unit": "count"},
+                      "population": {"column": "people", "unit": "inhabitant"}},
+    }  # fmt: skip
+    spec = {
+        "id": "city", "name": "City index",
+        "indicators": ["crime/homicide_rate.yaml", "crime/robbery_rate.yaml"],
+        "pipeline": {"normalise": {"method": "minmax", "reference": "pooled"}},
+        "structure": [{"id": "violence", "children": ["homicide_rate"]},
+                      {"id": "property", "children": ["robbery_rate"]}],
+    }  # fmt: skip
+    framework = Framework.from_spec(spec, base_dir=catalogue_dir())
+    return framework.compute(Panel.from_frame(pd.DataFrame(rows), dictionary=dictionary))
+
+
+def test_panel_report_has_a_trend_chart_labels_and_human_units(tmp_path: Path) -> None:
+    result = _panel_result()
+    html = render_report(result, date=DATE, entities=["Harbour"])
+    assert 'id="trend"' in html and "Trends, 2019–2022" in html
+    assert "comparable over time" in html  # pooled normalisation
+    assert "per 100 000 inhabitants" in html
+    assert "count / (100000 inhabitant)" not in html
+    assert "1 995" not in html and "2\u202f019" not in html and "2 019" not in html
+    assert "Harbour" in html and "Old Town" in html
+    assert "The split is exact" in html  # arithmetic root
+
+
+def test_non_arithmetic_decomposition_is_called_approximate() -> None:
+    result = _panel_result().rerun(
+        normalise={"method": "minmax", "lo": 1, "hi": 100, "reference": "pooled"},
+        aggregate={"method": "geometric"},
+    )
+    html = render_report(result, date=DATE)
+    assert "approximate" in html and "geometric" in html
+    assert "The split is exact" not in html
+
+
+def test_uncertainty_section_from_a_run(tmp_path: Path) -> None:
+    from securindex.analysis import run_uncertainty
+
+    result = _panel_result()
+    spec = {
+        "weights": {"noise": 0.25},
+        "normalise": [{"method": "minmax", "reference": "pooled"}, {"method": "rank"}],
+    }
+    run = run_uncertainty(result, spec, n_replicates=200, seed=3)
+    folder = tmp_path / "results"
+    result.write(folder)
+    run.write(folder / "uncertainty")
+    html = render_report(folder, date=DATE)
+    assert 'id="uncertainty"' in html and "rank interval" in html
+    assert "200 Monte-Carlo replicates" in html.replace("\u202f", " ")
+    assert "Changes larger than the uncertainty" in html
+    # ranks and intervals in the table are the run's own
+    summary = run.summary.reset_index()
+    latest = summary[summary["period"] == 2022].sort_values("nominal_rank").iloc[0]
+    assert f"{latest['rank_low']:.0f}–{latest['rank_high']:.0f}" in html
+
+
+def test_strengths_ignore_ties_at_the_best_value() -> None:
+    from securindex.report._build import _tied_at_best
+
+    values = pd.DataFrame({"a": [100.0, 100.0, 40.0], "b": [100.0, 60.0, 20.0]}, index=list("xyz"))
+    tied = _tied_at_best(values)
+    # x and y share the best 'a' (a tie: no strength); x alone is best on 'b'
+    assert tied.to_dict() == {
+        "a": {"x": True, "y": True, "z": False},
+        "b": {"x": False, "y": False, "z": False},
+    }
+
+
+def test_print_layout_keeps_the_ranking_table_to_its_ends() -> None:
+    from securindex import Framework, Panel
+    from securindex.report._build import PRINT_ROWS
+
+    result = Framework.load("iusi").compute(Panel.example("uci_communities"))
+    html = render_report(result, date=DATE, n_top=3)
+    assert "@media print" in html and "@page" in html
+    assert html.count('class="print-omit"') == len(result.scores) - 2 * PRINT_ROWS
+    assert "Printed: the top and bottom 25" in html
+
+
+def test_score_intervals_on_other_scales_are_left_out() -> None:
+    from securindex.report._uncertainty import _scores_consistent
+
+    one_scale = pd.DataFrame(
+        {
+            "nominal_score": [20.0, 50.0, 80.0],
+            "score_low": [15.0, 45.0, 72.0],
+            "score_high": [26.0, 55.0, 85.0],
+        }
+    )
+    assert _scores_consistent(one_scale, None) and _scores_consistent(one_scale, False)
+    assert not _scores_consistent(one_scale, True)  # the run says normalisation varies
+    # nominal 75.8 with an upper bound of 104.5 (a z-score replicate at mean 100): mixed
+    mixed = pd.DataFrame(
+        {
+            "nominal_score": [20.0, 50.0, 75.8],
+            "score_low": [15.0, 45.0, 70.0],
+            "score_high": [90.0, 101.0, 104.5],
+        }
+    )
+    assert not _scores_consistent(mixed, None)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("paper", ["A4", "Letter"])
+def test_the_demo_report_prints_on_a_few_pages(tmp_path: Path, paper: str) -> None:
+    """2 215 communities print on about 20 pages (58 before the print layout), A4 or Letter."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
+    from securindex import Framework, Panel
+
+    result = Framework.load("iusi").compute(Panel.example("uci_communities"))
+    html = render_report(result, date=DATE).replace(
+        "@page { margin: 14mm 12mm; }", f"@page {{ size: {paper}; margin: 14mm 12mm; }}"
+    )
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    pdf = tmp_path / "report.pdf"
+    completed = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.as_uri()],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "LANG": "C.UTF-8"},
+    )  # fmt: skip
+    assert completed.returncode == 0 and pdf.is_file(), completed.stderr[-2000:]
+    pages = pdf.read_bytes().count(b"/Type /Page") - pdf.read_bytes().count(b"/Type /Pages")
+    assert 5 <= pages <= 30, pages
 
 
 def test_dollar_signs_and_newlines_in_names_draw_as_text(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from securindex.errors import DataError, SpecError
-from securindex.methods.treat import kurtosis, skewness, transform, treaters
+from securindex.methods.treat import kurtosis, skewness, transform, treaters, winsorise
 
 nan = np.nan
 
@@ -264,3 +264,50 @@ def test_treat_by_period_treats_each_period_alone() -> None:
     assert [r["period"] for r in result.report] == [0, 1]
     pooled = treaters.get("winsorise")(x, winmax=3)
     assert not np.array_equal(pooled.values, result.values)  # pooled treatment differs
+
+
+# --------------------------------------------------------------------------------------
+# The summary replay of winsorise() against the loop it replaces (issue #10)
+# --------------------------------------------------------------------------------------
+
+
+def _loop_winsorise(X: np.ndarray, skew_max: float, kurt_max: float, winmax: int) -> np.ndarray:
+    """The JRC/COINr loop written plainly: recompute skewness and kurtosis after moving all
+    values tied at the failing tail to the next value, until the rule passes or ``winmax``
+    points moved (the reference the one-pass replay must equal exactly)."""
+    from securindex.methods.treat import fails_rule
+
+    observed = ~np.isnan(X)
+    values = X.copy()
+    n_changed = np.zeros(X.shape[1], dtype=np.int64)
+    while True:
+        skew = skewness(values)
+        failing = fails_rule(skew, kurtosis(values), skew_max, kurt_max) & (n_changed < winmax)
+        if not failing.any():
+            return values
+        high, low = failing & (skew >= 0), failing & (skew < 0)
+        lo = np.where(observed, values, np.inf).min(axis=0)
+        hi = np.where(observed, values, -np.inf).max(axis=0)
+        at_hi, at_lo = (values == hi) & high, (values == lo) & low
+        next_hi = np.where(observed & ~at_hi, values, -np.inf).max(axis=0, initial=-np.inf)
+        next_lo = np.where(observed & ~at_lo, values, np.inf).min(axis=0, initial=np.inf)
+        values = np.where(at_hi, next_hi, np.where(at_lo, next_lo, values))
+        n_changed = (observed & (values != X)).sum(axis=0)
+
+
+@given(
+    st.lists(st.integers(0, 60), min_size=6, max_size=80),
+    st.integers(0, 6),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_winsorise_equals_the_plain_loop(values: list[int], winmax: int, negative: bool) -> None:
+    x = np.asarray(values, dtype=np.float64) ** 2  # squares: skewed, with ties
+    if negative:
+        x = -x  # a long left tail
+    x[::7] = np.nan
+    column = np.column_stack([x, np.roll(x, 3)])
+    expected = _loop_winsorise(column, 2.0, 3.5, winmax)
+    got = winsorise(column, winmax=winmax, fallback="none")
+    np.testing.assert_array_equal(got.values, expected)
+    np.testing.assert_array_equal(got.winsorised, ~np.isnan(column) & (expected != column))

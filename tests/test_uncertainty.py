@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securindex.analysis.uncertainty import (
+    ReplicateEngine,
     UncertaintySpec,
-    _Engine,
     _matrix_mean,
     _poisson_quantile,
     estimate_uncertainty,
@@ -441,7 +441,12 @@ def test_replicate_table_and_files(nominal: IndexResult, tmp_path: Path) -> None
     with pytest.raises(DataError, match="not kept"):
         streamed.long()
     written = result.write(tmp_path / "out")
-    assert {p.name for p in written.values()} == {"summary.csv", "replicates.csv", "factors.csv"}
+    assert {p.name for p in written.values()} == {
+        "summary.csv",
+        "replicates.csv",
+        "factors.csv",
+        "uncertainty.json",
+    }
     assert len(pd.read_csv(written["summary"])) == len(nominal.raw)
     assert "UncertaintyResult(idx: 30 replicates" in repr(result)
 
@@ -493,7 +498,7 @@ def test_poisson_quantile_equals_scipy() -> None:
 
 
 def test_engine_ranks_equal_the_pipeline_ranks(panel_nominal: IndexResult) -> None:
-    engine = _Engine(panel_nominal, UncertaintySpec())
+    engine = ReplicateEngine(panel_nominal, UncertaintySpec())
     rng = np.random.default_rng(1)
     scores = rng.integers(0, 5, size=(4, len(panel_nominal.raw))).astype(float)  # many ties
     scores[0, 3] = np.nan
@@ -595,6 +600,7 @@ def test_cli_uncertainty(tmp_path: Path) -> None:
         "summary.csv",
         "replicates.csv",
         "factors.csv",
+        "uncertainty.json",
         "sobol.csv",
     }
     assert len(pd.read_csv(out / "replicates.csv")) == 64

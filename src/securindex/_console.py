@@ -53,6 +53,7 @@ __all__ = [
     "FrameworkArgument",
     "OutputOption",
     "apply_conventions",
+    "beside_dictionary",
     "configure",
     "console",
     "errors",
@@ -253,11 +254,19 @@ def read_panel(
         )
     if path.suffix.lower() == ".parquet":
         require("parquet", f"reading {path}")
-    if given is None:
-        beside = [
-            path.with_name(path.name.split(".")[0] + ".dictionary.yaml"),
-            path.with_name("dictionary.yaml"),
-        ]
-        if not any(p.exists() for p in beside) and framework is not None:
-            given = framework.dictionary_path
+    if given is None and beside_dictionary(path) is None and framework is not None:
+        given = framework.dictionary_path
     return Panel.read(path, dictionary=given)
+
+
+def beside_dictionary(data: str | Path) -> Path | None:
+    """The data dictionary found beside a data file: ``<stem>.dictionary.yaml``, else
+    ``dictionary.yaml`` in its folder (None: neither exists)."""
+    path = Path(data)
+    for candidate in (
+        path.with_name(path.name.split(".")[0] + ".dictionary.yaml"),
+        path.with_name("dictionary.yaml"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None

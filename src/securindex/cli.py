@@ -53,18 +53,34 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _load_plugins(modules: list[str]) -> None:
-    """Import plugin modules (``--plugin``) and the ``securindex.plugins`` entry points."""
+def _load_plugins(plugins: list[str]) -> None:
+    """Import the ``securindex.plugins`` entry points, then each ``--plugin``.
+
+    A plugin is a module name (found from the working folder too, as ``python -m`` would)
+    or the path of a ``.py`` file; importing it runs its ``register_*`` decorators.
+    """
     import importlib
+    import importlib.util
     from importlib.metadata import entry_points
 
     for entry in entry_points(group="securindex.plugins"):
         entry.load()
-    for module in modules:
+    for plugin in plugins:
         try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            errors.print(f"error: --plugin {module}: {exc}", markup=False, highlight=False)
+            path = Path(plugin)
+            if path.suffix == ".py":
+                spec = importlib.util.spec_from_file_location(path.stem, path)
+                if spec is None or spec.loader is None or not path.is_file():
+                    raise ImportError(f"no such file: {path}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[path.stem] = module
+                spec.loader.exec_module(module)
+            else:
+                if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                    sys.path.insert(0, str(Path.cwd()))
+                importlib.import_module(plugin)
+        except Exception as exc:  # a plugin's own error: say which plugin, no traceback
+            errors.print(f"error: --plugin {plugin}: {exc}", markup=False, highlight=False)
             raise typer.Exit(code=1) from None
 
 
@@ -80,7 +96,8 @@ def _main(
         list[str] | None,
         typer.Option(
             "--plugin",
-            help="import this module first, so the methods it registers can be used (repeatable)",
+            help="a module or .py file to import first, so the methods it registers can be "
+            "used (repeatable)",
         ),
     ] = None,
 ) -> None:
@@ -439,7 +456,10 @@ def evaluate(
     output: OutputOption = None,
     plots: Annotated[
         bool | None,
-        typer.Option(help="write the before/after plot (default: when matplotlib is installed)"),
+        typer.Option(
+            help="write the plots (before/after, event study, synthetic control, ITS) and the "
+            "HTML report (default: when matplotlib and jinja2 are installed)"
+        ),
     ] = None,
 ) -> None:
     """Evaluate an initiative or monitor progress against a baseline and targets.
@@ -453,7 +473,7 @@ def evaluate(
     try:
         target = output_path(output, files=(), default=DEFAULT_OUTPUT / "evaluation")
         if plots:
-            require("report", "the before/after plot")
+            require("report", "the evaluation plots")
         draw = has_extra("report") if plots is None else plots
         path = resolve("evaluation", job)
         spec = load_job(path)
@@ -463,11 +483,7 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     try:
         with atomic_folder(target) as tmp:
-            written = outcome.write(tmp)
-            if draw and outcome.initiative is not None:
-                figure = outcome.initiative.plot()  # matplotlib Axes
-                figure.get_figure().savefig(tmp / "before_after.png", dpi=120, bbox_inches="tight")
-                written["before_after"] = target / "before_after.png"
+            written = outcome.write(tmp, plots=draw, report=draw)
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")

@@ -71,6 +71,9 @@ def _is_counted(unit_text: str) -> bool:
 class Panel:
     """An entity × period table of variables with units.
 
+    Use the constructors :meth:`from_frame`, :meth:`read`, :meth:`from_long` and
+    :meth:`example`, which validate their input; the plain constructor trusts it.
+
     Parameters
     ----------
     frame
@@ -81,9 +84,6 @@ class Panel:
         Optional grouping columns (region, state, country group) on the same index, used by
         grouped imputation and reports; a ``label`` column holds display names when the data
         dictionary names one.
-
-    Use the constructors :meth:`from_frame`, :meth:`read`, :meth:`from_long` and
-    :meth:`example`, which validate their input; the plain constructor trusts it.
     """
 
     def __init__(

@@ -39,14 +39,13 @@ from securindex._yaml import Located, read_yaml
 from securindex.catalogue import Catalogue
 from securindex.errors import FormulaError, Issue, SpecError
 from securindex.formula import parse_formula
-from securindex.methods._registry import Registry
 from securindex.methods.aggregate import aggregators, requires_positive
-from securindex.methods.impute import imputers
 from securindex.methods.normalise import MODES, normalisers, output_range, run_normaliser
-from securindex.methods.screen import screeners
-from securindex.methods.treat import run_treater, treaters
+from securindex.methods.treat import run_treater
 from securindex.methods.weight import weighters
 from securindex.node_formula import NodeFormula, parse_node_formula
+from securindex.pipeline import build_index, run_pipeline, score_nodes
+from securindex.plan.steps import FAMILIES, PIPELINE_OPTIONS, split_options
 from securindex.spec._validate import validate_located
 from securindex.spec.framework import (
     ColumnIndicator,
@@ -58,64 +57,16 @@ from securindex.spec.framework import (
 from securindex.spec.indicator import Indicator, Input, Polarity
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from securindex.catalogue import IndicatorValues
     from securindex.dataset import Panel
+    from securindex.plan import Plan
     from securindex.result import IndexResult
 
 __all__ = ["FAMILIES", "PIPELINE_OPTIONS", "Framework", "column_indicator", "split_options"]
 
-FAMILIES: dict[str, Registry[Any]] = {
-    "screen": screeners,
-    "impute": imputers,
-    "treat": treaters,
-    "normalise": normalisers,
-    "weight": weighters,
-    "aggregate": aggregators,
-}
-"""The pipeline's step families, in the order they run, with their method registries."""
-
-PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
-    "screen": {
-        "stage": "'raw' (default): availability of the indicator values as computed; "
-        "'imputed': availability after imputation (COINr's build_example_coin screens the "
-        "imputed data)",
-    },
-    "impute": {
-        "group": "a group column of the data (declared under 'groups' in the data "
-        "dictionary); statistics are taken within each group",
-    },
-    "treat": {
-        "per_period": "true: treat each period's rows on their own (the outlier rule, "
-        "winsorisation bounds and transforms chosen within each period, as COINr treats a "
-        "panel year by year); default false: all periods pooled",
-    },
-    "normalise": {
-        "reference": "'pooled' (default): learn from all periods together, comparable over "
-        "time; 'per_period': learn within each period; 'base': learn from base_period",
-        "base_period": "the period whose rows are the reference sample (reference: base)",
-        "reference_entity": "the entity whose value is the reference of "
-        "distance_to_reference (its row in the reference sample)",
-    },
-    "aggregate": {
-        "allow_zero": "true: a mean that needs values > 0 accepts children whose range "
-        "reaches 0 (at a fixed lower goalpost); rows where a child is 0 are not scored by "
-        "the node (NaN, recorded in the audit) instead of stopping the build",
-    },
-}
-"""Step keys read by the pipeline, not passed to the method: family → key → meaning."""
-
-
-def split_options(family: str, step: Step) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a step's keys into the pipeline's options and the method's parameters.
-
-    Examples
-    --------
-    >>> split_options("normalise", Step(method="minmax", lo=1, reference="pooled"))
-    ({'reference': 'pooled'}, {'lo': 1})
-    """
-    reserved = PIPELINE_OPTIONS.get(family, {})
-    params = step.params
-    options = {k: params.pop(k) for k in list(params) if k in reserved}
-    return options, params
+# the step families and the options engines read live with the plan, below the framework
 
 
 def column_indicator(code: str, spec: ColumnIndicator) -> Indicator:
@@ -1038,9 +989,35 @@ class Framework:
         IndexResult
             Every stage, the scores and ranks of every node, weights and the audit.
         """
-        from securindex.pipeline import build_index
-
         return build_index(self, data, **steps)
+
+    def compute_values(
+        self,
+        values: IndicatorValues,
+        groups: pd.DataFrame,
+        *,
+        previous: IndexResult | None = None,
+        data_name: str | None = None,
+    ) -> IndexResult:
+        """Build the index from indicator values already computed (see
+        :func:`securindex.pipeline.run_pipeline`); ``previous`` lends its unchanged stages."""
+        return run_pipeline(self, values, groups, previous=previous, data_name=data_name)
+
+    @staticmethod
+    def score_nodes(
+        plan: Plan,
+        normalised: np.ndarray,
+        index: pd.MultiIndex,
+        groups: pd.DataFrame,
+        *,
+        scores: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The node scores of ``plan`` over normalised values (see
+        :func:`securindex.pipeline.score_nodes`): the in-memory aggregation for analyses
+        that re-score a build under other weights; ``scores`` are earlier scores to update
+        (only ``plan.nodes`` are scored again)."""
+        values, *_ = score_nodes(plan, normalised, index, groups, scores=scores)
+        return values
 
 
 def _normalised_range(step: Step) -> tuple[float, float] | None:

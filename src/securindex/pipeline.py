@@ -39,7 +39,6 @@ import pandas as pd
 
 from securindex.dataset import ENTITY, PERIOD
 from securindex.errors import DataError, SpecError
-from securindex.framework import Framework
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
@@ -51,6 +50,7 @@ from securindex.plan.rules import (
     REASONS,
     impute_node,
     node_is_rowwise,
+    normalisation_rows,
     normalise_node,
     weight_total,
 )
@@ -60,6 +60,7 @@ from securindex.spec.framework import Step
 if TYPE_CHECKING:
     from securindex.catalogue import IndicatorValues
     from securindex.dataset import Panel
+    from securindex.framework import Framework
 
 __all__ = [
     "build_index",
@@ -794,44 +795,6 @@ def _normalise_to_entity(
         **params,
     )
     return result.values, {**result.learnt, **result.flags}
-
-
-def normalisation_rows(
-    indicator: str,
-    method: str,
-    mode: str,
-    stats: Mapping[str, np.ndarray],
-    period_labels: np.ndarray,
-    base_period: Any,
-) -> list[dict[str, Any]]:
-    """Rows of the normalisation table: one per indicator (per period for per_period)."""
-    if mode == "per_period":
-        periods = stats.get("period")
-        labels: Any = (
-            period_labels[np.asarray(periods, dtype=np.int64)] if periods is not None else []
-        )
-        rows = []
-        for k, label in enumerate(labels):
-            row: dict[str, Any] = {
-                "indicator": indicator,
-                "method": method,
-                "reference": mode,
-                "period": label,
-            }
-            for name, value in stats.items():
-                arr = np.asarray(value)
-                if name != "period" and arr.ndim == 1 and arr.shape[0] == len(labels):
-                    row[name] = arr[k].item()
-            rows.append(row)
-        return rows
-    row = {"indicator": indicator, "method": method, "reference": mode}
-    if mode == "base":
-        row["period"] = base_period
-    for name, value in stats.items():
-        arr = np.asarray(value)
-        if arr.ndim == 0:
-            row[name] = arr.item()
-    return [row]
 
 
 # --------------------------------------------------------------------------------------

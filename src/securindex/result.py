@@ -263,11 +263,9 @@ class IndexResult:
         SpecError
             The changed framework does not validate.
         """
-        from securindex.pipeline import run_pipeline
-
         framework = self.framework.replace_steps(steps, keep_overrides=keep_overrides)
-        rebuilt = run_pipeline(
-            framework, self.indicator_values, self.groups, previous=self, data_name=self.data_name
+        rebuilt = framework.compute_values(
+            self.indicator_values, self.groups, previous=self, data_name=self.data_name
         )
         return replace(rebuilt, id_names=dict(self.id_names))
 

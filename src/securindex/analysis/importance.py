@@ -43,15 +43,9 @@ Correlation = Literal["pearson", "spearman"]
 
 def _rebuild(result: IndexResult, node: str, weights: Mapping[str, float]) -> IndexResult:
     """The full build with node ``node``'s children weighted ``weights`` (stages reused)."""
-    from securindex.pipeline import run_pipeline
-
     framework = result.framework.with_weights(node, weights)
-    return run_pipeline(
-        framework,
-        result.indicator_values,
-        result.groups,
-        previous=result,
-        data_name=result.data_name,
+    return framework.compute_values(
+        result.indicator_values, result.groups, previous=result, data_name=result.data_name
     )
 
 
@@ -64,6 +58,7 @@ class _Scorer:
         from securindex.plan import StepPlan, compile_plan
         from securindex.spec.framework import Step
 
+        self.framework = result.framework
         self.plan = compile_plan(result.framework)
         self.explicit = StepPlan.of("weight", Step(method="explicit"))
         self.x = result.normalised.to_numpy(dtype=np.float64)
@@ -91,8 +86,6 @@ class _Scorer:
     def scores(self, weights: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
         """Every node's scores with ``weights`` (node → child → nominal weight); only the
         nodes whose weights change and their ancestors are scored again."""
-        from securindex.pipeline import score_nodes
-
         again = self._above(set(weights))
         nodes = []
         for node in self.plan.nodes:
@@ -108,7 +101,7 @@ class _Scorer:
             nodes.append(node)
         plan = replace(self.plan, nodes=tuple(nodes))
         start = np.array(self.base, order="F", copy=True)
-        values, *_ = score_nodes(plan, self.x, self.index, self.groups, scores=start)
+        values = self.framework.score_nodes(plan, self.x, self.index, self.groups, scores=start)
         return pd.DataFrame(values, index=self.index, columns=list(plan.node_order))
 
     def ranks(self, scores: pd.DataFrame, node: str) -> pd.Series:

@@ -44,13 +44,13 @@ import pandas as pd
 
 from securindex.analysis._budget import MAX_REPLICATES, check_replicates
 from securindex.analysis.uncertainty import (
+    ReplicateEngine,
     Seed,
     UncertaintySpec,
-    _as_spec,
-    _Engine,
-    _progress,
-    _rng,
-    _row_labels,
+    as_generator,
+    as_uncertainty_spec,
+    replicate_progress,
+    row_labels,
 )
 from securindex.errors import SpecError
 from securindex.methods._types import FloatArray
@@ -241,14 +241,14 @@ def sobol_indices(
         "bounds": [[0.0, 1.0]] * len(groups),
         "groups": groups,
     }
-    rng = _rng(seed)
+    rng = as_generator(seed)
     sample_seed, analyse_seed = (int(v) for v in rng.integers(1, 2**31 - 1, size=2))
     design = np.asarray(
         sample.sample(problem, int(n_base), calc_second_order=False, seed=sample_seed)
     )
     size = len(design) if chunk_size is None else max(1, int(chunk_size))
     parts = []
-    for start in _progress(
+    for start in replicate_progress(
         range(0, len(design), size), progress, total=math.ceil(len(design) / size)
     ):
         part = np.asarray(evaluate(design[start : start + size]), dtype=np.float64)
@@ -374,11 +374,11 @@ def run_sensitivity(
     .. [1] Saisana, M., Saltelli, A. & Tarantola, S. (2005). JRSS A 168(2), 307–323.
        doi:10.1111/j.1467-985X.2005.00350.x
     """
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
     if not engine.factors:
         raise SpecError("the uncertainty specification varies nothing: no factor to analyse")
-    labels = np.asarray(_row_labels(engine.index), dtype=object)
+    labels = np.asarray(row_labels(engine.index), dtype=object)
     entity_values = engine.index.get_level_values("entity")
     if entities is None:
         rows = np.zeros(0, dtype=np.int64)

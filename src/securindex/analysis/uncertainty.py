@@ -57,6 +57,7 @@ References
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -365,7 +366,7 @@ def _read_spec(path: str | Path) -> tuple[UncertaintySpec, Located, tuple[str, .
     return validate_located(UncertaintySpec, located, prefix), located, prefix
 
 
-def _as_spec(
+def as_uncertainty_spec(
     spec: UncertaintySpec | Mapping[str, Any] | str | Path,
 ) -> tuple[UncertaintySpec, Located | None, tuple[str, ...]]:
     if isinstance(spec, UncertaintySpec):
@@ -419,7 +420,7 @@ def _choose(u: FloatArray, n_levels: int) -> np.ndarray:
     return np.minimum((np.asarray(u) * n_levels).astype(np.int64), n_levels - 1)
 
 
-def _rng(seed: Seed) -> np.random.Generator:
+def as_generator(seed: Seed) -> np.random.Generator:
     """The one way randomness enters: an int, a Generator, or None (fresh entropy)."""
     return np.random.default_rng(seed)
 
@@ -550,7 +551,7 @@ class _Node:
     learnt_weights: bool = False
 
 
-class _Engine:
+class ReplicateEngine:
     """Decode points of the factor space into index scores, vectorised over replicates."""
 
     def __init__(
@@ -1678,7 +1679,7 @@ class _Engine:
     # -- sampling -------------------------------------------------------------------------------
     def streams(self, seed: Seed) -> list[np.random.Generator]:
         """One generator per factor, so draws do not depend on the chunk size."""
-        return _rng(seed).spawn(len(self.factors))
+        return as_generator(seed).spawn(len(self.factors))
 
     def draw(self, streams: Sequence[np.random.Generator], n: int) -> FloatArray:
         """The next ``n`` points of the factor space, (n, n_dims) in [0, 1)."""
@@ -1957,7 +1958,8 @@ class UncertaintyResult:
         return float(self.replicates["mean_rank_shift"].mean())
 
     def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``summary.csv``, ``replicates.csv`` and ``factors.csv`` into ``folder``."""
+        """Write ``summary.csv``, ``replicates.csv``, ``factors.csv`` and ``uncertainty.json``
+        (target, replicates, interval, whether the quantiles are exact) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = {}
@@ -1969,6 +1971,17 @@ class UncertaintyResult:
             path = folder / f"{name}.csv"
             (frame.reset_index() if keep_index else frame).to_csv(path, index=False)
             written[name] = path
+        # what the numbers mean, for readers of the folder (the report flags approximations)
+        meta = {
+            "target": self.target,
+            "n_replicates": int(self.n_replicates),
+            "interval": [float(q) for q in self.interval],
+            "exact": bool(self.exact),
+            # replicates normalised otherwise score on other scales: only ranks compare
+            "normalisation_varies": None if self.spec is None else bool(self.spec.normalise),
+        }
+        written["meta"] = folder / "uncertainty.json"
+        written["meta"].write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return written
 
     def __repr__(self) -> str:
@@ -2009,8 +2022,8 @@ def uncertainty_factors(
         Listing every node, indicator, step or parameter that does not exist and every
         alternative that fails on the nominal data.
     """
-    parsed, located, prefix = _as_spec(spec)
-    return _Engine(nominal, parsed, located=located, prefix=prefix).factor_table()
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    return ReplicateEngine(nominal, parsed, located=located, prefix=prefix).factor_table()
 
 
 def sample_factors(
@@ -2029,8 +2042,8 @@ def sample_factors(
         (see :func:`uncertainty_factors`). Row ``i`` is replicate ``i`` of
         ``run_uncertainty(..., seed=seed)``; pass it to :func:`rebuild_replicate`.
     """
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
     return engine.draw(engine.streams(seed if seed is not None else parsed.seed), n_replicates)
 
 
@@ -2106,8 +2119,8 @@ def run_uncertainty(
     .. [2] Saisana, M., Saltelli, A. & Tarantola, S. (2005). JRSS A 168(2), 307–323.
        doi:10.1111/j.1467-985X.2005.00350.x
     """
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
     n = parsed.n_replicates if n_replicates is None else int(n_replicates)
     if n < 1:
         raise SpecError(f"n_replicates must be >= 1; got {n}")
@@ -2127,7 +2140,7 @@ def run_uncertainty(
     described: list[dict[str, np.ndarray]] = []
     shifts: list[FloatArray] = []
     nominal_rank = engine.nominal_target_rank
-    for start in _progress(range(0, n, size), progress, total=math.ceil(n / size)):
+    for start in replicate_progress(range(0, n, size), progress, total=math.ceil(n / size)):
         count = min(size, n - start)
         u = engine.draw(streams, count)
         scores = engine.scores_chunk(u)
@@ -2173,7 +2186,7 @@ def run_uncertainty(
     replicates = pd.DataFrame(table)
     scores_frame = ranks_frame = None
     if exact:
-        columns = _row_labels(engine.index)
+        columns = row_labels(engine.index)
         values = score_dist.values()
         rank_values = rank_dist.values()
         if values is not None and rank_values is not None:
@@ -2206,14 +2219,14 @@ def estimate_uncertainty(
     replicate's sampled factors and, below 2**22 replicate × row cells, its scores and
     ranks).
     """
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
     n = parsed.n_replicates if n_replicates is None else int(n_replicates)
     budget = _budget(engine, n, None)
     return estimate_run(budget["pilot"], n, bytes_per_replicate=budget["bytes_per_replicate"])
 
 
-def _budget(engine: _Engine, n: int, keep_replicates: bool | None) -> dict[str, Any]:
+def _budget(engine: ReplicateEngine, n: int, keep_replicates: bool | None) -> dict[str, Any]:
     """The pilot and per-replicate memory of a run, for the replicate limit."""
     exact = keep_replicates if keep_replicates is not None else n * engine.n_rows <= _EXACT_CELLS
     n_dims = int(sum(f.n_dims for f in engine.factors))
@@ -2225,7 +2238,7 @@ def _budget(engine: _Engine, n: int, keep_replicates: bool | None) -> dict[str, 
     return {"pilot": pilot, "bytes_per_replicate": per_replicate}
 
 
-def _row_labels(index: pd.MultiIndex) -> pd.Index:
+def row_labels(index: pd.MultiIndex) -> pd.Index:
     """Column labels for replicate tables: the entity, or entity@period in a panel."""
     entities = index.get_level_values("entity").astype(str)
     periods = index.get_level_values("period")
@@ -2234,7 +2247,7 @@ def _row_labels(index: pd.MultiIndex) -> pd.Index:
     return pd.Index([f"{e}@{p}" for e, p in zip(entities, periods, strict=True)], name="row")
 
 
-def _progress(items: range, show: bool, *, total: int) -> Iterator[int]:
+def replicate_progress(items: range, show: bool, *, total: int) -> Iterator[int]:
     if not show:
         yield from items
         return
@@ -2271,17 +2284,16 @@ def rebuild_replicate(
     IndexResult
         The replicate's build.
     """
-    parsed, located, prefix = _as_spec(spec)
-    engine = _Engine(nominal, parsed, located=located, prefix=prefix)
+    parsed, located, prefix = as_uncertainty_spec(spec)
+    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
     return _rebuild(engine, point)
 
 
-def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResult:
+def _rebuild(engine: ReplicateEngine, point: Sequence[float] | FloatArray) -> IndexResult:
     """:func:`rebuild_replicate` with an engine already built (the naive per-replicate
     cost: a framework variant and a full pipeline run)."""
     from securindex.catalogue import IndicatorValues
     from securindex.framework import Framework
-    from securindex.pipeline import run_pipeline
 
     nominal, parsed = engine.nominal, engine.spec
     u = np.asarray(point, dtype=np.float64).reshape(1, -1)
@@ -2358,7 +2370,7 @@ def _rebuild(engine: _Engine, point: Sequence[float] | FloatArray) -> IndexResul
     if engine.has_inputs:
         frame.loc[:, engine.ids] = engine._perturbed(u)[0]
     values = IndicatorValues(frame=frame, units=values.units, audit=values.audit)
-    return run_pipeline(framework, values, nominal.groups)
+    return framework.compute_values(values, nominal.groups)
 
 
 def _override(**update: Any) -> Any:

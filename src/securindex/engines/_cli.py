@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from securindex._console import DEFAULT_OUTPUT, output_path
+from securindex._console import DEFAULT_OUTPUT, beside_dictionary, output_path
 from securindex._console import console as _console
 from securindex._console import fail as _fail
 from securindex._output import atomic_file, atomic_folder
@@ -119,6 +119,7 @@ def incidents_panel(
                 engine=engine,  # type: ignore[arg-type]
                 client=client,
                 scheduler=scheduler,
+                progress=not _console.quiet,
             )
         panel, report = counted
         frame = panel.frame.join(panel.groups) if len(panel.groups.columns) else panel.frame
@@ -206,6 +207,8 @@ def scale(
     try:
         output = output_path(output, files=())
         framework_file = resolve("framework", framework)
+        if dictionary is None and data and len(data) == 1:  # as compute: beside the data
+            dictionary = beside_dictionary(data[0])
         wanted = engine or load_framework(framework_file).engine.name
         if wanted == "dask":
             require("dask", "the Dask engine")

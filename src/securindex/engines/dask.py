@@ -73,9 +73,8 @@ from securindex.methods._statistics import (
 from securindex.methods.normalise import run_normaliser
 from securindex.methods.treat import fails_rule, treaters
 from securindex.methods.weight import overall_weights
-from securindex.pipeline import normalisation_rows
 from securindex.plan import AUDIT_COLUMNS, Plan, StepPlan, audit_frame, compile_plan
-from securindex.plan.rules import node_weights, score_node, weight_total
+from securindex.plan.rules import node_weights, normalisation_rows, score_node, weight_total
 
 if TYPE_CHECKING:
     from securindex.catalogue import Catalogue
@@ -482,7 +481,7 @@ def check_supported(framework: Framework) -> None:
 
 def supported(family: str) -> list[str]:
     """The registered methods of ``family`` that run on partitions with their defaults."""
-    from securindex.framework import FAMILIES
+    from securindex.plan.steps import FAMILIES
 
     out = []
     for method in FAMILIES[family]:

@@ -76,6 +76,7 @@ from securindex.evaluation.plots import (
     plot_before_after,
     plot_event_study,
     plot_interrupted_time_series,
+    plot_synthetic_control,
     plot_trajectory,
 )
 from securindex.evaluation.progress import (
@@ -103,6 +104,7 @@ from securindex.evaluation.spec import (
     parse_evaluation,
 )
 from securindex.evaluation.staggered import StaggeredDiD, callaway_santanna
+from securindex.evaluation.synthetic import SyntheticControl, synthetic_control
 from securindex.evaluation.treatment import TreatmentTiming, treatment_timing
 from securindex.evaluation.uncertainty import (
     bootstrap_change,
@@ -137,6 +139,7 @@ __all__ = [
     "SMSLevel",
     "StaggeredDiD",
     "StaggeredEstimator",
+    "SyntheticControl",
     "TWFEWeights",
     "TargetProgress",
     "TargetSpec",
@@ -164,6 +167,7 @@ __all__ = [
     "plot_before_after",
     "plot_event_study",
     "plot_interrupted_time_series",
+    "plot_synthetic_control",
     "plot_trajectory",
     "pre_post_comparison",
     "pre_trend_test",
@@ -174,6 +178,7 @@ __all__ = [
     "relative_effect_size",
     "run_evaluation",
     "staggered_did",
+    "synthetic_control",
     "target_trajectory",
     "treatment_timing",
     "twfe_weights",

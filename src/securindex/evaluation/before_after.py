@@ -119,7 +119,7 @@ class PrePostComparison(EvaluationResult):
             f"area followed the control trend it would have recorded "
             f"{fmt(self.expected_after, 1)}: {crimes_phrase(self.estimate)} ({level} % CI of "
             f"crimes prevented {fmt(self.ci_low, 1)} to {fmt(self.ci_high, 1)}, "
-            f"{fmt_p(self.p_value)}; {self.dispersion.phrase()}), "
+            f"{fmt_p(self.p_value)}; {self.dispersion.phrase(short=True)}), "
             f"{significance_phrase(self.p_value, self.confidence)}."
         )
         return " ".join([sentence, *self.notes])
@@ -280,7 +280,7 @@ class RelativeEffectSize(EvaluationResult):
             f"to {fmt(self.percent_change_ci_high, 1)} %){direction_word(good)}. "
             f"RES = {fmt(self.estimate)} ({level} % CI {fmt(self.ci_low)} to "
             f"{fmt(self.ci_high)}; z = {fmt(self.z)}, {fmt_p(self.p_value)}; "
-            f"{self.dispersion.phrase()}): the change is "
+            f"{self.dispersion.phrase(short=True)}): the change is "
             f"{significance_phrase(self.p_value, self.confidence)}."
         )
         return " ".join([sentence, *self.notes])
@@ -475,7 +475,7 @@ class RateRatioTest(EvaluationResult):
             f"({_rate(self.rate1)} vs {_rate(self.rate0)} {self.rate_unit}, "
             f"{fmt(self.percent_change, 1)} %{direction_word(good)}); {level} % CI "
             f"{fmt(self.ci_low)} to {fmt(self.ci_high)}; {self.method} test {fmt_p(self.p_value)}"
-            f" ({self.alternative}; {self.dispersion.phrase()}): the difference is "
+            f" ({self.alternative}; {self.dispersion.phrase(short=True)}): the difference is "
             f"{significance_phrase(self.p_value, self.confidence)}."
         )
         return " ".join([sentence, *self.notes])
@@ -487,11 +487,13 @@ def _pct(x: float) -> str:
 
 
 def _rate(x: float) -> str:
-    """A rate for a sentence: 3 significant digits, no scientific notation above 0.001."""
+    """A rate for a sentence: 3 significant digits below 1 000, whole numbers above."""
     if not math.isfinite(x):
         return fmt(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}".replace(",", " ")
     if x == 0 or abs(x) >= 0.001:
-        return f"{x:,.3g}".replace(",", " ") if abs(x) < 1e6 else f"{x:,.0f}"
+        return f"{x:.3g}"
     return f"{x:.3g}"
 
 

@@ -87,12 +87,18 @@ class Dispersion:
         x = self.estimate if math.isfinite(self.estimate) else self.value
         return x > OVERDISPERSED
 
-    def phrase(self) -> str:
-        """A clause for summaries: which variance was used and why."""
+    def phrase(self, *, short: bool = False) -> str:
+        """A clause for summaries: which variance was used and why (``short``: no source)."""
         if self.method == "poisson":
             return "Poisson variance assumed (dispersion 1)"
         if self.method == "given":
             return f"quasi-Poisson variance with the dispersion given ({self.value:.3g})"
+        if short:
+            return (
+                f"quasi-Poisson variance, dispersion {self.value:.3g}"
+                if self.value > 1.0
+                else "Poisson variance (estimated dispersion not above 1)"
+            )
         how = (
             "Pearson χ²/df of the entity + period Poisson model"
             if self.method == "pearson_two_way"

@@ -252,7 +252,7 @@ class WeightedDisplacementDifference(EvaluationResult):
         sentence = (
             f"{what} = {fmt(self.estimate, 1)} (se {fmt(self.se, 1)}; {level} % CI "
             f"{fmt(self.ci_low, 1)} to {fmt(self.ci_high, 1)}; z = {fmt(self.z)}, "
-            f"{fmt_p(self.p_value)}; {self.dispersion.phrase()}): in the after period, "
+            f"{fmt_p(self.p_value)}; {self.dispersion.phrase(short=True)}): in the after period, "
             f"{crimes_phrase(self.crimes_prevented)} from the controls' change, counting "
             f"displacement; the change is {significance_phrase(self.p_value, self.confidence)}."
         )

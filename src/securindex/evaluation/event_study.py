@@ -57,7 +57,7 @@ from securindex.evaluation._common import (
     fmt,
 )
 from securindex.evaluation._fe import Inference, TwoWayFE, cluster_covariance, linear_combination
-from securindex.evaluation.spec import maryland_sms_level
+from securindex.evaluation.spec import maryland_sms_level, sms_after_pre_trend_check
 from securindex.evaluation.staggered import (
     IDENTIFYING_ASSUMPTION,
     StaggeredDiD,
@@ -351,6 +351,10 @@ def _result(
         comparable_control=options.comparable_control,
         n_treated=n_treated,
         n_control=n_never if n_never else panel.n_entities - n_treated,
+    )
+    _stat, df, p_pre = pre_test
+    sms = sms_after_pre_trend_check(
+        sms, None if df == 0 or not math.isfinite(p_pre) else p_pre >= 1.0 - options.confidence
     )
     spec = STAGGERED_ESTIMATORS[name]
     return StaggeredDiD(

@@ -27,16 +27,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from securindex._yaml import read_yaml
 from securindex.dataset import ENTITY, PERIOD, Panel
 from securindex.errors import DataError, SpecError
-from securindex.evaluation._common import Polarity
+from securindex.evaluation._common import EvaluationResult, Polarity
+from securindex.evaluation.analyses import AnalysisData, DiDAnalysis, ITSAnalysis, run_analysis
 from securindex.evaluation.initiative import InitiativeEvaluation, evaluate_initiative_spec
 from securindex.evaluation.progress import change_from_baseline, progress_to_targets
 from securindex.evaluation.spec import EvaluationSpec, SMSLevel
@@ -113,11 +114,23 @@ class EvaluationJob(_Spec):
     )
     change_check: ChangeCheck | None = None
     evaluation: EvaluationSpec
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the job file it was read from (None when built in Python)."""
+        return self._folder
 
 
 def load_job(path: str | Path) -> EvaluationJob:
-    """Read and validate an evaluation job file (errors located at file:line)."""
-    return validate_located(EvaluationJob, read_yaml(path))
+    """Read and validate an evaluation job file (errors located at file:line).
+
+    The job remembers its folder: :func:`run_evaluation` resolves the data, dictionary and
+    framework paths against it, not against the current directory.
+    """
+    job = validate_located(EvaluationJob, read_yaml(path))
+    job._folder = Path(path).resolve().parent
+    return job
 
 
 @dataclass(frozen=True)
@@ -130,22 +143,33 @@ class EvaluationOutcome:
     initiative: InitiativeEvaluation | None = None
     change_check: pd.DataFrame | None = None
     index: IndexResult | None = None
+    analyses: dict[str, EvaluationResult] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def sms(self) -> SMSLevel | None:
-        """Maryland Scientific Methods Scale level of the design (None: monitoring only)."""
-        return (
-            self.initiative.sms if self.initiative is not None else self.job.evaluation.sms_level()
-        )
+        """Maryland SMS level of the strongest design run (None: monitoring only)."""
+        levels: list[SMSLevel] = [
+            level for r in self.analyses.values() if (level := getattr(r, "sms", None)) is not None
+        ]
+        if self.initiative is not None:
+            levels.append(self.initiative.sms)
+        if levels:
+            return max(levels, key=lambda x: x.level)
+        return self.job.evaluation.sms_level()
 
     def summary(self) -> str:
         """A few sentences for a city analyst."""
         lines = [f"{self.job.name}"]
         if self.initiative is not None:
             lines.append(self.initiative.summary())
+        for name, result in self.analyses.items():
+            lines.append(f"{name}: {result.summary()}")
         if self.sms is not None:
-            lines.append(f"Evidence: Maryland SMS level {self.sms.level} ({self.sms.label}).")
+            lines.append(
+                f"Evidence: Maryland SMS level {self.sms.level} ({self.sms.label})"
+                + (" — the strongest of the designs run." if self.analyses else ".")
+            )
         if self.targets is not None and len(self.targets):
             latest = self.targets[self.targets[PERIOD] == self.targets[PERIOD].max()]
             statuses = latest.groupby("status").size().to_dict()
@@ -160,18 +184,57 @@ class EvaluationOutcome:
         lines.extend(self.notes)
         return "\n".join(lines)
 
-    def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write every table as CSV (and a JSON summary) into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
-        tables = {
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the outcome by file stem (analyses add their own detail tables)."""
+        tables: dict[str, pd.DataFrame | None] = {
             "monitoring": self.monitoring,
             "targets": self.targets,
             "change_check": self.change_check,
             "initiative": self.initiative.to_frame() if self.initiative is not None else None,
             "initiative_totals": self.initiative.totals if self.initiative is not None else None,
         }
+        for name, result in self.analyses.items():
+            tables[name] = result.to_frame()
+            for part in _DETAIL_TABLES:
+                table = getattr(result, part, None)
+                if isinstance(table, pd.DataFrame):
+                    tables[f"{name}_{part}"] = table
+            if hasattr(result, "series_frame"):
+                tables[f"{name}_series"] = result.series_frame()
+        return {k: v for k, v in tables.items() if v is not None}
+
+    def figures(self) -> dict[str, Any]:
+        """The plots of the outcome (matplotlib figures) by file stem."""
+        from securindex.evaluation.plots import _pyplot
+
+        plt = _pyplot()
+        figures: dict[str, Any] = {}
+        if self.initiative is not None:
+            figures["before_after"] = self.initiative.plot().get_figure()
+        for name, result in self.analyses.items():
+            drawer = _plot_for(result)
+            if drawer is not None:
+                _, ax = plt.subplots(figsize=(7, 4))
+                drawer(result, ax=ax)
+                figures[name] = ax.get_figure()
+        return figures
+
+    def write_report(self, path: str | Path, **options: Any) -> Path:
+        """Write the HTML evaluation report (needs ``securindex[report]``)."""
+        from securindex.report.evaluation import write_evaluation_report
+
+        return write_evaluation_report(self, path, **options)
+
+    def write(
+        self, folder: str | Path, *, plots: bool = False, report: bool = False
+    ) -> dict[str, Path]:
+        """Write every table as CSV (and a JSON summary) into ``folder``; with ``plots``
+        also a PNG per figure, with ``report`` the HTML report ``report.html`` (both need
+        ``securindex[report]``)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        tables = self.tables()
         for name, table in tables.items():
             if table is not None:
                 path = folder / f"{name}.csv"
@@ -185,11 +248,48 @@ class EvaluationOutcome:
             if self.job.evaluation.emmie is None
             else self.job.evaluation.emmie.model_dump(exclude_none=True),
             "initiative": None if self.initiative is None else self.initiative.to_dict(),
+            "analyses": {name: result.to_dict() for name, result in self.analyses.items()},
         }
         path = folder / "evaluation.json"
         path.write_text(json.dumps(summary, indent=2, default=str))
         written["json"] = path
+        if plots:
+            import matplotlib.pyplot as plt
+
+            for name, figure in self.figures().items():
+                png = folder / f"{name}.png"
+                figure.savefig(png, dpi=120, bbox_inches="tight")
+                plt.close(figure)
+                written[f"plot_{name}"] = png
+        if report:
+            written["report"] = self.write_report(folder / "report.html")
         return written
+
+
+_DETAIL_TABLES = (
+    "event_study",
+    "group_time",
+    "by_cohort",
+    "aggregations",
+    "weights",
+    "path",
+    "placebos",
+)
+
+
+def _plot_for(result: EvaluationResult) -> Any:
+    """The plot function that draws ``result`` (None when it has none)."""
+    from securindex.evaluation import plots
+    from securindex.evaluation.panel import InterruptedTimeSeries
+    from securindex.evaluation.staggered import StaggeredDiD
+    from securindex.evaluation.synthetic import SyntheticControl
+
+    drawers: dict[type, Any] = {
+        StaggeredDiD: plots.plot_event_study,
+        SyntheticControl: plots.plot_synthetic_control,
+        InterruptedTimeSeries: plots.plot_interrupted_time_series,
+    }
+    return drawers.get(type(result))
 
 
 def _load_panel(job: EvaluationJob, base_dir: Path) -> Panel:
@@ -222,10 +322,22 @@ def _long(
 
 
 def run_evaluation(
-    job: EvaluationJob, *, base_dir: str | Path = ".", data: Panel | None = None
+    job: EvaluationJob, *, base_dir: str | Path | None = None, data: Panel | None = None
 ) -> EvaluationOutcome:
-    """Run an evaluation job: monitoring, targets, the initiative and the change check."""
-    base_dir = Path(base_dir)
+    """Run an evaluation job: monitoring, targets, the initiative, the analyses, the check.
+
+    Parameters
+    ----------
+    job
+        The validated job (:func:`load_job`).
+    base_dir
+        Folder the job's relative paths (data, dictionary, framework) are resolved against;
+        default the job file's own folder (the current directory for a job built in
+        Python).
+    data
+        The panel, instead of the job's ``data:``.
+    """
+    base_dir = Path(base_dir) if base_dir is not None else (job.folder or Path("."))
     panel = data if data is not None else _load_panel(job, base_dir)
     spec = job.evaluation
     notes: list[str] = []
@@ -280,7 +392,12 @@ def run_evaluation(
     )
     targets = None
     if spec.targets:
-        targets = progress_to_targets(long, spec.targets, polarity=polarities)
+        targets = progress_to_targets(
+            long,
+            spec.targets,
+            baseline_period=spec._single_baseline_year(),
+            polarity=polarities,
+        )
 
     initiative = None
     if spec.initiative is not None:
@@ -289,6 +406,8 @@ def run_evaluation(
                 "the initiative needs 'measures': the count variable(s) it is judged on"
             )
         initiative = _run_initiative(job, panel)
+
+    analyses = _run_analyses(job, panel, notes)
 
     change = None
     if job.change_check is not None:
@@ -302,8 +421,57 @@ def run_evaluation(
         initiative=initiative,
         change_check=change,
         index=index,
+        analyses=analyses,
         notes=tuple(notes),
     )
+
+
+def _run_analyses(
+    job: EvaluationJob, panel: Panel, notes: list[str]
+) -> dict[str, EvaluationResult]:
+    """The ``analyses:`` of the job, plus the panel / ITS design its ``design.kind`` names."""
+    spec = job.evaluation
+    items: list[Any] = list(spec.analyses)
+    kind = spec.design.kind if spec.design is not None else None
+    if spec.initiative is not None and not any(
+        a.kind in ("difference_in_differences", "interrupted_time_series") for a in items
+    ):
+        # design kinds that name a panel design run it (they used to run before/after only)
+        if kind == "panel":
+            items.insert(0, DiDAnalysis(kind="difference_in_differences", name="panel"))
+            notes.append(
+                "design kind 'panel': the difference-in-differences of the initiative's "
+                "treated and control areas is run beside the before/after statistics."
+            )
+        elif kind == "interrupted_time_series":
+            comparison = spec.initiative.control or None
+            items.insert(
+                0,
+                ITSAnalysis(
+                    kind="interrupted_time_series",
+                    name="interrupted_time_series",
+                    comparison=comparison,
+                ),
+            )
+    if not items:
+        return {}
+    long = panel.frame.reset_index()
+    long[ENTITY] = long[ENTITY].astype(str)
+    data = AnalysisData(
+        frame=long,
+        entity=ENTITY,
+        period=PERIOD,
+        measures=tuple(job.measures),
+        initiative=spec.initiative,
+        extras={"job": job},
+    )
+    results: dict[str, EvaluationResult] = {}
+    for i, item in enumerate(items):
+        name = item.name or item.kind
+        if name in results:
+            name = f"{name}_{i + 1}"
+        results[name] = run_analysis(item, data, field=f"evaluation.analyses[{i}]")
+    return results
 
 
 def _run_initiative(job: EvaluationJob, panel: Panel) -> InitiativeEvaluation:

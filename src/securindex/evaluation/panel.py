@@ -47,7 +47,7 @@ from securindex.evaluation._common import (
     fmt,
     fmt_p,
 )
-from securindex.evaluation.spec import SMSLevel, maryland_sms_level
+from securindex.evaluation.spec import SMSLevel, maryland_sms_level, sms_after_pre_trend_check
 
 __all__ = [
     "Coefficient",
@@ -755,6 +755,7 @@ def difference_in_differences(
         n_treated=n_treated,
         n_control=n_entities - n_treated,
     )
+    sms = sms_after_pre_trend_check(sms, None if pre_trend is None else pre_trend.passed)
     return DifferenceInDifferences(
         estimate=c.estimate,
         se=c.se,
@@ -865,8 +866,16 @@ class InterruptedTimeSeries(EvaluationResult):
     counterfactual: tuple[float, ...]
     confidence: float
     polarity: str
+    sms: SMSLevel | None = None
+    comparison: tuple[str, ...] = ()
+    identifying_assumption: str = ""
     notes: tuple[str, ...] = ()
     fit: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def autocorrelated(self) -> bool:
+        """Durbin–Watson outside 1.5–2.5: residuals are serially correlated."""
+        return not 1.5 <= self.durbin_watson <= 2.5
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows for the level change, the slope change and the pre-intervention slope."""
@@ -894,6 +903,9 @@ class InterruptedTimeSeries(EvaluationResult):
                     "model": self.model,
                     "maxlags": self.maxlags,
                     "intervention": self.intervention,
+                    "durbin_watson": self.durbin_watson,
+                    "sms_level": self.sms.level if self.sms is not None else math.nan,
+                    "comparison": "; ".join(self.comparison),
                     "notes": "; ".join(self.notes),
                 }
             )
@@ -925,14 +937,66 @@ class InterruptedTimeSeries(EvaluationResult):
                 f"{fmt(self.ci_low, 3)} to {fmt(self.ci_high, 3)})"
             )
             slope = f"{fmt(self.slope_change.estimate, 3)} per period"
+        what = (
+            f"Comparative interrupted time series (treated minus {len(self.comparison)} "
+            "comparison series"
+            if self.comparison
+            else "Interrupted time series (no comparison series"
+        )
+        significant = self.p_value < 1.0 - self.confidence
+        if significant and self.autocorrelated:
+            verdict = (
+                "nominally statistically significant, but the residuals are autocorrelated "
+                f"(Durbin–Watson {fmt(self.durbin_watson)}), so the standard errors may still "
+                "understate the uncertainty and the evidence is weaker than the p-value says"
+            )
+        else:
+            verdict = _significance(self.p_value, self.confidence)
         sentence = (
-            f"Interrupted time series ({self.n_pre} periods before, {self.n_post} from "
-            f"{self.intervention}): {lvl}, {fmt_p(self.p_value)} — "
-            f"{_significance(self.p_value, self.confidence)}; the trend changed by {slope} "
+            f"{what}; {self.n_pre} periods before, {self.n_post} from {self.intervention}): "
+            f"{lvl}, {fmt_p(self.p_value)} — {verdict}; the trend changed by {slope} "
             f"({fmt_p(self.slope_change.p_value)}). Newey–West standard errors with "
             f"{self.maxlags} lag(s); Durbin–Watson {fmt(self.durbin_watson)}."
         )
-        return " ".join([sentence, *self.notes])
+        parts = [sentence]
+        if self.identifying_assumption:
+            parts.append(f"Identifying assumption: {self.identifying_assumption}.")
+        if self.sms is not None:
+            parts.append(self.sms.summary() + ".")
+        return " ".join([*parts, *self.notes])
+
+
+def _summed_series(
+    data: pd.DataFrame,
+    entity: str,
+    period: str,
+    value: str,
+    exposure: str | None,
+    entities: Collection[object],
+) -> tuple[pd.DataFrame, int]:
+    """Sum the chosen entities' values (and exposures) per period; every cell must exist."""
+    wanted = _label_set(entities)
+    labels = data[entity].astype(str)
+    unknown = sorted(wanted - set(labels.unique()))
+    if unknown:
+        raise DataError(f"entit(ies) {unknown} not in the data", column=entity)
+    data = data.loc[labels.isin(wanted)]
+    n_ent = data[entity].nunique()
+    if n_ent > 1:
+        full = pd.MultiIndex.from_product(
+            [data[entity].unique(), data[period].unique()], names=[entity, period]
+        )
+        have = pd.MultiIndex.from_frame(data[[entity, period]])
+        gaps = full.difference(have)
+        if len(gaps):
+            raise DataError(
+                "summing several entities into one series needs every entity in every "
+                "period; missing rows would read as falls in crime",
+                rows=[f"{e} {p}" for e, p in gaps],
+            )
+    agg_cols = [value] + ([exposure] if exposure else [])
+    summed = data.groupby(period, sort=True)[agg_cols].sum(min_count=1).reset_index()
+    return summed, int(n_ent)
 
 
 def interrupted_time_series(
@@ -949,6 +1013,7 @@ def interrupted_time_series(
     maxlags: int | None = None,
     confidence: float = 0.95,
     polarity: Polarity = "negative",
+    comparison: Collection[object] | None = None,
 ) -> InterruptedTimeSeries:
     """Segmented regression of an interrupted time series with autocorrelation-robust errors.
 
@@ -975,6 +1040,12 @@ def interrupted_time_series(
         Confidence level [unitless, 0–1].
     polarity
         ``"negative"`` for crime (a fall is progress).
+    comparison
+        Entities whose summed series is the comparison (needs ``entity``): the model is
+        then fitted to the treated-minus-comparison series — rates per ``rate_scale`` when
+        ``exposure`` is given, otherwise the comparison scaled to the treated series'
+        pre-intervention mean — so a change shared by both (a national fall in crime) is
+        not credited to the initiative. Needs ``model="ols"``.
 
     Returns
     -------
@@ -1009,30 +1080,72 @@ def interrupted_time_series(
         )
     data = frame[cols].copy()
     notes: list[str] = []
-    if entity is not None:
-        if entities is not None:
-            wanted = _label_set(entities)
-            labels = data[entity].astype(str)
-            unknown = sorted(wanted - set(labels.unique()))
-            if unknown:
-                raise DataError(f"entit(ies) {unknown} not in the data", column=entity)
-            data = data.loc[labels.isin(wanted)]
-        n_ent = data[entity].nunique()
-        if n_ent > 1:
-            full = pd.MultiIndex.from_product(
-                [data[entity].unique(), data[period].unique()], names=[entity, period]
+    if comparison is not None:
+        if entity is None:
+            raise SpecError("a comparison series needs entity= (the column naming the areas)")
+        if model != "ols":
+            raise SpecError(
+                "a comparison series is analysed as the treated-minus-comparison difference "
+                "with model='ols' (on rates when exposure is given); got model='poisson'"
             )
-            have = pd.MultiIndex.from_frame(data[[entity, period]])
-            gaps = full.difference(have)
-            if len(gaps):
-                raise DataError(
-                    "summing several entities into one series needs every entity in every "
-                    "period; missing rows would read as falls in crime",
-                    rows=[f"{e} {p}" for e, p in gaps],
-                )
+        both = _label_set(comparison) & (
+            _label_set(entities) if entities is not None else set(map(str, data[entity]))
+        )
+        if both:
+            raise SpecError(
+                f"entit(ies) {sorted(both)} are both in the treated series and the comparison"
+            )
+    if entity is not None:
+        treated_entities = (
+            entities
+            if entities is not None
+            else sorted(set(map(str, data[entity])) - _label_set(comparison or []))
+        )
+        data, n_ent = _summed_series(data, entity, period, value, exposure, treated_entities)
+        if n_ent > 1:
             notes.append(f"Series = sum over {n_ent} entities.")
-        agg_cols = [value] + ([exposure] if exposure else [])
-        data = data.groupby(period, sort=True)[agg_cols].sum(min_count=1).reset_index()
+    comparison_labels: tuple[str, ...] = ()
+    if comparison is not None:
+        assert entity is not None
+        other, n_cmp = _summed_series(
+            frame[cols].copy(), entity, period, value, exposure, comparison
+        )
+        comparison_labels = tuple(sorted(_label_set(comparison)))
+        merged = data.merge(other, on=period, suffixes=("", "_cmp"), validate="one_to_one")
+        if len(merged) != len(data) or len(merged) != len(other):
+            raise DataError(
+                "the treated and comparison series must cover the same periods", column=period
+            )
+        if exposure:
+            treated_rate = merged[value] / merged[exposure] * rate_scale
+            cmp_rate = merged[f"{value}_cmp"] / merged[f"{exposure}_cmp"] * rate_scale
+            merged[value] = treated_rate - cmp_rate
+            notes.append(
+                f"Outcome: the treated series' rate per {rate_scale:,.0f} {exposure} minus the "
+                f"comparison series' ({n_cmp} entities)."
+            )
+        else:
+            try:
+                pre_rows = (merged[period] < intervention).to_numpy()
+            except TypeError:
+                raise SpecError(
+                    f"the intervention period {intervention!r} cannot be compared with the "
+                    "period column"
+                ) from None
+            base_t = float(merged.loc[pre_rows, value].mean())
+            base_c = float(merged.loc[pre_rows, f"{value}_cmp"].mean())
+            if not (np.isfinite(base_c) and base_c > 0):
+                raise DataError(
+                    "the comparison series has no positive pre-intervention mean to scale by"
+                )
+            k = base_t / base_c
+            merged[value] = merged[value] - k * merged[f"{value}_cmp"]
+            notes.append(
+                f"Outcome: the treated series minus the comparison series ({n_cmp} entities) "
+                f"scaled to the treated series' pre-intervention mean (× {k:.3g})."
+            )
+        data = merged[[period, value]]
+        exposure = None
     data = (
         _prepare(
             data.assign(_e="series"),
@@ -1092,6 +1205,24 @@ def interrupted_time_series(
     from statsmodels.stats.stattools import durbin_watson
 
     resid = y - fitted
+    dw = float(durbin_watson(resid))
+    if comparison_labels:
+        assumption = (
+            "without the initiative the gap between the treated and the comparison series "
+            "would have kept its pre-intervention level and trend"
+        )
+    else:
+        assumption = (
+            "without the initiative the pre-intervention level and trend would have "
+            "continued — nothing else changed at the same time (a national trend would be "
+            "credited to the initiative)"
+        )
+    sms = maryland_sms_level(
+        "interrupted_time_series",
+        has_control=bool(comparison_labels),
+        n_treated=1,
+        n_control=len(comparison_labels),
+    )
     return InterruptedTimeSeries(
         estimate=level.estimate,
         se=level.se,
@@ -1106,13 +1237,16 @@ def interrupted_time_series(
         n_pre=n_pre,
         n_post=n_post,
         intervention=str(intervention),
-        durbin_watson=float(durbin_watson(resid)),
+        durbin_watson=dw,
         periods=tuple(data[period].tolist()),
         observed=tuple(float(v) for v in y),
         fitted=tuple(float(v) for v in fitted),
         counterfactual=tuple(float(v) for v in counterfactual),
         confidence=confidence,
         polarity=polarity,
+        sms=sms,
+        comparison=comparison_labels,
+        identifying_assumption=assumption,
         notes=tuple(notes),
         fit=fit,
     )

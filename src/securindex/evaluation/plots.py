@@ -5,6 +5,7 @@
 * :func:`plot_before_after` — before/after bars, treated vs control (and buffer), from an
   :class:`~securindex.evaluation.InitiativeEvaluation`.
 * :func:`plot_interrupted_time_series` — observed, fitted and counterfactual series.
+* :func:`plot_synthetic_control` — the treated area against its synthetic control.
 * :func:`plot_event_study` — the effect by periods since adoption with pointwise
   intervals and simultaneous bands, from a
   :class:`~securindex.evaluation.StaggeredDiD`.
@@ -24,11 +25,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from securindex.evaluation.initiative import InitiativeEvaluation
     from securindex.evaluation.panel import InterruptedTimeSeries
     from securindex.evaluation.staggered import StaggeredDiD
+    from securindex.evaluation.synthetic import SyntheticControl
 
 __all__ = [
     "plot_before_after",
     "plot_event_study",
     "plot_interrupted_time_series",
+    "plot_synthetic_control",
     "plot_trajectory",
 ]
 
@@ -234,5 +237,34 @@ def plot_event_study(result: StaggeredDiD, *, ax: Any = None, title: str | None 
     ax.set_xlabel("periods since adoption (negative: placebo periods before the start)")
     ax.set_ylabel(f"effect on {result.outcome_label}")
     ax.set_title(title or f"Event study — {result.estimator_label}")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_synthetic_control(
+    result: SyntheticControl, *, ax: Any = None, title: str | None = None
+) -> Any:
+    """The treated area's path against its synthetic control, the start marked.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    _pyplot()
+    path = result.path
+    ax = _axes(ax)
+    ax.plot(path["period"], path["treated"], color="black", marker="o", label=result.treated)
+    ax.plot(
+        path["period"],
+        path["synthetic"],
+        color="tab:red",
+        linestyle="--",
+        label=f"synthetic {result.treated} ({result.n_donors} donors)",
+    )
+    first_post = path.loc[path["post"], "period"].iloc[0]
+    ax.axvline(first_post, color="grey", linestyle=":")
+    ax.set_xlabel("period")
+    ax.set_ylabel(result.outcome_label)
+    ax.set_title(title or f"Synthetic control — {result.treated}")
     ax.legend(frameon=False, fontsize="small")
     return ax

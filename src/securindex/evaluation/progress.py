@@ -505,10 +505,47 @@ def _target_core(
     moderate: float,
     moving_away: float,
     labels: list[str],
+    allow_met: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Vectorised percent of target, trajectory and status (arrays of equal length)."""
+    """Vectorised percent of target, trajectory and status (arrays of equal length).
+
+    With ``allow_met`` the rows whose target is already met at baseline are reported as
+    ``achieved`` (``already_met`` True, no percent) instead of raising.
+    """
     required = target - baseline
     wrong_way = ((sign > 0) & (required <= 0)) | ((sign < 0) & (required >= 0)) | (required == 0)
+    if allow_met and wrong_way.any():
+        keep = ~wrong_way
+        sub = _target_core(
+            baseline[keep],
+            current[keep],
+            target[keep],
+            sign[keep],
+            None if t0 is None else t0[keep],
+            None if t is None else t[keep],
+            None if T is None else T[keep],
+            method,
+            on_track,
+            moderate,
+            moving_away,
+            [labels[i] for i in np.flatnonzero(keep)],
+        )
+        full: dict[str, np.ndarray] = {}
+        for key, values in sub.items():
+            if values.dtype == object:
+                arr = np.full(len(baseline), None, dtype=object)
+            elif values.dtype == bool:
+                arr = np.ones(len(baseline), dtype=bool)
+            else:
+                arr = np.full(len(baseline), np.nan)
+            arr[keep] = values
+            full[key] = arr
+        full["status"][wrong_way] = "achieved"
+        full["required"][wrong_way] = (target - baseline)[wrong_way]
+        full["actual"][wrong_way] = (current - baseline)[wrong_way]
+        full["remaining"][wrong_way] = (target - current)[wrong_way]
+        full["already_met"] = wrong_way
+        return full
     if wrong_way.any():
         where = [labels[i] for i in np.flatnonzero(wrong_way)][:10]
         i = int(np.flatnonzero(wrong_way)[0])
@@ -768,7 +805,7 @@ def progress_to_target(
     pandas.DataFrame
         ``entity``, ``period``, ``value``, ``baseline``, ``target``, ``trajectory``,
         ``percent_of_target`` [%], ``expected_percent`` [%], ``progress_ratio``, ``status``,
-        ``target_met``, and with ``method='eurostat'`` also ``eurostat_category``,
+        ``target_met``, ``already_met_at_baseline``, and with ``method='eurostat'`` also ``eurostat_category``,
         ``actual_growth_rate`` and ``required_growth_rate`` [fraction per year]. The baseline
         rows themselves are included (0 % achieved, no status).
 
@@ -778,7 +815,14 @@ def progress_to_target(
         Missing columns, no data in the baseline period for some entities, non-numeric
         periods.
     SpecError
-        A target already met at baseline for some entities (listed).
+        Invalid thresholds or method.
+
+    Notes
+    -----
+    Entities that already meet the target in the baseline period are reported with status
+    ``achieved`` in every period and ``already_met_at_baseline`` True (no percent of
+    target: there was no distance to cover), so one city-wide target does not abort the
+    evaluation of the others.
 
     Examples
     --------
@@ -840,7 +884,19 @@ def progress_to_target(
     sign = np.full(len(rows), _SIGN[polarity])
     # the baseline rows: check the target direction for every entity, no status
     core_all = _target_core(
-        b, x, tgt, sign, None, None, None, method, on_track, moderate, moving_away, labels
+        b,
+        x,
+        tgt,
+        sign,
+        None,
+        None,
+        None,
+        method,
+        on_track,
+        moderate,
+        moving_away,
+        labels,
+        allow_met=True,
     )
     later = ~is_base
     core = _target_core(
@@ -856,6 +912,7 @@ def progress_to_target(
         moderate,
         moving_away,
         [labels[i] for i in np.flatnonzero(later)],
+        allow_met=True,
     )
     out = rows.assign(baseline=b, target=tgt)
     traj = target_trajectory(0.0, float(baseline_period), 1.0, float(target_year), t)
@@ -869,6 +926,9 @@ def progress_to_target(
     status[later] = core["status"]
     out["status"] = status
     out["target_met"] = core_all["met"]
+    met_at_baseline = core_all.get("already_met", np.zeros(len(rows), dtype=bool))
+    out["already_met_at_baseline"] = met_at_baseline
+    out.loc[met_at_baseline & is_base, "status"] = "achieved"
     if method == "eurostat":
         cat = np.full(len(rows), None, dtype=object)
         cat[later] = core["category"]

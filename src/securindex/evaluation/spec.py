@@ -48,6 +48,7 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from securindex.errors import Issue, SpecError
+from securindex.evaluation.analyses import Analysis
 
 __all__ = [
     "Baseline",
@@ -65,6 +66,7 @@ __all__ = [
     "TargetSpec",
     "maryland_sms_level",
     "parse_evaluation",
+    "sms_after_pre_trend_check",
 ]
 
 Polarity = Literal["positive", "negative", "none"]
@@ -514,6 +516,25 @@ def maryland_sms_level(
 _DESIGN_KINDS = frozenset(DesignKind.__args__)  # type: ignore[attr-defined]
 
 
+def sms_after_pre_trend_check(level: SMSLevel, passed: bool | None) -> SMSLevel:
+    """Lower a design's SMS level to 2 when its pre-period check rejects parallel trends.
+
+    A comparison group whose trend already diverged before the start is not comparable
+    (the condition of levels 3 and 4); ``passed=None`` (no check possible) keeps the level.
+    """
+    if passed is not False or level.level <= 2:
+        return level
+    return SMSLevel(
+        level=2,
+        label=_SMS_LABELS[2],
+        design=level.design,
+        reason=(
+            "the pre-period check rejects parallel trends, so the comparison group is not "
+            f"shown comparable (the design alone would earn level {level.level})"
+        ),
+    )
+
+
 # --------------------------------------------------------------------------------------
 # the whole block
 # --------------------------------------------------------------------------------------
@@ -528,6 +549,12 @@ class EvaluationSpec(_Spec):
     )
     initiative: InitiativeSpec | None = None
     design: DesignSpec | None = None
+    analyses: list[Analysis] = Field(
+        default_factory=list,
+        description="Designs to run beside the initiative's before/after statistics "
+        "(difference_in_differences, staggered_did, event_study, interrupted_time_series, "
+        "synthetic_control), with the keys of the Python functions.",
+    )
     emmie: EmmieRecord | None = None
 
     @model_validator(mode="after")

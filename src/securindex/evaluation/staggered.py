@@ -49,7 +49,7 @@ from securindex.evaluation._common import (
     fmt,
     fmt_p,
 )
-from securindex.evaluation.spec import SMSLevel, maryland_sms_level
+from securindex.evaluation.spec import SMSLevel, maryland_sms_level, sms_after_pre_trend_check
 from securindex.evaluation.treatment import (
     Outcome,
     StaggeredPanel,
@@ -568,6 +568,7 @@ def callaway_santanna(
         n_treated=n_treated,
         n_control=n_never if control_group == "never_treated" else n - 1,
     )
+    sms = sms_after_pre_trend_check(sms, None if df == 0 else p_pre >= 1.0 - confidence)
     return StaggeredDiD(
         estimate=overall.estimate,
         se=se,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -143,6 +144,14 @@ def _resolve_spec(
     return resolved, Path(base_dir) if base_dir is not None else folder, name
 
 
+_ENGINES: dict[str, tuple[str, str]] = {
+    "dask": ("securindex.engines.dask", "incidents_to_panel_dask")
+}
+"""Engines other than pandas that count incidents: name → (module, function). The module is
+imported on first use, as an entry point would be: an engine depends on this package, never
+the reverse, so the package imports no engine."""
+
+
 def incidents_to_panel(
     spec: IncidentSpec | Mapping[str, Any] | str | Path,
     data: pd.DataFrame | str | Path | Sequence[str | Path] | None = None,
@@ -153,6 +162,7 @@ def incidents_to_panel(
     client: Any = None,
     scheduler: str | None = None,
     rows_per_chunk: int = 2_000_000,
+    progress: bool = False,
 ) -> IncidentPanel:
     """Count incident records into the (entity, period) panel, with a full report.
 
@@ -178,6 +188,8 @@ def incidents_to_panel(
     rows_per_chunk : int, default 2 000 000
         Largest Parquet read unit [records]: files are read and counted one chunk at a
         time, so memory holds one chunk plus the grid.
+    progress : bool, default False
+        Show a progress bar over the chunks counted (pandas engine, on a terminal).
 
     Returns
     -------
@@ -208,10 +220,10 @@ def incidents_to_panel(
     (2, 1)
     """
     resolved, folder, name = _resolve_spec(spec, base_dir)
-    if engine == "dask":
-        from securindex.engines.dask import incidents_to_panel_dask
-
-        return incidents_to_panel_dask(
+    if engine in _ENGINES:
+        module, function = _ENGINES[engine]
+        incidents_to_panel_engine = getattr(importlib.import_module(module), function)
+        return incidents_to_panel_engine(
             resolved,
             data,
             areas=areas,
@@ -247,8 +259,10 @@ def incidents_to_panel(
         raise SpecError("no incident data: give data= or 'source' in the from_incidents block")
     paths = expand_sources(sources, folder)
     files = scan_files(paths, resolved)
-    total = accumulate_counts(
-        (count_chunk(c, plan) for c in read_units(paths, rows_per_chunk)), plan
-    )
+    from securindex._progress import progress as bar
+
+    units = read_units(paths, rows_per_chunk)
+    chunks = bar(units, "counting incident records", total=len(units), show=progress)
+    total = accumulate_counts((count_chunk(c, plan) for c in chunks), plan)
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return finish_panel(total, plan, files, name)

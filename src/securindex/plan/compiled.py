@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from securindex.framework import FAMILIES, split_options
 from securindex.methods._registry import Method
 from securindex.methods._types import FloatArray
 from securindex.node_formula import NodeFormula
+from securindex.plan.steps import FAMILIES, split_options
 from securindex.spec.framework import MissingPolicy, Step
 
 if TYPE_CHECKING:

@@ -66,6 +66,7 @@ __all__ = [
     "impute_node",
     "node_is_rowwise",
     "node_weights",
+    "normalisation_rows",
     "normalise_node",
     "rank_within_periods",
     "register_node_rule",
@@ -707,7 +708,7 @@ def rank_within_periods(
         values = scores[rows]
         missing = np.isnan(values)
         key = np.where(missing, np.inf, -values)
-        order = np.argsort(key, axis=0, kind="stable")
+        order = np.argsort(key, axis=0)
         ordered = np.take_along_axis(key, order, axis=0)
         position = np.broadcast_to(
             np.arange(1, len(rows) + 1, dtype=np.float64)[:, None], ordered.shape
@@ -719,3 +720,46 @@ def rank_within_periods(
         np.put_along_axis(ranked, order, rank_sorted, axis=0)
         out[rows] = np.where(missing, np.nan, ranked)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Rows of the normalisation table
+# --------------------------------------------------------------------------------------
+
+
+def normalisation_rows(
+    indicator: str,
+    method: str,
+    mode: str,
+    stats: Mapping[str, np.ndarray],
+    period_labels: np.ndarray,
+    base_period: Any,
+) -> list[dict[str, Any]]:
+    """Rows of the normalisation table: one per indicator (per period for per_period)."""
+    if mode == "per_period":
+        periods = stats.get("period")
+        labels: Any = (
+            period_labels[np.asarray(periods, dtype=np.int64)] if periods is not None else []
+        )
+        rows = []
+        for k, label in enumerate(labels):
+            row: dict[str, Any] = {
+                "indicator": indicator,
+                "method": method,
+                "reference": mode,
+                "period": label,
+            }
+            for name, value in stats.items():
+                arr = np.asarray(value)
+                if name != "period" and arr.ndim == 1 and arr.shape[0] == len(labels):
+                    row[name] = arr[k].item()
+            rows.append(row)
+        return rows
+    row = {"indicator": indicator, "method": method, "reference": mode}
+    if mode == "base":
+        row["period"] = base_period
+    for name, value in stats.items():
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            row[name] = arr.item()
+    return [row]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from securindex.analysis.uncertainty import UncertaintyResult
     from securindex.report._data import ReportData
     from securindex.result import IndexResult
 
@@ -68,6 +69,7 @@ def _draw(charts: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
         "ranking": plots.plot_contributions,
         "distributions": plots.plot_distributions,
         "correlation": plots.plot_correlation,
+        "trend": plots.plot_trend,
     }
     jobs = [
         (name, index, drawers[name], arguments)
@@ -99,6 +101,7 @@ def render_report(
     n_chart: int = 25,
     all_profiles_max: int = 30,
     max_rows: int = 50,
+    uncertainty: UncertaintyResult | str | Path | None = None,
     progress: bool = False,
 ) -> str:
     """The HTML report of a result, as a string.
@@ -127,6 +130,11 @@ def render_report(
         Every entity gets a profile when there are at most this many.
     max_rows
         Rows listed in each audit table (counts are always complete).
+    uncertainty
+        An uncertainty run (:func:`~securindex.analysis.run_uncertainty`'s result, or the
+        folder its ``write`` filled) for the uncertainty section: rank intervals and the
+        changes larger than the uncertainty. Default: ``<folder>/uncertainty`` when the
+        result is a results folder that has one.
     progress
         Show a progress bar while the charts are drawn (on a terminal).
 
@@ -164,6 +172,21 @@ def render_report(
         date=date,
     )
     context = build_context(data, options)
+    if uncertainty is None and isinstance(result_or_folder, (str, Path)):
+        beside = Path(result_or_folder) / "uncertainty"
+        uncertainty = beside if (beside / "summary.csv").is_file() else None
+    context["uncertainty"] = None
+    if uncertainty is not None:
+        from securindex.report._build import label_of
+        from securindex.report._uncertainty import load_uncertainty, uncertainty_context
+
+        context["uncertainty"] = uncertainty_context(
+            data,
+            load_uncertainty(uncertainty),
+            latest_period=data.periods[-1],
+            n_top=int(n_top),
+            label_of=label_of,
+        )
     environment = _environment()
     images = _draw(context.pop("charts"), progress=progress)
     return str(environment.get_template(TEMPLATE).render(images=images, **context))

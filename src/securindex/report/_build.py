@@ -157,6 +157,50 @@ def _unit(data: ReportData, indicator: str) -> str:
     return unit_label(text) if text else ""
 
 
+PRINT_ROWS = 25
+"""Best and worst entities of the ranking table kept when the report is printed."""
+
+
+def _trend(
+    data: ReportData, profile_entities: list[str], options: ReportOptions
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The trend section and its chart's arguments, for results with several periods."""
+    periods = data.periods
+    if len(periods) < 2:
+        return None, None
+    root = data.framework_id
+    requested = [data.resolve_entity(str(e)) for e in options.entities]
+    chosen = [e for e in requested if e is not None]
+    if not chosen and len(profile_entities) <= 6:
+        chosen = list(profile_entities)
+    highlight = {e: data.display(e) for e in chosen[:6]}
+    normalise = data.pipeline.get("normalise", "")
+    if "per_period" in normalise:
+        comparability = (
+            "Indicators are normalised within each period, so a score is a position among "
+            "the entities of its period: compare ranks over time, not levels."
+        )
+    else:
+        comparability = (
+            "Normalisation uses one reference for every period, so scores are comparable over time."
+        )
+    section = {
+        "first": label_of(periods[0]),
+        "last": label_of(periods[-1]),
+        "n_periods": len(periods),
+        "highlighted": list(highlight.values()),
+        "comparability": comparability,
+    }
+    chart = {
+        "scores": data.scores,
+        "columns": [root, *data.pillars],
+        "labels": {c: data.label(c) for c in [root, *data.pillars]},
+        "highlight": highlight,
+        "period_labels": {p: label_of(p) for p in periods},
+    }
+    return section, chart
+
+
 # -- the pieces ----------------------------------------------------------------------------------
 def _slice(frame: pd.DataFrame, period: Any) -> pd.DataFrame:
     """Rows of one period, indexed by entity."""
@@ -170,6 +214,12 @@ def _percentiles(values: pd.DataFrame) -> pd.DataFrame:
     denominator = (count - 1).where(count > 1, np.nan)
     pct = (ranks - 1).div(denominator, axis=1) * 100.0
     return pct.where(~(values.notna() & (count <= 1)), 50.0)
+
+
+def _tied_at_best(values: pd.DataFrame) -> pd.DataFrame:
+    """True where an entity has its column's best value and at least one other entity too."""
+    best = values.eq(values.max())
+    return best & (best.sum() > 1)
 
 
 def _contributions(data: ReportData, latest: pd.DataFrame) -> pd.DataFrame:
@@ -648,19 +698,38 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             "change_value": _number(change_value),
             "change_class": css,
             "pillars": cells,
+            "print_omit": len(order) > 2 * PRINT_ROWS + 10
+            and PRINT_ROWS <= position < len(order) - PRINT_ROWS,
         }
-        for entity, rank, rank_value, index_value, change, change_value, css, cells in zip(
-            order,
-            rank_text.tolist(),
-            rank_values.tolist(),
-            columns[root],
-            change_text.tolist(),
-            change_array.tolist(),
-            change_class.tolist(),
-            pillar_cells,
-            strict=True,
+        for position, (
+            entity,
+            rank,
+            rank_value,
+            index_value,
+            change,
+            change_value,
+            css,
+            cells,
+        ) in enumerate(
+            zip(
+                order,
+                rank_text.tolist(),
+                rank_values.tolist(),
+                columns[root],
+                change_text.tolist(),
+                change_array.tolist(),
+                change_class.tolist(),
+                pillar_cells,
+                strict=True,
+            )
         )
     ]
+    ranking_print_note = (
+        f"Printed: the top and bottom {PRINT_ROWS} of {len(order):,} entities; every entity is "
+        "in the on-screen table and in scores.csv.".replace(",", "\u202f")
+        if len(order) > 2 * PRINT_ROWS + 10
+        else ""
+    )
 
     pillar_rows = [
         {
@@ -693,7 +762,10 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
     if profile_entities:
         P = percentiles.reindex(profile_entities).to_numpy(dtype=np.float64)
         missing = np.isnan(P)
-        best = np.argsort(np.where(missing, np.inf, -P), axis=1, kind="stable")[:, :n_best]
+        # a tie at the best value (0 homicides, shared with other entities) is no strength
+        # of this entity's own (COINr's get_str_weak discards them likewise)
+        tied = _tied_at_best(normalised[indicators]).reindex(profile_entities).to_numpy(bool)
+        best = np.argsort(np.where(missing | tied, np.inf, -P), axis=1, kind="stable")[:, :n_best]
         worst = np.argsort(np.where(missing, np.inf, P), axis=1, kind="stable")[:, :n_best]
         raw_sel = raw.reindex(profile_entities)
         norm_sel = normalised.reindex(profile_entities)
@@ -730,7 +802,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
                     "percentile": f"{P[row, position]:.0f}" if not missing[row, position] else "—",
                 }
 
-            strengths = [item(int(p)) for p in best[row] if not missing[row, p]]
+            strengths = [item(int(p)) for p in best[row] if not (missing[row, p] or tied[row, p])]
             weaknesses = [item(int(p)) for p in worst[row] if not missing[row, p]]
             entity_history = history.xs(entity, level=ENTITY).sort_index().tail(6)
             profiles.append(
@@ -772,6 +844,7 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         if gap_after is None
         else f"top {options.n_chart} and bottom {options.n_chart} of {len(scored)} entities"
     )
+    trend, trend_chart = _trend(data, profile_entities, options)
     charts: dict[str, Any] = {
         "ranking": {
             "contributions": contributions.reindex(chart_entities),
@@ -799,6 +872,8 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
             if before is not None and after is not None and pd.notna(before) and pd.notna(after):
                 pieces.append(f"skew {float(before):.1f}→{float(after):.1f}")
             notes[indicator] = "; ".join(pieces)
+    if trend_chart is not None:
+        charts["trend"] = trend_chart
     charts["distributions"] = [
         {
             "raw": data.raw[chunk],
@@ -862,6 +937,8 @@ def build_context(data: ReportData, options: ReportOptions) -> dict[str, Any]:
         "profiles": profiles,
         "profile_note": profile_note,
         "profile_absent": absent,
+        "trend": trend,
+        "ranking_print_note": ranking_print_note,
         "decomposition_exact": data.root_aggregation == "arithmetic",
         "root_aggregation": data.root_aggregation,
         "entity_heading": data.id_names.get("label") or data.id_names.get("entity") or "Entity",

@@ -32,6 +32,13 @@ def report(
         typer.Option("--data-name", help="name of the dataset shown in the header"),
     ] = None,
     title: Annotated[str | None, typer.Option(help="title of the page")] = None,
+    uncertainty: Annotated[
+        Path | None,
+        typer.Option(
+            "--uncertainty",
+            help="uncertainty run folder (default: RESULT_DIR/uncertainty when it exists)",
+        ),
+    ] = None,
     top: Annotated[
         int, typer.Option("--top", min=1, help="best and worst entities given a profile")
     ] = 10,
@@ -58,6 +65,7 @@ def report(
                 data_name=data_name,
                 title=title,
                 n_top=top,
+                uncertainty=uncertainty,
                 progress=not console.quiet,
             )
         path = target

@@ -456,3 +456,84 @@ def plot_correlation(
     if title:
         figure.text(0.01, 1 - 0.1 / height, title, ha="left", va="top", fontsize=10)
     return figure
+
+
+def plot_trend(
+    scores: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    highlight: Mapping[str, str] | None = None,
+    period_labels: Mapping[Any, str] | None = None,
+) -> Figure:
+    """Scores over periods: the median and interquartile range of every entity, per node.
+
+    Parameters
+    ----------
+    scores
+        Indexed by (entity, period), one column per node [score].
+    columns
+        The nodes to draw, one panel each (the index first, then its pillars).
+    labels
+        Readable node names for the panel titles.
+    highlight
+        Entity id → display name of entities drawn as their own lines (at most 6 are).
+    period_labels
+        Text of each period on the x axis ("1995", "2020-Q1").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per node, side by side (wrapped after three).
+    """
+    labels = labels or {}
+    highlight = dict(list((highlight or {}).items())[:6])
+    periods = sorted(scores.index.unique("period"))
+    positions = np.arange(len(periods), dtype=np.float64)
+    ticks = [str((period_labels or {}).get(p, p)) for p in periods]
+    n = len(columns)
+    n_cols = min(3, n)
+    n_rows = int(np.ceil(n / n_cols))
+    figure = _new_figure(3.4 * n_cols + 0.6, 2.5 * n_rows + 0.5)
+    for k, column in enumerate(columns):
+        ax = figure.add_subplot(n_rows, n_cols, k + 1)
+        wide = scores[column].unstack("period").reindex(columns=periods)
+        values = wide.to_numpy(dtype=np.float64)
+        q1, median, q3 = (_column_percentile(values, q) for q in (25, 50, 75))
+        ax.fill_between(positions, q1, q3, color="#dde3ea", label="interquartile range")
+        ax.plot(positions, median, color="#5b6570", linewidth=2, label="median")
+        for i, (entity, name) in enumerate(highlight.items()):
+            if entity in wide.index:
+                ax.plot(
+                    positions,
+                    wide.loc[entity].to_numpy(dtype=np.float64),
+                    marker="o",
+                    markersize=3,
+                    linewidth=1.2,
+                    color=f"C{i}",
+                    label=_shorten(name, 28),
+                )
+        ax.set_title(_shorten(labels.get(column, column), 40))
+        step = max(1, len(periods) // 6)
+        ax.set_xticks(positions[::step], ticks[::step])
+        ax.set_xlim(positions[0] - 0.2, positions[-1] + 0.2)
+        ax.grid(axis="y", color="#e6e9ec", linewidth=0.6)
+        if k == 0:
+            ax.set_ylabel("score")
+    handles, names = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=min(4, len(names)), frameon=False)
+    figure.subplots_adjust(
+        left=0.07, right=0.98, top=0.9, bottom=0.16 + 0.02 * (n_rows - 1), wspace=0.25, hspace=0.5
+    )
+    return figure
+
+
+def _column_percentile(values: np.ndarray, q: float) -> np.ndarray:
+    """The ``q``-th percentile of each column, ignoring NaN (NaN for an empty column)."""
+    out = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        column = column[~np.isnan(column)]
+        if column.size:
+            out[j] = np.percentile(column, q)
+    return out
