@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from securindex.methods.normalise import normalisers
 from securindex.spec.framework import MissingPolicy, Pipeline, Step
 
 if TYPE_CHECKING:
@@ -98,7 +99,11 @@ def explain(framework: Framework) -> list[ExplainRow]:
     )
     for indicator in framework.indicators:
         override = spec.overrides.get(indicator)
-        direction = "kept" if framework.direction(indicator) > 0 else "reversed"
+        normaliser = normalisers.get(framework.normalise_step(indicator).method)
+        if not normaliser.applies_direction:
+            direction = "values kept as they are"
+        else:
+            direction = "kept" if framework.direction(indicator) > 0 else "reversed"
         rows.append(
             ExplainRow(indicator, f"polarity: {framework.polarity(indicator)} ({direction})", "")
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -448,9 +449,7 @@ class Formula:
         FormulaUnitError
             Units that do not combine (as :meth:`infer_unit`).
         """
-        if units is None:
-            units = dict.fromkeys(self.names, dimensionless())
-        plan = _UnitPass(self, units).run()
+        plan = _pure_plan(self) if units is None else _UnitPass(self, units).run()
         if panel is None and self.uses_panel:
             call = next(
                 n
@@ -478,6 +477,13 @@ class Formula:
             problems={k: v for k, v in cleaned.items() if v.any()},
             unit=plan.unit,
         )
+
+
+@functools.lru_cache(maxsize=512)
+def _pure_plan(formula: Formula) -> _Plan:
+    """The unit pass of a formula whose names are pure numbers (node formulas, formulas
+    evaluated without units): computed once per formula, not on every block of rows."""
+    return _UnitPass(formula, dict.fromkeys(formula.names, dimensionless())).run()
 
 
 def parse_formula(text: str, *, allowed_names: Collection[str] | None = None) -> Formula:
