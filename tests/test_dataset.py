@@ -719,3 +719,12 @@ def test_wide_input_without_columns_per_period_says_what_it_expected() -> None:
     data = pd.DataFrame({"iso3": ["NOR"], "gii2022": [0.01]})
     with pytest.raises(DataError, match=r"no column per period for \['gii'\].*'gii_2020'"):
         Panel.from_frame(data, dictionary=dictionary)
+
+
+def test_several_files_keep_text_ids_too(tmp_path: Path) -> None:
+    from securindex.engines import _read_pandas_panel
+
+    for i, rows in enumerate(["01001,2020,1,100\n", "01001,2021,2,200\n"]):
+        (tmp_path / f"part{i}.csv").write_text("city,year,murders,pop\n" + rows)
+    panel = _read_pandas_panel([tmp_path / "part0.csv", tmp_path / "part1.csv"], DICTIONARY)
+    assert list(panel.entities) == ["01001"] and list(panel.periods) == [2020, 2021]

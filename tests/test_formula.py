@@ -196,6 +196,8 @@ def test_functions_table_is_read_only() -> None:
         "where",
         "lag",
         "mean_over",
+        "spatial_lag",
+        "within",
     }
     with pytest.raises(TypeError):
         FUNCTIONS["eval"] = "no"  # type: ignore[index]
@@ -713,3 +715,11 @@ def test_every_infinite_value_of_a_panel_formula_is_audited() -> None:
     for mask in result.problems.values():
         explained |= mask
     np.testing.assert_array_equal(explained, np.isnan(result.values))
+
+
+def test_a_huge_power_of_a_quantity_with_a_unit_is_refused() -> None:
+    # issue #15: x ** (9**9) inferred the unit km**387420489
+    with pytest.raises(FormulaUnitError, match=r"the power 3.8742e\+08 of a quantity") as info:
+        parse_formula("x ** (9**9)").infer_unit({"x": "km"})
+    assert (info.value.start, info.value.end) == (6, 10)  # the span "9**9"
+    assert str(parse_formula("x ** 100").infer_unit({"x": "dimensionless"})) == "dimensionless"

@@ -457,7 +457,7 @@ def test_every_aggregator_runs(name: str) -> None:
     else:
         fw = _random_framework(normalise=normalise, aggregate=AGGREGATE[name])
     result = run_pipeline(fw, values, _groups(values))
-    unscored = result.audit[result.audit["detail"].str.contains("leaves the row undefined")]
+    unscored = result.audit[result.audit["detail"].str.contains("gives no value")]
     missing = result.index.isna()
     assert set(unscored["entity"]) == set(result.index[missing].index.get_level_values(0))
     if aggregators.get(name).rowwise:

@@ -734,8 +734,9 @@ def test_cli_refuses_a_billion_replicates_without_running(tmp_path: Path) -> Non
     )
     assert time.perf_counter() - started < 10.0
     assert run.exit_code == 1
-    assert "estimated: 1,000,000,000 replicates: about" in run.output
-    assert "above the limit of 100,000 replicates" in run.output
+    assert "above the limit of 100,000 replicates (estimated 1,000,000,000 replicates: about" in (
+        run.output
+    )
     assert "Traceback" not in run.output and not out.exists()
     flagged = CliRunner().invoke(
         app,
@@ -753,6 +754,13 @@ def test_cli_refuses_a_billion_replicates_without_running(tmp_path: Path) -> Non
         ],
     )
     assert flagged.exit_code == 1 and "--max-replicates 20" in flagged.output
+    lifted = CliRunner().invoke(
+        app,
+        ["uncertainty", str(framework), str(data), "-n", "10001", "--max-replicates", "0",
+         "--no-plots", "--chunk-size", "4096", "-o", str(out)],
+    )  # fmt: skip
+    assert lifted.exit_code == 0, lifted.output
+    assert "estimated: 10,001 replicates: about" in lifted.output
 
 
 def test_a_list_of_weight_sets_is_one_discrete_factor(nominal: IndexResult) -> None:

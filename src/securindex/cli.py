@@ -381,6 +381,11 @@ def demo(
         result = fw.compute(panel)
         with atomic_folder(target) as tmp:
             written = result.write(tmp)
+            if draw and result.areas is not None and has_extra("geo"):
+                from securindex.geo.maps import plot_map
+
+                plot_map(result).savefig(tmp / "map.png", dpi=150)
+                written["map"] = tmp / "map.png"
             _print_summary(result, panel)
             if draw:
                 from securindex.report import write_report
@@ -493,9 +498,11 @@ def _register_extensions() -> None:
     """Commands defined next to the subpackages they drive."""
     from securindex.analysis._cli import register as register_analysis
     from securindex.engines._cli import register as register_engines
+    from securindex.geo._cli import register as register_geo
     from securindex.report._cli import register as register_report
 
     register_report(app)
+    register_geo(app)
     register_analysis(app)
     register_engines(app)
     apply_conventions(app)

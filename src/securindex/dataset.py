@@ -19,7 +19,7 @@ import warnings
 import zlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from securindex.formula import PanelLayout
 from securindex.spec._validate import validate_located
 from securindex.spec.dictionary import DataDictionary, Pattern, Variable
 from securindex.units import parse_unit
+
+if TYPE_CHECKING:
+    from securindex.geo.areas import Areas
 
 __all__ = [
     "MAX_COLUMNS",
@@ -52,8 +55,15 @@ _COUNTED_UNITS = {"count", "inhabitant", "household", "dwelling"}
 
 
 def read_dictionary(path: str | Path) -> DataDictionary:
-    """Read and validate a data-dictionary YAML file (errors located at file:line)."""
-    return validate_located(DataDictionary, read_yaml(path))
+    """Read and validate a data-dictionary YAML file (errors located at file:line).
+
+    A relative ``areas.file`` is resolved against the dictionary's folder.
+    """
+    spec = validate_located(DataDictionary, read_yaml(path))
+    if spec.areas is not None and not Path(spec.areas.file).is_absolute():
+        located = str(Path(path).parent / spec.areas.file)
+        spec = spec.model_copy(update={"areas": spec.areas.model_copy(update={"file": located})})
+    return spec
 
 
 def _is_counted(unit_text: str) -> bool:
@@ -84,6 +94,10 @@ class Panel:
         Optional grouping columns (region, state, country group) on the same index, used by
         grouped imputation and reports; a ``label`` column holds display names when the data
         dictionary names one.
+    areas
+        The entities' polygons (:class:`securindex.geo.Areas`), when the data dictionary
+        names them (``areas:``), the data were a GeoDataFrame, or ``areas=`` was given;
+        None otherwise. Maps, spatial statistics and spatial formula functions read them.
     """
 
     def __init__(
@@ -94,12 +108,14 @@ class Panel:
         groups: pd.DataFrame | None = None,
         name: str | None = None,
         dictionary: DataDictionary | None = None,
+        areas: Areas | None = None,
     ) -> None:
         self.frame = frame
         self.units = dict(units)
         self.groups = groups if groups is not None else pd.DataFrame(index=frame.index)
         self.name = name
         self.dictionary = dictionary
+        self.areas = areas
 
     # -- constructors -------------------------------------------------------------------
     @classmethod
@@ -112,12 +128,19 @@ class Panel:
         period: str | None = None,
         units: Mapping[str, str] | None = None,
         source: str | None = None,
+        areas: Areas | Any | None = None,
     ) -> Panel:
         """Build a panel from a wide DataFrame.
 
         Either give a data dictionary (which names the id columns, renames columns to
         variable names and gives their units) or ``entity``/``period`` and a ``units``
         mapping of column → unit. Columns not described are ignored.
+
+        The areas' polygons come from ``areas`` (an :class:`~securindex.geo.Areas`, or a
+        GeoDataFrame whose ``key`` is the entity column), else from the dictionary's
+        ``areas:`` entry, else from the data's own geometry when ``data`` is a
+        GeoDataFrame (one polygon per entity). They are joined to the entities and every
+        mismatch named (:meth:`securindex.geo.Areas.align`).
         """
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
         source = source or spec.name or "data"
@@ -241,7 +264,8 @@ class Panel:
             group_columns[LABEL] = data[spec.label].astype(str).to_numpy()
         groups = pd.DataFrame(group_columns, index=index)
         unit_map = {name: v.unit for name, v in spec.variables.items()}
-        return cls(frame, unit_map, groups=groups, name=spec.name, dictionary=spec)
+        polygons = _panel_areas(data, spec, areas, entity_values, source)
+        return cls(frame, unit_map, groups=groups, name=spec.name, dictionary=spec, areas=polygons)
 
     @classmethod
     def read(
@@ -271,8 +295,7 @@ class Panel:
                     dictionary = candidate
                     break
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
-        text_columns = {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
-        data = read_table(path, text_columns=text_columns, encoding=encoding or spec.encoding)
+        data = read_table(path, text_columns=_id_columns(spec), encoding=encoding or spec.encoding)
         logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
         return cls.from_frame(data, dictionary=spec, source=str(path))
 
@@ -335,7 +358,12 @@ class Panel:
         )
         spec = validate_located(DataDictionary, located)
         logger.info("shipped example dataset %s", name)
-        return cls.from_frame(read_example_frame(name), dictionary=spec, source=name)
+        areas = None
+        if spec.areas is not None:
+            from securindex.geo.areas import areas_from_spec
+
+            areas = areas_from_spec(spec.areas, base=folder)
+        return cls.from_frame(read_example_frame(name), dictionary=spec, source=name, areas=areas)
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -361,11 +389,17 @@ class Panel:
         period_values = self.frame.index.get_level_values(PERIOD)
         periods = np.sort(period_values.unique().to_numpy())
         period_codes = np.searchsorted(periods, period_values.to_numpy())
+        space = None
+        if self.areas is not None:
+            from securindex.geo.formula import AreaLayout
+
+            space = AreaLayout(self.areas, pd.Index(entities))
         return PanelLayout(
             entity_codes=entity_codes.astype(np.int64),
             period_codes=period_codes.astype(np.int64),
             n_entities=len(entities),
             n_periods=len(periods),
+            space=space,
         )
 
     def label(self, entity: object) -> str:
@@ -593,6 +627,11 @@ def _read_parquet(path: Path, text_columns: Collection[str]) -> pd.DataFrame:
     return frame
 
 
+def _id_columns(spec: DataDictionary) -> set[str]:
+    """The columns read as text: entity, label and groups (identifiers, never numbers)."""
+    return {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
+
+
 _EXACT_INTEGERS = 2**53  # float64 holds every integer up to here, and not all beyond
 
 
@@ -753,6 +792,36 @@ def _period_key(text: str) -> tuple[int, Any]:
 
 def _period_value(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _panel_areas(
+    data: pd.DataFrame,
+    spec: DataDictionary,
+    areas: Any,
+    entities: pd.Series,
+    source: str,
+) -> Areas | None:
+    """The polygons of a panel being built, joined to its entities (or None)."""
+    if areas is None and spec.areas is None and not _has_geometry(data):
+        return None
+    from securindex.geo.areas import Areas, areas_from_geometry, areas_from_spec, read_areas
+
+    if areas is None and spec.areas is not None:
+        areas = areas_from_spec(spec.areas)
+    elif areas is None:
+        areas = areas_from_geometry(data.geometry, pd.Index(entities), source=source)
+    elif not isinstance(areas, Areas):
+        weights = spec.areas.weights if spec.areas is not None else None
+        areas = read_areas(areas, key=spec.entity, weights=weights)
+    return areas.align(pd.Index(entities), source=source)
+
+
+def _has_geometry(data: pd.DataFrame) -> bool:
+    """A GeoDataFrame with an active geometry column (no geopandas import needed)."""
+    return (
+        type(data).__name__ == "GeoDataFrame"
+        and getattr(data, "_geometry_column_name", None) in data.columns
+    )
 
 
 def _as_dictionary(

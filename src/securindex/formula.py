@@ -37,12 +37,23 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from securindex.errors import DataError, FormulaError, FormulaUnitError, FormulaWarning, UnitError
-from securindex.units import ScaledUnit, as_scaled_unit, conversion_factor, dimensionless
+from securindex.units import (
+    MAX_UNIT_EXPONENT,
+    ScaledUnit,
+    as_scaled_unit,
+    conversion_factor,
+    dimensionless,
+    parse_unit,
+)
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 __all__ = [
     "FUNCTIONS",
@@ -60,6 +71,7 @@ __all__ = [
     "Not",
     "Number",
     "PanelLayout",
+    "SpatialLayout",
     "UnaryOp",
     "parse_formula",
     "round_half_away",
@@ -109,6 +121,19 @@ _FUNCTION_SPECS: Mapping[str, _FunctionSpec] = MappingProxyType(
             2,
             2,
         ),
+        "spatial_lag": _FunctionSpec(
+            "spatial_lag(x)",
+            "weighted mean of x over the area's neighbours, same period (needs area polygons)",
+            1,
+            1,
+        ),
+        "within": _FunctionSpec(
+            "within(x, distance)",
+            "sum of x over the areas whose centroid is within distance of this area's, itself "
+            "included, same period (needs area polygons with a CRS)",
+            2,
+            2,
+        ),
     }
 )
 
@@ -118,6 +143,7 @@ FUNCTIONS: Mapping[str, str] = MappingProxyType(
 """The whitelisted functions, name → signature and one-line description."""
 
 _PANEL_FUNCTIONS = frozenset({"lag", "mean_over"})
+_SPATIAL_FUNCTIONS = frozenset({"spatial_lag", "within"})
 _DIMENSIONLESS_FUNCTIONS = frozenset({"log", "log10", "exp"})
 _COMPARISONS: Mapping[type[ast.cmpop], str] = MappingProxyType(
     {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -299,16 +325,37 @@ class PanelLayout:
         ``lag`` and ``mean_over`` never skip over it.
     n_entities, n_periods
         Sizes of the dense (entity × period) grid.
+    space
+        The entities' areas (:class:`SpatialLayout`), for ``spatial_lag`` and ``within``;
+        None when the panel has no polygons.
     """
 
     entity_codes: np.ndarray
     period_codes: np.ndarray
     n_entities: int
     n_periods: int
+    space: SpatialLayout | None = None
 
     @property
     def n_rows(self) -> int:
         return int(np.shape(self.entity_codes)[0])
+
+
+class SpatialLayout(Protocol):
+    """What ``spatial_lag`` and ``within`` need to know about the entities' areas.
+
+    :class:`securindex.geo.formula.AreaLayout` implements it from a panel's polygons; rows
+    and columns follow the entity codes of the :class:`PanelLayout` it belongs to.
+    """
+
+    def neighbour_weights(self) -> scipy.sparse.csr_matrix:
+        """Row-standardised spatial weights, shape ``(n_entities, n_entities)``; the row of
+        an area without neighbours (an island) is zero."""
+        ...
+
+    def within_distance(self, metres: float) -> scipy.sparse.csr_matrix:
+        """1 where area j's centroid is within ``metres`` [m] of area i's (i included)."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,8 +411,14 @@ class Formula:
 
     @property
     def uses_panel(self) -> bool:
-        """True when the formula needs a :class:`PanelLayout` (lag or mean_over)."""
-        return bool(self.functions & _PANEL_FUNCTIONS)
+        """True when the formula needs a :class:`PanelLayout` (lag, mean_over, or a
+        spatial function)."""
+        return bool(self.functions & (_PANEL_FUNCTIONS | _SPATIAL_FUNCTIONS))
+
+    @property
+    def uses_space(self) -> bool:
+        """True when the formula needs the areas' polygons (spatial_lag, within)."""
+        return bool(self.functions & _SPATIAL_FUNCTIONS)
 
     def name_span(self, name: str) -> tuple[int, int]:
         """Character span ``(start, end)`` of the first use of ``name`` in the text."""
@@ -454,11 +507,25 @@ class Formula:
             call = next(
                 n
                 for n in self.root.walk()
-                if isinstance(n, Call) and n.function in _PANEL_FUNCTIONS
+                if isinstance(n, Call) and n.function in _PANEL_FUNCTIONS | _SPATIAL_FUNCTIONS
             )
             raise FormulaError(
                 f"{call.function}() needs to know which rows are which entity and period: "
                 "pass panel=PanelLayout(...) (Panel.layout() gives it)",
+                _one_line(self.text),
+                call.start,
+                call.end,
+            )
+        if self.uses_space and (panel is None or panel.space is None):
+            call = next(
+                n
+                for n in self.root.walk()
+                if isinstance(n, Call) and n.function in _SPATIAL_FUNCTIONS
+            )
+            raise FormulaError(
+                f"{call.function}() needs the areas' polygons, but the data have none: name "
+                "them in the data dictionary (areas: {file, key}) or pass areas= to "
+                "Panel.from_frame",
                 _one_line(self.text),
                 call.start,
                 call.end,
@@ -832,6 +899,14 @@ class _Parser:
         if name == "round":
             x = self.number(node.args[0], depth + 1, "an argument of round()")
             return Call(start=start, end=end, function=name, args=(x, self.digits(node.args[1])))
+        if name == "within" and isinstance(node.args[1], ast.Constant):
+            d_start, d_end = self.span(node.args[1])
+            raise self.error(
+                "the distance of within(x, distance) needs a unit: declare a constant such "
+                "as 'radius: {value: 2, unit: km}' and write within(x, radius)",
+                d_start,
+                d_end,
+            )
         args = tuple(self.number(a, depth + 1, f"an argument of {name}()") for a in node.args)
         return Call(start=start, end=end, function=name, args=args)
 
@@ -1062,6 +1137,12 @@ class _UnitPass:
             exponent = _constant_value(node.right)
             if not np.isfinite(exponent):
                 raise self.error("the exponent is not a finite number", node.right)
+            if not left.unit.dimensionless and abs(exponent) > MAX_UNIT_EXPONENT:
+                raise self.error(
+                    f"the power {exponent:g} of a quantity with a unit is out of range (at most "
+                    f"{MAX_UNIT_EXPONENT} in absolute value): {self.describe(node.left, left)}",
+                    node.right,
+                )
             return _Typed(left.unit**exponent, literal)
         if not left.unit.dimensionless:
             raise self.error(
@@ -1087,7 +1168,18 @@ class _UnitPass:
             factors = self.factors.get(id(node), (1.0, 1.0))
             self.factors[id(node)] = (1.0, *factors)
             return _Typed(typed.unit, literal=False)
-        if name in _PANEL_FUNCTIONS:
+        if name in _PANEL_FUNCTIONS or name == "spatial_lag":
+            return _Typed(self.visit(node.args[0]).unit, literal=False)
+        if name == "within":
+            distance = self.visit(node.args[1])
+            metre = parse_unit("m")
+            if not distance.unit.is_compatible_with(metre):
+                raise self.error(
+                    f"the distance of within() must be a length, but "
+                    f"{self.describe(node.args[1], distance)}",
+                    node.args[1],
+                )
+            self.factors[id(node)] = (1.0, conversion_factor(distance.unit, metre))
             return _Typed(self.visit(node.args[0]).unit, literal=False)
         argument = self.visit(node.args[0])
         if name == "round":
@@ -1402,6 +1494,8 @@ class _Evaluator:
         name = node.function
         if name in _PANEL_FUNCTIONS:
             return self.panel_call(node)
+        if name in _SPATIAL_FUNCTIONS:
+            return self.spatial_call(node)
         values, found = self.operands(node)
         src = self.src(node)
         reasons: list[tuple[str, np.ndarray]] = []
@@ -1467,3 +1561,44 @@ class _Evaluator:
         reason = f"not all of the last {periods} period{plural} have a value (mean_over) in '{src}'"
         incomplete = np.isnan(result) & ~np.isnan(np.broadcast_to(x, (self.n_rows,)))
         return self.undefined(node, result, [], [_union(found, {reason: incomplete})])
+
+    def spatial_call(self, node: Call) -> tuple[np.ndarray, _Problems]:
+        """spatial_lag and within: one sparse product over the (entity × period) grid."""
+        assert self.panel is not None and self.panel.space is not None  # checked in evaluate
+        values, found = self.operands(node)
+        src = self.src(node)
+        panel = self.panel
+        space = self.panel.space
+        entity = np.asarray(panel.entity_codes)
+        period = np.asarray(panel.period_codes)
+        dense = np.full((panel.n_entities, panel.n_periods), np.nan)
+        dense[entity, period] = np.broadcast_to(values[0], (self.n_rows,))
+        known = ~np.isnan(dense)
+        filled = np.where(known, dense, 0.0)
+        if node.function == "spatial_lag":
+            weights = space.neighbour_weights()
+            total = np.asarray(weights @ filled)
+            share = np.asarray(weights @ known.astype(np.float64))
+            island = np.asarray(weights.getnnz(axis=1) == 0)[:, None] & np.ones_like(known)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                grid = np.where(share > 0, total / np.where(share > 0, share, 1.0), np.nan)
+            reasons = {
+                f"the area has no neighbours (an island) in '{src}'": island[entity, period],
+                f"no neighbour has a value in '{src}'": ((share == 0) & ~island)[entity, period],
+            }
+        else:
+            distance = np.broadcast_to(values[1], (self.n_rows,))
+            metres = np.unique(distance[~np.isnan(distance)])
+            if len(metres) != 1 or metres[0] < 0:
+                raise DataError(
+                    f"the distance of '{src}' must be one non-negative value for every row; "
+                    f"got {metres[:5].tolist()} [m]"
+                )
+            near = space.within_distance(float(metres[0]))
+            grid = np.asarray(near @ filled)
+            gaps = np.asarray(near @ (~known).astype(np.float64)) > 0
+            grid = np.where(gaps, np.nan, grid)
+            reasons = {f"an area within the distance has no value in '{src}'": gaps[entity, period]}
+        result = grid[entity, period]
+        problems = _union(found[0], {k: v for k, v in reasons.items() if v.any()})
+        return self.undefined(node, result, [], [problems])

@@ -103,7 +103,8 @@ def build_index(
     framework = framework.replace_steps(steps)
     values = framework.catalogue.compute(data, indicators=list(framework.indicators))
     result = run_pipeline(framework, values, data.groups, data_name=data.name)
-    return dataclasses.replace(result, id_names=data.id_names)  # the data's own column names
+    areas = getattr(data, "areas", None)  # the polygons, for maps and hot spots
+    return dataclasses.replace(result, id_names=data.id_names, areas=areas)  # the data's own names
 
 
 @dataclass

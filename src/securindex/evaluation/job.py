@@ -463,7 +463,7 @@ def _run_analyses(
         period=PERIOD,
         measures=tuple(job.measures),
         initiative=spec.initiative,
-        extras={"job": job},
+        extras={"job": job, "areas": _area_polygons(panel)},
     )
     results: dict[str, EvaluationResult] = {}
     for i, item in enumerate(items):
@@ -549,3 +549,13 @@ def _change_check(check: ChangeCheck, index: IndexResult) -> pd.DataFrame:
             seed=check.seed,
             confidence=check.confidence,
         )
+
+
+def _area_polygons(panel: Panel) -> Any:
+    """The data's polygons, for the geometry selectors (``near``, ``neighbours``) that
+    :mod:`securindex.geo.selectors` registers; None without polygons."""
+    if getattr(panel, "areas", None) is None:
+        return None
+    import securindex.geo.selectors  # noqa: F401 - registers the selectors
+
+    return panel.areas

@@ -82,11 +82,11 @@ REASONS: dict[str, str] = {
     "low_coverage": "the present children's share of the weight is below min_coverage",
     "zero_child": "a child is 0 under a mean that needs strictly positive children (allow_zero)",
     "non_finite_score": "the node's score is not finite (±inf), so it is not scored",
+    "no_child_value": "none of the node's children has a value in this row",
+    "undefined_score": "the node's method gives no value for these children",
     "formula_undefined": "the node's formula is undefined for the row's children (a division "
     "by zero, the log of a value <= 0 …)",
     "node_imputed": "the node could not score the row; its score was imputed",
-    "method_undefined": "the node's aggregation method leaves the row undefined although "
-    "children are present (e.g. factor scores need every child)",
 }
 """Reason codes of the rows a node does not score, with their meaning. Node- and score-level
 audits add theirs here (one place): an engine writes ``REASONS[code]``-backed rows with
@@ -414,17 +414,6 @@ class WeightedMean(NodeRule):
                 bad = np.flatnonzero((x <= 0).any(axis=-1).reshape(-1, x.shape[-2]).any(axis=0))
                 rows = list(labels(bad[:5]))
             raise DataError(f"node '{node.id}' ({node.aggregate.name}): {exc}", rows=rows) from None
-        with np.errstate(invalid="ignore"):
-            lost = np.isnan(values) & ~np.isnan(x).all(axis=-1)
-        if lost.any():  # NaN from the method itself, not from missing children: audited
-            unscored.append(
-                Unscored(
-                    rows=np.flatnonzero(lost.reshape(-1, lost.shape[-1]).any(axis=0)),
-                    reason="method_undefined",
-                    before=np.nan,
-                    detail=f"{node.aggregate.name}: {REASONS['method_undefined']}",
-                )
-            )
         return NodeScore(values=values, unscored=unscored)
 
 
@@ -534,6 +523,7 @@ def score_node(
     result = NODE_RULES[node.kind].score(
         node, x, w, info, total=total, period_codes=period_codes, labels=labels
     )
+    result = _explain_missing(node, x, result)
     if node.range is not None:
         check_node_range(node, result.values, labels)
     return result
@@ -647,6 +637,43 @@ def impute_node(
         raise DataError(f"node '{node.id}' impute: {exc}") from None
     filled = np.asarray(np.asarray(result.imputed, dtype=bool).any(axis=1), dtype=bool)
     return np.asarray(result.values, dtype=np.float64).T.reshape(shape), filled
+
+
+def _explain_missing(node: NodePlan, x: FloatArray, result: NodeScore) -> NodeScore:
+    """Every row a node leaves without a score says why: ±inf scores become NaN
+    (``non_finite_score``); NaN rows no rule reported are ``no_child_value`` when every
+    child is missing, else ``undefined_score``. Rows are positions along the row axis
+    (for replicated input, rows concerned in any replicate)."""
+    values = np.asarray(result.values, dtype=np.float64)
+    infinite = np.isinf(values)
+    if infinite.any():
+        values = np.where(infinite, np.nan, values)
+    missing = np.isnan(values)
+    if not missing.any():
+        return result
+    n_rows = values.shape[-1]
+    explained = np.zeros(n_rows, dtype=bool)
+    for event in result.unscored:
+        explained[event.rows] = True
+    unscored = list(result.unscored)
+
+    def rows_of(mask: np.ndarray) -> IntArray:
+        return np.flatnonzero(mask.reshape(-1, n_rows).any(axis=0) & ~explained)
+
+    new_rows = rows_of(infinite)
+    if len(new_rows):
+        unscored.append(Unscored(new_rows, "non_finite_score", np.nan, REASONS["non_finite_score"]))
+        explained[new_rows] = True
+    if x.shape[:-1] == values.shape:
+        no_child = missing & np.isnan(x).all(axis=-1)
+    else:  # shared children under replicated scores
+        no_child = missing & np.broadcast_to(np.isnan(x).all(axis=-1), values.shape)
+    for code, mask in (("no_child_value", no_child), ("undefined_score", missing)):
+        new_rows = rows_of(mask)
+        if len(new_rows):
+            unscored.append(Unscored(new_rows, code, np.nan, REASONS[code]))
+            explained[new_rows] = True
+    return NodeScore(values=values, unscored=unscored)
 
 
 def node_is_rowwise(node: NodePlan) -> bool:

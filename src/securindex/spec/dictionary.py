@@ -4,7 +4,7 @@ the table into a panel (rows to drop, one column per period)."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -12,7 +12,15 @@ from securindex.errors import UnitError
 from securindex.spec.indicator import Source
 from securindex.units import parse_unit
 
-__all__ = ["ColumnName", "DataDictionary", "RowFilter", "Variable", "WideLayout"]
+__all__ = [
+    "AreasSpec",
+    "ColumnName",
+    "DataDictionary",
+    "RowFilter",
+    "Variable",
+    "WeightsSpec",
+    "WideLayout",
+]
 
 ColumnName = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1)]
 """A column header as the file spells it: never whitespace-stripped, so a real header that
@@ -88,6 +96,65 @@ class WideLayout(_Spec):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
+class WeightsSpec(_Spec):
+    """Which areas are neighbours: the spatial weights, declared once for a dataset.
+
+    ``method`` names an entry of :data:`securindex.geo.weights.WEIGHTS` (``queen``,
+    ``rook``, ``knn``, ``distance_band`` or one a user registered); ``k`` is the number of
+    neighbours of ``knn``; ``threshold`` the distance of ``distance_band`` with its unit
+    (``"2 km"``, ``"1500 m"``). ``islands`` says what happens to an area without
+    neighbours: ``exclude`` (default; left out of the statistics and reported) or
+    ``nearest`` (joined to its nearest area). Weights are row-standardised
+    (``transform: r``) unless ``transform: b`` (binary) is asked for.
+    """
+
+    method: str = "queen"
+    k: int | None = Field(default=None, ge=1)
+    threshold: str | None = None
+    islands: Literal["exclude", "nearest"] = "exclude"
+    transform: Literal["r", "b"] = "r"
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, (int, float)) else value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_is_a_length(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            unit = parse_unit(value)
+        except UnitError as exc:
+            raise ValueError(f"threshold: {exc}") from None
+        if not unit.is_compatible_with(parse_unit("m")):
+            raise ValueError(
+                f"threshold must be a distance such as '2 km' or '1500 m'; got {value!r}"
+            )
+        return value
+
+
+class AreasSpec(_Spec):
+    """The areas' polygons: a GeoPackage, GeoJSON, shapefile or GeoParquet file.
+
+    ``file`` is read relative to the dictionary's folder; ``key`` is the column of the
+    polygon file that holds the entity id; ``layer`` picks a layer of a GeoPackage.
+    ``crs`` declares the coordinate reference system when the file has none, and must
+    agree with the file's when it has one. ``invalid`` says what to do with invalid
+    polygons (self-intersections): ``repair`` them (``shapely.make_valid``, reported in a
+    warning) or raise an ``error`` naming them. ``weights`` declares the neighbours once
+    for every spatial statistic and formula function.
+    """
+
+    file: str
+    key: str
+    layer: str | None = None
+    crs: str | None = None
+    invalid: Literal["repair", "error"] = "repair"
+    weights: WeightsSpec = Field(default_factory=WeightsSpec)
+
+
 class DataDictionary(_Spec):
     """How to read a table as a panel of variables.
 
@@ -125,6 +192,10 @@ class DataDictionary(_Spec):
         default=None,
         description="count incident records into this panel (securindex.incidents; "
         "`securindex incidents panel` reads it)",
+    )
+    areas: AreasSpec | None = Field(
+        default=None,
+        description="the areas' polygons (securindex.geo; needs the 'geo' extra)",
     )
 
     def column_of(self, variable: str) -> str:
