@@ -238,6 +238,14 @@ SPECS: dict[str, dict[str, Any]] = {
         "exclude": True,
         "aggregate": {"all": [{"method": "arithmetic"}, {"method": "harmonic"}]},
     },
+    "weight_sets": {
+        "weight_sets": [
+            {"p1": {"a": 1, "b": 1, "c": 1}, "idx": {"p1": 3, "p2": 1}},
+            {"p1": {"a": 4, "b": 1, "c": 0}},
+            {"idx": {"p1": 1, "p2": 4}},
+        ],
+        "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "zscore"}],
+    },
     "dirichlet_and_input_noise": {
         "weights": {"noise": 0.4, "distribution": "dirichlet"},
         "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "zscore"}],
@@ -762,3 +770,35 @@ def test_cli_refuses_a_billion_replicates_without_running(tmp_path: Path) -> Non
     )  # fmt: skip
     assert lifted.exit_code == 0, lifted.output
     assert "estimated: 10,001 replicates: about" in lifted.output
+
+
+def test_a_list_of_weight_sets_is_one_discrete_factor(nominal: IndexResult) -> None:
+    # COINr's get_sensitivity with a list of alternative weight sets: each replicate is the
+    # build with one whole set of weights (nodes a set leaves out keep their own)
+    sets = [{"p1": {"a": 1, "b": 1, "c": 1}}, {"p1": {"a": 4, "b": 1, "c": 0}}]
+    spec = {"weight_sets": {"sets": sets, "name": "expert_sets"}}
+    points = sample_factors(nominal, spec, 8, seed=2)
+    result = run_uncertainty(nominal, spec, n_replicates=8, seed=2)
+    assert result.scores is not None
+    framework = nominal.framework
+    for i in range(8):
+        level = int(points[i, 0] * 2)
+        chosen = framework.with_weights("p1", sets[level]["p1"])
+        from securindex.pipeline import run_pipeline
+
+        built = run_pipeline(chosen, nominal.indicator_values, nominal.groups)
+        np.testing.assert_allclose(
+            result.scores.iloc[i].to_numpy(), built.scores["idx"].to_numpy(), atol=1e-10
+        )
+    assert set(uncertainty_factors(nominal, spec)["factor"]) == {"expert_sets"}
+
+
+def test_weight_sets_are_checked_against_the_framework(nominal: IndexResult) -> None:
+    spec = {
+        "weights": {"noise": 0.1, "nodes": ["p1"]},
+        "weight_sets": [{"p1": {"a": 1, "b": 1, "c": 1}}, {"p9": {"x": 1}}],
+    }
+    with pytest.raises(SpecError) as info:
+        run_uncertainty(nominal, spec, n_replicates=2)
+    text = str(info.value)
+    assert "already has weight noise" in text and "unknown node 'p9'" in text

@@ -119,6 +119,14 @@ def validate(
     paths: Annotated[
         list[str], typer.Argument(help="YAML files or folders, or shipped framework names")
     ],
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="also print each framework's effective pipeline: every step as it will "
+            "run, and whether the file wrote it or it is a default",
+        ),
+    ] = False,
 ) -> None:
     """Check indicator, framework and data-dictionary YAML files; list every problem."""
     from securindex.shipped import frameworks, resolve
@@ -134,6 +142,11 @@ def validate(
             errors.print(str(issue), markup=False, highlight=False)
         errors.print(f"{len(issues)} problem(s) found.", style="bold red")
         raise typer.Exit(code=1)
+    if explain:
+        from securindex.validate import explain_paths
+
+        for text in explain_paths(targets):
+            console.print(text, markup=False, highlight=False)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
     console.print(f"[green]OK[/green]: checked {summary} file(s).")
 

@@ -29,7 +29,7 @@ from securindex._yaml import Located, read_yaml
 from securindex.errors import DataError, UnitError
 from securindex.formula import PanelLayout
 from securindex.spec._validate import validate_located
-from securindex.spec.dictionary import DataDictionary, Variable
+from securindex.spec.dictionary import DataDictionary, Pattern, Variable
 from securindex.units import parse_unit
 
 if TYPE_CHECKING:
@@ -145,12 +145,14 @@ class Panel:
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
         source = source or spec.name or "data"
         problems: list[DataError] = []
+        data = _shape(data, spec, source)
 
         id_columns = [spec.entity] + ([spec.period] if spec.period else [])
         missing_ids = [c for c in id_columns if c not in data.columns]
         if missing_ids:
             raise DataError(
-                f"id column(s) {missing_ids} not found; columns are {list(data.columns)[:20]}",
+                f"id column(s) {missing_ids} not found; columns are {list(data.columns)[:20]}"
+                + _near_misses(missing_ids, data.columns),
                 source=source,
             )
         missing = {
@@ -160,20 +162,37 @@ class Panel:
         }
         if missing:
             listed = ", ".join(f"{v} (column '{c}')" for v, c in missing.items())
-            raise DataError(f"variables missing from the data: {listed}", source=source)
+            raise DataError(
+                f"variables missing from the data: {listed}"
+                + _near_misses(list(missing.values()), data.columns),
+                source=source,
+            )
         missing_groups = [g for g in spec.groups if g not in data.columns]
         if missing_groups:
-            raise DataError(f"group column(s) {missing_groups} not found", source=source)
+            raise DataError(
+                f"group column(s) {missing_groups} not found"
+                + _near_misses(missing_groups, data.columns),
+                source=source,
+            )
 
         entity_values = data[spec.entity]
         if entity_values.isna().any():
-            rows = list(np.flatnonzero(entity_values.isna().to_numpy()))
-            raise DataError("empty entity id", column=spec.entity, rows=rows, source=source)
+            raise DataError(
+                "empty entity id (a total or note row? drop it with rows: {drop_missing: "
+                f"[{spec.entity}]}} in the data dictionary)",
+                column=spec.entity,
+                rows=_row_numbers(entity_values.isna().to_numpy()),
+                source=source,
+            )
         if spec.period:
             period_values = data[spec.period]
             if period_values.isna().any():
-                rows = list(np.flatnonzero(period_values.isna().to_numpy()))
-                raise DataError("empty period", column=spec.period, rows=rows, source=source)
+                raise DataError(
+                    "empty period",
+                    column=spec.period,
+                    rows=_row_numbers(period_values.isna().to_numpy()),
+                    source=source,
+                )
             period_values = _one_period_type(period_values)
         else:
             value = spec.period_value if spec.period_value is not None else 0
@@ -666,6 +685,113 @@ def _not_a_number_column(
         rows=list(index[bad]),
         source=source,
     )
+
+
+def _row_numbers(mask: np.ndarray) -> list[str]:
+    """Rows of a table as people count them: ``row 1`` is the first row under the header."""
+    return [f"row {k + 1}" for k in np.flatnonzero(mask)]
+
+
+def _near_misses(wanted: Collection[str], columns: Collection[object]) -> str:
+    """A hint for column names that differ from a real header only by spaces or case."""
+    found = {str(c).strip().casefold(): str(c) for c in columns}
+    hints = [
+        f"'{name}' is not a column, but {found[key]!r} is (the header differs in spaces or "
+        "case: write it exactly, quoted, in the data dictionary)"
+        for name in wanted
+        if (key := name.strip().casefold()) in found and found[key] != name
+    ]
+    return ("; " + "; ".join(hints)) if hints else ""
+
+
+def _matches(values: pd.Series, rule: Any) -> np.ndarray:
+    """Rows whose value is one of a row filter's values (compared as text) or matches its
+    pattern."""
+    if isinstance(rule, Pattern):
+        text = values.astype("string")
+        return np.asarray(text.str.contains(rule.pattern, regex=True).fillna(False), dtype=bool)
+    numbers = [v for v in rule if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len(rule) and pd.api.types.is_numeric_dtype(values):
+        return np.isin(values.to_numpy(dtype=np.float64), np.asarray(numbers, dtype=np.float64))
+    return np.asarray(
+        values.astype("string").isin([str(v) for v in rule]).fillna(False), dtype=bool
+    )
+
+
+def _shape(data: pd.DataFrame, spec: DataDictionary, source: str) -> pd.DataFrame:
+    """The table as the dictionary shapes it: rows that are not entities dropped (``rows``),
+    then one column per period made into one row per period (``wide``)."""
+    if spec.rows is not None:
+        rows = spec.rows
+        named = [*rows.exclude, *rows.include, *rows.drop_missing]
+        absent = [c for c in named if c not in data.columns]
+        if absent:
+            raise DataError(
+                f"row filter column(s) {absent} not found" + _near_misses(absent, data.columns),
+                source=source,
+            )
+        drop = np.zeros(len(data), dtype=bool)
+        for column, rule in rows.exclude.items():
+            drop |= _matches(data[column], rule)
+        for column, rule in rows.include.items():
+            drop |= ~_matches(data[column], rule)
+        for column in rows.drop_missing:
+            drop |= data[column].isna().to_numpy()
+        if drop.all():
+            raise DataError("the row filter drops every row of the data", source=source)
+        if drop.any():
+            logger.info("%s: the row filter drops %d of %d rows", source, drop.sum(), len(data))
+            data = data.loc[~drop].reset_index(drop=True)
+    if spec.wide is not None:
+        data = _wide_to_long(data, spec, source)
+    return data
+
+
+def _wide_to_long(data: pd.DataFrame, spec: DataDictionary, source: str) -> pd.DataFrame:
+    """One row per entity and period from ``<column><separator><period>`` columns."""
+    assert spec.wide is not None
+    period = spec.period or PERIOD
+    if period in data.columns:
+        raise DataError(
+            f"wide data: the period '{period}' is also a column of the data; with wide: the "
+            "period comes from the column names, so name it otherwise (period: ...)",
+            source=source,
+        )
+    keep = [spec.entity, *spec.groups, *([spec.label] if spec.label else [])]
+    keep = list(dict.fromkeys(c for c in keep if c in data.columns))
+    wanted = {str(p) for p in spec.wide.periods} if spec.wide.periods is not None else None
+    columns = {spec.column_of(name) for name in spec.variables}
+    found: dict[str, dict[str, str]] = {c: {} for c in columns}
+    for column in data.columns:
+        head, sep, tail = str(column).rpartition(spec.wide.separator)
+        if not sep or head not in found:
+            continue
+        if (wanted is None and tail.isdigit()) or (wanted is not None and tail in wanted):
+            found[head][tail] = column
+    empty = sorted(c for c, periods in found.items() if not periods)
+    if empty:
+        example = f"{empty[0]}{spec.wide.separator}2020"
+        raise DataError(
+            f"wide data: no column per period for {empty} (expected columns such as "
+            f"'{example}')" + _near_misses(empty, data.columns),
+            source=source,
+        )
+    periods = sorted({p for ps in found.values() for p in ps}, key=_period_key)
+    rows = np.repeat(np.arange(len(data)), len(periods))
+    long = data[keep].iloc[rows].reset_index(drop=True)
+    long[period] = np.tile(np.array([_period_value(p) for p in periods], dtype=object), len(data))
+    for column, by_period in found.items():
+        block = pd.DataFrame({p: data[by_period[p]] if p in by_period else np.nan for p in periods})
+        long[column] = block.to_numpy().reshape(-1)
+    return long
+
+
+def _period_key(text: str) -> tuple[int, Any]:
+    return (0, int(text)) if text.lstrip("-").isdigit() else (1, text)
+
+
+def _period_value(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _panel_areas(

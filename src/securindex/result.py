@@ -126,14 +126,18 @@ class IndexResult:
     # -- views ----------------------------------------------------------------------------
     @cached_property
     def ranks(self) -> pd.DataFrame:
-        """Rank of each row's score within its period, per node: 1 = highest.
+        """Rank of each row's score within its period, per node: 1 = best.
 
-        Ties share the best rank (1, 2, 2, 4); NaN where the node has no score. Computed on
-        first use (one sort per node and period) and kept.
+        The best is the highest score, or the lowest for a node with ``higher_is: worse``
+        (a peace or hardship index). Ties share the best rank (1, 2, 2, 4); NaN where the
+        node has no score. Computed on first use (one sort per node and period) and kept.
         """
         periods = self.scores.index.get_level_values("period")
         codes, _ = pd.factorize(periods, sort=True)
-        ranks = rank_within_periods(self.scores.to_numpy(), np.asarray(codes, dtype=np.int64))
+        better = [self.framework.higher_is(str(n)) == "better" for n in self.scores.columns]
+        ranks = rank_within_periods(
+            self.scores.to_numpy(), np.asarray(codes, dtype=np.int64), better
+        )
         return pd.DataFrame(ranks, index=self.scores.index, columns=self.scores.columns, copy=False)
 
     @property

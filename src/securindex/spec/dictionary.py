@@ -1,16 +1,30 @@
-"""The data dictionary: which column holds which variable, in which unit."""
+"""The data dictionary: which column holds which variable, in which unit, and how to shape
+the table into a panel (rows to drop, one column per period)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from securindex.errors import UnitError
 from securindex.spec.indicator import Source
 from securindex.units import parse_unit
 
-__all__ = ["AreasSpec", "DataDictionary", "Variable", "WeightsSpec"]
+__all__ = [
+    "AreasSpec",
+    "ColumnName",
+    "DataDictionary",
+    "RowFilter",
+    "Variable",
+    "WeightsSpec",
+    "WideLayout",
+]
+
+ColumnName = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1)]
+"""A column header as the file spells it: never whitespace-stripped, so a real header that
+ends in a space can be named."""
 
 
 class _Spec(BaseModel):
@@ -20,7 +34,7 @@ class _Spec(BaseModel):
 class Variable(_Spec):
     """One variable of a dataset: its column (default: the variable's name) and unit."""
 
-    column: str | None = None
+    column: ColumnName | None = None
     unit: str
     description: str = ""
 
@@ -32,6 +46,54 @@ class Variable(_Spec):
         except UnitError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+
+class Pattern(_Spec):
+    """Values matching a regular expression (``{pattern: "^ZZ"}``: ids starting with ZZ)."""
+
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+RowValues = list[str | int | float] | Pattern
+"""The values of one column a row filter names: a list, or a pattern."""
+
+
+class RowFilter(_Spec):
+    """Rows of the table that are not entities of the panel (a city-total row, regional
+    aggregates), dropped before anything else: they never join a normalisation's reference
+    sample or the ranks.
+
+    ``exclude`` drops the rows whose column holds one of the values (or matches the
+    pattern); ``include`` keeps only the rows that do; ``drop_missing`` drops rows where any
+    of these columns is empty.
+    """
+
+    exclude: dict[ColumnName, RowValues] = Field(default_factory=dict)
+    include: dict[ColumnName, RowValues] = Field(default_factory=dict)
+    drop_missing: list[ColumnName] = Field(default_factory=list)
+
+
+class WideLayout(_Spec):
+    """A table with one column per period: ``<column><separator><period>`` (``le_1990``,
+    ``le_1991`` …), turned into one row per entity and period.
+
+    ``periods`` restricts the periods read (otherwise every column whose suffix is a whole
+    number, a year, is read).
+    """
+
+    separator: str = Field(default="_", min_length=1)
+    periods: list[int | str] | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
 class WeightsSpec(_Spec):
@@ -99,24 +161,32 @@ class DataDictionary(_Spec):
     ``entity`` and ``period`` name the id columns; a cross-sectional table without a period
     column gives its single period as ``period_value``. ``variables`` maps each canonical
     variable name (the names indicator formulas use) to its column and unit, so a dataset's
-    own column names never leak into the catalogue.
+    own column names never leak into the catalogue. ``rows`` drops rows that are not
+    entities; ``wide`` reads a table with one column per period (``period`` then names the
+    period, which is no column of the file).
     """
 
     name: str | None = None
     title: str | None = None
     description: str = ""
     source: Source | None = None
-    entity: str = "entity"
-    label: str | None = Field(
+    entity: ColumnName = "entity"
+    label: ColumnName | None = Field(
         default=None, description="column with a human-readable name of each entity, for reports"
     )
-    period: str | None = "period"
+    period: ColumnName | None = "period"
     period_value: int | str | None = None
     encoding: str | None = Field(
         default=None, description="text encoding of the data file when not UTF-8 (latin-1, cp1252)"
     )
-    groups: list[str] = Field(default_factory=list)
+    groups: list[ColumnName] = Field(default_factory=list)
     variables: dict[str, Variable] = Field(default_factory=dict)
+    rows: RowFilter | None = Field(
+        default=None, description="rows that are not entities (totals, aggregates), dropped"
+    )
+    wide: WideLayout | None = Field(
+        default=None, description="one column per period: <column><separator><period>"
+    )
     notes: list[str] = Field(default_factory=list)
     from_incidents: dict[str, Any] | None = Field(
         default=None,
