@@ -39,7 +39,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from securindex.analysis.uncertainty import UncertaintySpec, _Engine, _rebuild, run_uncertainty
+from securindex.analysis.uncertainty import (
+    ReplicateEngine,
+    UncertaintySpec,
+    _rebuild,
+    run_uncertainty,
+)
 from securindex.dataset import Panel
 from securindex.framework import Framework
 from securindex.result import IndexResult
@@ -153,7 +158,7 @@ def peak_memory(nominal: IndexResult, block: UncertaintySpec, n: int) -> float:
 
 def naive_seconds(nominal: IndexResult, block: UncertaintySpec, n: int) -> float:
     """Seconds per replicate of the full pipeline re-run (framework variant + pipeline)."""
-    engine = _Engine(nominal, block)
+    engine = ReplicateEngine(nominal, block)
     points = engine.draw(engine.streams(1), n)
     _rebuild(engine, points[0])  # warm up
     start = time.perf_counter()

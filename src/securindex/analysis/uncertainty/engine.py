@@ -1,81 +1,29 @@
-"""Monte-Carlo uncertainty analysis of a composite index (OECD/JRC Handbook 2008, step 7).
-
-A composite index rests on choices that could reasonably have been made otherwise: the
-weights, the normalisation, the aggregation of each node, the imputation, the outlier
-treatment, which indicators are in, and the input values themselves (a survey share has a
-margin of error, a count of rare events has Poisson noise). The uncertainty analysis draws
-many *replicates*, each a combination of such choices, rebuilds the index for each, and
-reports how much every entity's rank and score move: the median rank, the 5–95 % rank and
-score intervals and the average rank shift against the nominal build.
-
-What varies is declared, never guessed, in an :class:`UncertaintySpec` (the ``uncertainty:``
-block of a YAML file, or Python). It is checked against the framework before anything runs:
-every node, indicator, step and parameter it names must exist, and each alternative is run
-once on the nominal data, so a wrong parameter fails at once with its YAML location.
-
-Speed
------
-The index is not rebuilt per replicate. Every factor is a block of coordinates of the
-unit hypercube (one per weight, one per discrete choice, one per noisy input value), and
-the engine decodes a whole chunk of such points at once:
-
-* the discrete data choices (imputation, treatment, normalisation and their parameters)
-  form a small set of combinations, each imputed, treated and normalised once with the
-  registry methods the pipeline uses;
-* for the replicates sharing one normalised matrix, arithmetic and geometric means of a
-  node are two matrix products of its (rows × children) block with the replicates'
-  (children × replicates) weights; other methods call the registry's aggregator, which
-  broadcasts over a leading replicate axis;
-* with input noise, each chunk of perturbed matrices is laid side by side as one wide
-  ``(rows, replicates × indicators)`` matrix, which the column-wise data methods impute,
-  treat and normalise in one call;
-* ranks are computed per period with one ``argsort`` per chunk.
-
-Memory is bounded by ``chunk_size``, not by the number of replicates: per-entity
-intervals are exact (from stored replicates) when ``n_replicates × rows`` is at most
-:data:`_EXACT_CELLS`, and otherwise come from fixed-size per-row histograms (exact for
-ranks up to 1 000 rows, scores to 0.3 % of their range).
-
-A replicate is *defined* as the pipeline run with its sampled choices;
-:func:`rebuild_replicate` runs exactly that, slowly, and the tests check that the engine
-agrees with it.
-
-References
-----------
-.. [1] OECD/JRC (2008). *Handbook on Constructing Composite Indicators: Methodology and
-   User Guide*, step 7 and section 7 (uncertainty and sensitivity analysis), pp. 34–35 and
-   117–131. OECD Publishing. doi:10.1787/9789264043466-en
-.. [2] Saisana, M., Saltelli, A. & Tarantola, S. (2005). Uncertainty and sensitivity
-   analysis techniques as tools for the quality assessment of composite indicators.
-   *Journal of the Royal Statistical Society A* 168(2), 307–323.
-   doi:10.1111/j.1467-985X.2005.00350.x
-.. [3] Becker, W., Caperna, G., Del Sorbo, M., Norlén, H., Papadimitriou, E. & Saisana, M.
-   (2022). COINr: An R package for developing composite indicators. *Journal of Open
-   Source Software* 7(78), 4567. doi:10.21105/joss.04567
-"""
+"""The replicate engine: points of the factor space decoded into index scores."""
 
 from __future__ import annotations
 
 import inspect
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from scipy.special import gammaincinv, ndtri, pdtr
+from scipy.special import gammaincinv, ndtri
 
-from securindex._yaml import Located, read_yaml
-from securindex.analysis._budget import (
-    MAX_REPLICATES,
-    RunEstimate,
-    check_replicates,
-    estimate_run,
+from securindex._yaml import Located
+from securindex.analysis.uncertainty.factors import (
+    U_EPS,
+    Factor,
+    Seed,
+    as_generator,
+    choose_level,
+    poisson_quantile,
+    step_label,
 )
+from securindex.analysis.uncertainty.means import matrix_mean, mean_terms
+from securindex.analysis.uncertainty.spec import UncertaintySpec
 from securindex.errors import DataError, Issue, SecurindexError, SpecError
 from securindex.framework import PIPELINE_OPTIONS, split_options
 from securindex.methods._registry import Registry
@@ -96,49 +44,18 @@ from securindex.plan.rules import (
     weight_total,
     zero_rows,
 )
-from securindex.spec._validate import validate_located
 from securindex.spec.framework import Step
 
 if TYPE_CHECKING:
     from securindex.result import IndexResult
 
-__all__ = [
-    "MAX_REPLICATES",
-    "AggregationChoice",
-    "IndicatorExclusion",
-    "InputNoise",
-    "ParameterChoice",
-    "RunEstimate",
-    "UncertaintyResult",
-    "UncertaintySpec",
-    "WeightNoise",
-    "WeightSets",
-    "estimate_uncertainty",
-    "load_uncertainty_spec",
-    "rebuild_replicate",
-    "run_uncertainty",
-    "sample_factors",
-    "uncertainty_factors",
-]
-
-Seed = int | np.random.Generator | None
 
 # 95 % two-sided normal quantile: a survey's margin of error is 1.96 standard errors.
 _Z95 = 1.959963984540054
 
-# Largest number of (replicate × row) cells stored to give exact per-entity quantiles;
-# beyond it, per-row histograms keep memory independent of the number of replicates.
-_EXACT_CELLS = 2**22
-
-# Histogram resolution of the streaming summaries [bins per row].
-_BINS = 1000
-
 # Default size of the largest per-chunk array [elements]: replicates × rows × indicators
 # with input noise, else replicates × rows × max(children, nodes).
 _CHUNK_ELEMENTS = 2**22
-
-# u is mapped through quantile functions; keep it off 0 and 1, where they are infinite.
-_U_EPS = 1e-12
 
 _DATA_STEPS = ("impute", "treat", "normalise")
 _DATA_REGISTRIES: dict[str, Registry[Any]] = {
@@ -146,308 +63,6 @@ _DATA_REGISTRIES: dict[str, Registry[Any]] = {
     "treat": treaters,
     "normalise": normalisers,
 }
-
-# Normalise-step options read by the pipeline, not by the method.
-_REFERENCE_KEYS = ("reference", "base_period")
-
-
-# --------------------------------------------------------------------------------------
-# The specification
-# --------------------------------------------------------------------------------------
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-class WeightNoise(_Spec):
-    """Random weights around the nominal ones.
-
-    ``uniform``: each child's weight is multiplied by ``1 + noise * U(-1, 1)`` (COINr's
-    noisy weights). ``dirichlet``: a node's weights are drawn from a Dirichlet distribution
-    centred on the nominal weights, with its concentration set so that a child of average
-    weight has a coefficient of variation ``noise``; the weights keep summing to one.
-    """
-
-    noise: float = Field(ge=0.0, description="relative size of the perturbation [unitless]")
-    distribution: Literal["uniform", "dirichlet"] = "uniform"
-    nodes: list[str] | None = Field(
-        default=None,
-        description="nodes whose children's weights vary (default: every node with 2+ children)",
-    )
-    per_node: bool = Field(
-        default=False,
-        description="one sensitivity factor per node instead of one for all weights",
-    )
-
-    @model_validator(mode="after")
-    def _noise_range(self) -> WeightNoise:
-        if self.distribution == "uniform" and self.noise > 1.0:
-            raise ValueError(
-                f"uniform weight noise must be <= 1 (weights stay >= 0); got {self.noise}"
-            )
-        return self
-
-
-class WeightSets(_Spec):
-    """Alternative sets of nominal weights, sampled as one discrete factor (COINr's list of
-    weight sets in ``get_sensitivity``).
-
-    Each set maps node ids to their children's weights (``{p1: {a: 2, b: 1, c: 1}}``);
-    nodes a set does not name keep their nominal weights in it. Weights are renormalised
-    within each node.
-    """
-
-    sets: list[dict[str, dict[str, float]]] = Field(min_length=2)
-    name: str | None = None
-
-
-class AggregationChoice(_Spec):
-    """Alternative aggregation methods for some nodes (one discrete factor)."""
-
-    nodes: list[str] | Literal["all"] = "all"
-    methods: list[Step] = Field(min_length=2)
-    name: str | None = None
-
-
-class ParameterChoice(_Spec):
-    """Alternative values of one parameter of a data step (one discrete factor).
-
-    Example: ``{step: treat, parameter: winmax, values: [0, 3, 5]}`` varies the
-    winsorisation limit of the pipeline's treat step.
-    """
-
-    step: Literal["impute", "treat", "normalise"]
-    parameter: str
-    values: list[Any] = Field(min_length=2)
-    name: str | None = None
-
-
-class IndicatorExclusion(_Spec):
-    """Leave one indicator out at a time (one discrete factor)."""
-
-    indicators: list[str] | Literal["all"] = "all"
-    include_none: bool = Field(
-        default=True, description="also sample the full set, with no indicator left out"
-    )
-
-
-class InputNoise(_Spec):
-    """Uncertainty of indicator values: measurement error or sampling noise.
-
-    ``normal``/``uniform``: additive noise of standard deviation ``sd`` [indicator unit],
-    ``relative_sd`` [fraction of the value] or ``margin`` (a 95 % margin of error,
-    sd = margin / 1.96, e.g. a survey's). ``poisson``: the value times ``scale`` is a count
-    redrawn from a Poisson distribution (rare events), then divided by ``scale`` again.
-    Every entity and indicator gets its own draw; missing values stay missing.
-    """
-
-    indicators: list[str] | Literal["all"]
-    distribution: Literal["normal", "uniform", "poisson"] = "normal"
-    sd: float | None = Field(default=None, ge=0.0)
-    relative_sd: float | None = Field(default=None, ge=0.0)
-    margin: float | None = Field(default=None, ge=0.0)
-    scale: float = Field(default=1.0, gt=0.0, description="count = value × scale (poisson)")
-    lower: float | None = Field(default=None, description="clip perturbed values below")
-    upper: float | None = Field(default=None, description="clip perturbed values above")
-    name: str | None = None
-
-    @model_validator(mode="after")
-    def _one_size(self) -> InputNoise:
-        given = [k for k in ("sd", "relative_sd", "margin") if getattr(self, k) is not None]
-        if self.distribution == "poisson":
-            if given:
-                raise ValueError(
-                    f"poisson noise takes no {given}: its spread follows from the count "
-                    "(give 'scale' to turn a rate into a count)"
-                )
-        elif len(given) != 1:
-            raise ValueError(
-                f"{self.distribution} noise needs exactly one of sd, relative_sd or margin; "
-                f"got {given or 'none'}"
-            )
-        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
-            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
-        return self
-
-
-class UncertaintySpec(_Spec):
-    """What varies in an uncertainty analysis: the ``uncertainty:`` block.
-
-    Every field is optional; the analysis varies only what is listed. Discrete choices list
-    their alternatives (include the nominal one if it should be sampled too).
-
-    Examples
-    --------
-    >>> spec = UncertaintySpec.model_validate({
-    ...     "weights": {"noise": 0.25},
-    ...     "normalise": [{"method": "minmax", "lo": 1, "hi": 100}, {"method": "zscore"}],
-    ...     "aggregate": {"all": [{"method": "arithmetic"}, {"method": "geometric"}]},
-    ... })
-    >>> spec.aggregate[0].nodes
-    'all'
-    """
-
-    n_replicates: int = Field(default=1000, ge=1)
-    seed: int | None = None
-    target: str | None = Field(
-        default=None, description="node whose scores and ranks are summarised (default: root)"
-    )
-    weights: WeightNoise | None = None
-    weight_sets: WeightSets | None = None
-    impute: list[Step] | None = Field(default=None, min_length=2)
-    treat: list[Step] | None = Field(default=None, min_length=2)
-    normalise: list[Step] | None = Field(default=None, min_length=2)
-    parameters: list[ParameterChoice] = Field(default_factory=list)
-    aggregate: list[AggregationChoice] = Field(default_factory=list)
-    exclude: IndicatorExclusion | None = None
-    inputs: list[InputNoise] = Field(default_factory=list)
-    keep_overrides: bool = Field(
-        default=False,
-        description="false: an impute/treat/normalise alternative applies to every "
-        "indicator (as Framework.with_steps); true: per-indicator overrides keep winning",
-    )
-
-    @field_validator("aggregate", mode="before")
-    @classmethod
-    def _aggregate_mapping(cls, value: object) -> object:
-        """``{node: [steps]}`` (or ``{all: [steps]}``) as shorthand for the list form."""
-        if isinstance(value, Mapping):
-            return [
-                {"nodes": "all" if key == "all" else [key], "methods": methods}
-                for key, methods in value.items()
-            ]
-        return value
-
-    @field_validator("weight_sets", mode="before")
-    @classmethod
-    def _weight_set_list(cls, value: object) -> object:
-        """A plain list of sets is short for ``{sets: [...]}``."""
-        if isinstance(value, list):
-            return {"sets": value}
-        return value
-
-    @field_validator("exclude", mode="before")
-    @classmethod
-    def _exclude_flag(cls, value: object) -> object:
-        """``exclude: true`` leaves out each indicator in turn."""
-        if value is True:
-            return {}
-        if value is False:
-            return None
-        return value
-
-
-def load_uncertainty_spec(path: str | Path) -> UncertaintySpec:
-    """Read an ``uncertainty`` block from YAML: a file of its own, or a framework file.
-
-    A file with a top-level ``uncertainty:`` key (e.g. the framework file) gives that
-    block; any other file is the block itself. Errors are located at ``file:line``.
-
-    Raises
-    ------
-    SpecError
-        If the YAML is invalid or the block does not validate.
-    """
-    spec, _, _ = _read_spec(path)
-    return spec
-
-
-def _read_spec(path: str | Path) -> tuple[UncertaintySpec, Located, tuple[str, ...]]:
-    located = read_yaml(path)
-    value = located.value
-    if not isinstance(value, Mapping):
-        raise SpecError(
-            [located.issue((), "an uncertainty file must hold a mapping (the uncertainty block)")]
-        )
-    prefix: tuple[str, ...] = ("uncertainty",) if "uncertainty" in value else ()
-    if prefix and not isinstance(value["uncertainty"], Mapping):
-        raise SpecError([located.issue(prefix, "'uncertainty' must be a mapping")])
-    return validate_located(UncertaintySpec, located, prefix), located, prefix
-
-
-def as_uncertainty_spec(
-    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
-) -> tuple[UncertaintySpec, Located | None, tuple[str, ...]]:
-    if isinstance(spec, UncertaintySpec):
-        return spec, None, ()
-    if isinstance(spec, (str, Path)):
-        return _read_spec(spec)
-    try:
-        return UncertaintySpec.model_validate(dict(spec)), None, ()
-    except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        raise SpecError(f"invalid uncertainty specification: {exc}") from None
-
-
-# --------------------------------------------------------------------------------------
-# Factors
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Factor:
-    """One uncertain input: ``n_dims`` coordinates of the unit hypercube."""
-
-    name: str
-    kind: Literal["choice", "weights", "weight_set", "exclude", "inputs"]
-    n_dims: int
-    path: tuple[str | int, ...]
-    description: str
-    labels: tuple[str, ...] = ()
-    # choice factors: which step they change
-    family: str = ""
-    alternatives: tuple[Any, ...] = ()
-    parameter: str = ""
-    # weight factors: the nodes and their positions in the factor
-    nodes: tuple[str, ...] = ()
-    # exclusion: the candidate indicators, None = keep all
-    candidates: tuple[str | None, ...] = ()
-    # inputs: the noise model and the indicator columns
-    noise: InputNoise | None = None
-    columns: tuple[int, ...] = ()
-
-
-def _label(step: Step) -> str:
-    params = step.params
-    if not params:
-        return step.method
-    inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{step.method}({inner})"
-
-
-def _choose(u: FloatArray, n_levels: int) -> np.ndarray:
-    """The level (0 … n_levels-1) of a discrete factor for each coordinate in [0, 1)."""
-    return np.minimum((np.asarray(u) * n_levels).astype(np.int64), n_levels - 1)
-
-
-def as_generator(seed: Seed) -> np.random.Generator:
-    """The one way randomness enters: an int, a Generator, or None (fresh entropy)."""
-    return np.random.default_rng(seed)
-
-
-def _poisson_quantile(u: FloatArray, lam: FloatArray) -> FloatArray:
-    """Smallest k with P(K <= k) >= u for K ~ Poisson(lam), vectorised.
-
-    Starts from the Cornish–Fisher approximation and steps to the exact quantile with the
-    regularised incomplete gamma function (``scipy.special.pdtr``), usually in one or two
-    steps; ``scipy.stats.poisson.ppf`` gives the same values, ten times slower.
-    """
-    lam = np.asarray(lam, dtype=np.float64)
-    z = ndtri(np.clip(u, _U_EPS, 1 - _U_EPS))
-    k = np.floor(lam + np.sqrt(lam) * z + (z * z - 1.0) / 6.0 + 0.5)
-    k = np.maximum(k, 0.0)
-    for _ in range(200):  # converges in a few steps; the bound only guards the loop
-        up = pdtr(k, lam) < u
-        down = (k > 0) & (pdtr(k - 1.0, lam) >= u)
-        if not (up.any() or down.any()):
-            break
-        k = k + up - down
-    return np.where(lam > 0, k, 0.0)
-
-
-# --------------------------------------------------------------------------------------
-# The vectorised engine
-# --------------------------------------------------------------------------------------
 
 
 def _codes(values: Any) -> np.ndarray:
@@ -464,74 +79,6 @@ def _columnwise(method: Any, params: Mapping[str, Any]) -> bool:
     return method.columnwise and not any(
         isinstance(v, (list, tuple, np.ndarray)) for v in params.values()
     )
-
-
-_Terms = tuple[FloatArray, FloatArray | None]
-
-
-def _mean_terms(method: str, x: FloatArray) -> _Terms | None:
-    """The matrices the matrix-product means need: values (or logs) with 0 for missing,
-    and the presence mask (None when nothing is missing); None when the registry's
-    aggregator must handle ``x``."""
-    if method not in ("arithmetic", "geometric"):
-        return None
-    present = ~np.isnan(x)
-    complete = bool(present.all())
-    if not np.isfinite(x if complete else x[present]).all():
-        return None
-    if method == "geometric":
-        if ((x if complete else x[present]) <= 0).any():
-            return None  # the aggregator raises the proper error
-        values = np.log(x if complete else np.where(present, x, 1.0))
-    else:
-        values = x if complete else np.where(present, x, 0.0)
-    return values, None if complete else present.astype(np.float64)
-
-
-def _matrix_mean(
-    method: str,
-    params: Mapping[str, Any],
-    x: FloatArray,
-    w: FloatArray,
-    n_replicates: int,
-    terms: _Terms | None = None,
-) -> FloatArray | None:
-    r"""Weighted arithmetic or geometric means of many replicates as matrix products.
-
-    With one weight vector per replicate, the mean over the present children of row i in
-    replicate r is :math:`\sum_j w_{rj} x_{ij} [x_{ij}\ present] / \sum_j w_{rj}
-    [x_{ij}\ present]` (of :math:`\log x` for the geometric mean), i.e. two products of
-    the (rows × children) matrix with the (children × replicates) weights. Returns None
-    when this does not apply (other methods, per-row weights, values the registry's
-    aggregator must reject), so that the caller uses the aggregator itself. ``terms``
-    are :func:`_mean_terms` of ``x``, when already known.
-    """
-    if params or method not in ("arithmetic", "geometric"):
-        return None
-    k = x.shape[-1]
-    if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
-        return None
-    weights = np.broadcast_to(w.reshape(-1, k), (n_replicates, k))
-    if (weights < 0).any():
-        return None
-    if terms is None:
-        terms = _mean_terms(method, x)
-        if terms is None:
-            return None
-    values, mask = terms
-    # (replicates × rows): one matrix product for a shared matrix, else per replicate
-    numerator = weights @ values.T if x.ndim == 2 else np.einsum("rnk,rk->rn", values, weights)
-    if mask is None:  # every child present: the denominator is each replicate's weight sum
-        denominator = weights.sum(axis=1, keepdims=True)
-    elif x.ndim == 2:
-        denominator = weights @ mask.T
-    else:
-        denominator = np.einsum("rnk,rk->rn", mask, weights)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = numerator / denominator
-    if (denominator <= 0).any():
-        mean = np.where(denominator > 0, mean, np.nan)
-    return np.exp(mean, out=mean) if method == "geometric" else mean
 
 
 @dataclass
@@ -599,7 +146,7 @@ class ReplicateEngine:
                 ("target",),
                 f"unknown node '{self.target}'; nodes are {list(framework.postorder())}",
             )
-        self.factors: list[_Factor] = []
+        self.factors: list[Factor] = []
         self._build_data_factors()
         self.nodes = self._build_nodes()
         self._n_parents = {c: len(ps) for c, ps in framework.parents.items()}
@@ -666,9 +213,9 @@ class ReplicateEngine:
                         f"the {family} alternatives would change no indicator: every indicator "
                         f"has its own {family} override; vary the overrides instead",
                     )
-            labels = tuple(_label(s) for s in alternatives)
+            labels = tuple(step_label(s) for s in alternatives)
             self.factors.append(
-                _Factor(
+                Factor(
                     name=family,
                     kind="choice",
                     n_dims=1,
@@ -702,7 +249,7 @@ class ReplicateEngine:
                 continue
             labels = tuple(f"{choice.parameter}={v}" for v in choice.values)
             self.factors.append(
-                _Factor(
+                Factor(
                     name=choice.name or f"{choice.step}.{choice.parameter}",
                     kind="choice",
                     n_dims=1,
@@ -798,7 +345,7 @@ class ReplicateEngine:
                 offset += len(self.nodes[node_id].children)
             name = f"weights:{group[0]}" if noise.per_node else "weights"
             self.factors.append(
-                _Factor(
+                Factor(
                     name=name,
                     kind="weights",
                     n_dims=offset,
@@ -847,7 +394,7 @@ class ReplicateEngine:
             sets.append(vectors)
         labels = tuple(f"set {k + 1}" for k in range(len(sets)))
         self.factors.append(
-            _Factor(
+            Factor(
                 name=choice.name or "weight_sets",
                 kind="weight_set",
                 n_dims=1,
@@ -897,10 +444,10 @@ class ReplicateEngine:
             index = len(self.factors)
             for node_id in nodes:
                 self.nodes[node_id].choice = index
-            labels = tuple(_label(s) for s in choice.methods)
+            labels = tuple(step_label(s) for s in choice.methods)
             default = "aggregate" if choice.nodes == "all" else "aggregate:" + ",".join(nodes)
             self.factors.append(
-                _Factor(
+                Factor(
                     name=choice.name or default,
                     kind="choice",
                     n_dims=1,
@@ -947,7 +494,7 @@ class ReplicateEngine:
                     if low is None or low > 0:
                         continue
                     which = (
-                        f"normalise alternative {_label(alternative)}"
+                        f"normalise alternative {step_label(alternative)}"
                         if alternative is not None
                         else "the nominal normalisation"
                     )
@@ -1015,7 +562,7 @@ class ReplicateEngine:
             self._issue(("exclude",), "exclusion needs at least two alternatives")
             return
         self.factors.append(
-            _Factor(
+            Factor(
                 name="exclude",
                 kind="exclude",
                 n_dims=1,
@@ -1071,7 +618,7 @@ class ReplicateEngine:
                     )
             label = noise.name or "inputs:" + ",".join(names[:3]) + ("…" if len(names) > 3 else "")
             self.factors.append(
-                _Factor(
+                Factor(
                     name=label,
                     kind="inputs",
                     n_dims=self.n_rows * len(columns),
@@ -1126,7 +673,7 @@ class ReplicateEngine:
                     path = (*factor.path, "methods", level) if factor is not None else ()
                     self._issue(
                         path,
-                        f"aggregation '{_label(step)}' fails at node '{node.id}'{where}: {exc}",
+                        f"aggregation '{step_label(step)}' fails at node '{node.id}'{where}: {exc}",
                     )
                     continue
                 if level == 0:
@@ -1307,7 +854,7 @@ class ReplicateEngine:
     def _data_keys(self, u: FloatArray) -> np.ndarray:
         """Per replicate, the index of its data choices among all combinations, (C, n_data)."""
         levels = [
-            _choose(self._coordinates(u, k)[:, 0], len(self.factors[k].alternatives))
+            choose_level(self._coordinates(u, k)[:, 0], len(self.factors[k].alternatives))
             for k in self.data_factors
         ]
         if not levels:
@@ -1324,12 +871,12 @@ class ReplicateEngine:
             noise = factor.noise
             assert noise is not None
             cols = list(factor.columns)
-            v = np.clip(self._coordinates(u, k), _U_EPS, 1.0 - _U_EPS)
+            v = np.clip(self._coordinates(u, k), U_EPS, 1.0 - U_EPS)
             v = v.reshape(n_chunk, self.n_rows, len(cols))
             base = x[:, :, cols]
             if noise.distribution == "poisson":
                 counts = np.where(np.isnan(base), 0.0, base * noise.scale)
-                new = _poisson_quantile(v, counts) / noise.scale
+                new = poisson_quantile(v, counts) / noise.scale
             else:
                 draw = (
                     ndtri(v) if noise.distribution == "normal" else (2.0 * v - 1.0) * math.sqrt(3.0)
@@ -1386,7 +933,7 @@ class ReplicateEngine:
         exclusion = next((k for k, f in enumerate(self.factors) if f.kind == "exclude"), None)
         if exclusion is not None:
             factor = self.factors[exclusion]
-            level = _choose(self._coordinates(u, exclusion)[:, 0], len(factor.candidates))
+            level = choose_level(self._coordinates(u, exclusion)[:, 0], len(factor.candidates))
             for position, candidate in enumerate(factor.candidates):
                 if candidate is None:
                     continue
@@ -1423,7 +970,7 @@ class ReplicateEngine:
                     alpha = concentration * w
                     safe = np.where(alpha > 0, alpha, 1.0)
                     gamma = np.where(
-                        alpha > 0, gammaincinv(safe, np.clip(v, _U_EPS, 1 - _U_EPS)), 0.0
+                        alpha > 0, gammaincinv(safe, np.clip(v, U_EPS, 1 - U_EPS)), 0.0
                     )
                     draw = gamma
                 total = draw.sum(axis=1, keepdims=True)
@@ -1432,7 +979,7 @@ class ReplicateEngine:
         for k, factor in enumerate(self.factors):  # whole weight sets, one per replicate
             if factor.kind != "weight_set":
                 continue
-            level = _choose(self._coordinates(u, k)[:, 0], len(factor.alternatives))
+            level = choose_level(self._coordinates(u, k)[:, 0], len(factor.alternatives))
             for node_id in factor.nodes:
                 nominal = self.nodes[node_id].weights
                 table = np.stack([s.get(node_id, nominal) for s in factor.alternatives])
@@ -1513,9 +1060,9 @@ class ReplicateEngine:
             # a matrix shared by many chunks: its logs and mask are computed once
             cache_key = (cache, node.id, step.method)
             if cache_key not in self._terms:
-                self._terms[cache_key] = _mean_terms(step.method, x)
+                self._terms[cache_key] = mean_terms(step.method, x)
             terms = self._terms[cache_key]
-        fast = _matrix_mean(step.method, plan.aggregate.params, x, w, n_replicates, terms)
+        fast = matrix_mean(step.method, plan.aggregate.params, x, w, n_replicates, terms)
         if fast is not None:
             return fast
         block = np.broadcast_to(x, (n_replicates, *x.shape[-2:])) if x.ndim == 2 else x
@@ -1576,7 +1123,9 @@ class ReplicateEngine:
             levels = None
             if node.choice is not None:
                 factor = self.factors[node.choice]
-                levels = _choose(self._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
+                levels = choose_level(
+                    self._coordinates(u, node.choice)[:, 0], len(factor.alternatives)
+                )
             score = np.empty((n_chunk, self.n_rows))
             if node.leaf_columns is not None:
                 for rows, z, key in groups:
@@ -1665,7 +1214,7 @@ class ReplicateEngine:
         for k, factor in enumerate(self.factors):
             if factor.kind in ("choice", "exclude", "weight_set"):
                 n_levels = len(factor.labels)
-                level = _choose(self._coordinates(u, k)[:, 0], n_levels)
+                level = choose_level(self._coordinates(u, k)[:, 0], n_levels)
                 columns[factor.name] = np.asarray(factor.labels, dtype=object)[level]
             elif factor.kind == "weights":
                 if weights is None:
@@ -1741,658 +1290,3 @@ def _parameters_of(func: Callable[..., Any], declared: tuple[str, ...] | None) -
     if any(p.kind is p.VAR_KEYWORD for p in signature.values()):
         return None
     return named
-
-
-# --------------------------------------------------------------------------------------
-# Streaming summaries
-# --------------------------------------------------------------------------------------
-
-
-class _RowDistribution:
-    """Per-row distribution of a replicate output: stored exactly, or as a histogram.
-
-    The histogram has :data:`_BINS` bins per row plus an underflow and an overflow bin,
-    and the exact extremes of every row, so memory does not grow with the number of
-    replicates. Integer outputs (ranks) up to :data:`_BINS` get one bin per value, which
-    makes their quantiles exact; scores get bins over three times the range of the first
-    chunk, centred on it.
-    """
-
-    def __init__(self, n_rows: int, *, exact: bool, integer_max: int | None = None) -> None:
-        self.n_rows = n_rows
-        self.exact = exact
-        self.integer_max = integer_max
-        self.chunks: list[FloatArray] = []
-        self.count = np.zeros(n_rows)
-        self.total = np.zeros(n_rows)
-        self.low = np.full(n_rows, np.inf)
-        self.high = np.full(n_rows, -np.inf)
-        self.start = np.zeros(n_rows)
-        self.width = np.ones(n_rows)
-        self.n_bins = 0
-        self.hist: np.ndarray | None = None  # (rows × (bins + 2)), flattened
-
-    def add(self, values: FloatArray) -> None:
-        valid = ~np.isnan(values)
-        self.count += valid.sum(axis=0)
-        self.total += np.where(valid, values, 0.0).sum(axis=0)
-        self.low = np.minimum(self.low, np.where(valid, values, np.inf).min(axis=0))
-        self.high = np.maximum(self.high, np.where(valid, values, -np.inf).max(axis=0))
-        if self.exact:
-            self.chunks.append(values.copy())
-            return
-        if self.hist is None:
-            self._start_histogram()
-        assert self.hist is not None
-        with np.errstate(invalid="ignore"):
-            position = np.floor((values - self.start) / self.width)
-        position = np.clip(np.where(valid, position, 0.0), -1, self.n_bins) + 1  # 0: under
-        flat = position.astype(np.int64) + np.arange(self.n_rows) * (self.n_bins + 2)
-        for replicate, cells in zip(flat, valid, strict=True):
-            # one replicate puts each row in one bin: no repeated index, so += is exact;
-            # a loop over replicates, each step vectorised over the rows
-            self.hist[np.compress(cells, replicate)] += 1
-
-    def _start_histogram(self) -> None:
-        if self.integer_max is not None:
-            width = float(max(1, math.ceil(self.integer_max / _BINS)))
-            self.n_bins = math.ceil(self.integer_max / width)
-            self.start = np.full(self.n_rows, 0.5)
-            self.width = np.full(self.n_rows, width)
-        else:
-            low = np.where(np.isfinite(self.low), self.low, 0.0)
-            high = np.where(np.isfinite(self.high), self.high, 1.0)
-            span = np.maximum(high - low, 1e-9 * (np.abs(low) + 1.0))
-            self.n_bins = _BINS
-            self.start = low - span
-            self.width = 3.0 * span / self.n_bins
-        self.hist = np.zeros(self.n_rows * (self.n_bins + 2), dtype=np.int32)
-
-    def mean(self) -> FloatArray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.count > 0, self.total / self.count, np.nan)
-
-    def values(self) -> FloatArray | None:
-        return np.vstack(self.chunks) if self.exact and self.chunks else None
-
-    def quantiles(self, probabilities: Sequence[float]) -> FloatArray:
-        """(len(probabilities), n_rows) quantiles, numpy's default (linear) definition."""
-        if self.exact:
-            return _column_quantiles(np.vstack(self.chunks), probabilities)
-        assert self.hist is not None
-        hist = self.hist.reshape(self.n_rows, self.n_bins + 2)
-        cumulative = np.cumsum(hist, axis=1)
-        out = np.full((len(probabilities), self.n_rows), np.nan)
-        last = np.maximum(self.count - 1.0, 0.0)
-        for j, q in enumerate(probabilities):
-            h = q * last
-            lower = np.floor(h)
-            a = self._order_statistic(hist, cumulative, lower)
-            b = self._order_statistic(hist, cumulative, np.minimum(lower + 1, last))
-            out[j] = np.where(self.count > 0, a + (h - lower) * (b - a), np.nan)
-        return out
-
-    def _order_statistic(
-        self, hist: np.ndarray, cumulative: np.ndarray, k: FloatArray
-    ) -> FloatArray:
-        """The k-th smallest (0-based) replicate of every row, interpolated within its bin."""
-        position = np.argmax(cumulative > k[:, None], axis=1)
-        rows = np.arange(self.n_rows)
-        before = np.where(position > 0, cumulative[rows, np.maximum(position - 1, 0)], 0)
-        inside = (k - before + 0.5) / np.maximum(hist[rows, position], 1)
-        if self.integer_max is not None and np.all(self.width == 1.0):
-            value = self.start + (position - 0.5) * self.width  # one bin per rank: exact
-        else:
-            value = self.start + (position - 1 + inside) * self.width
-        top = self.start + self.n_bins * self.width
-        value = np.where(position == 0, self.low + inside * (self.start - self.low), value)
-        value = np.where(position == self.n_bins + 1, top + inside * (self.high - top), value)
-        with np.errstate(invalid="ignore"):
-            return np.clip(value, self.low, self.high)
-
-
-def _column_quantiles(data: FloatArray, probabilities: Sequence[float]) -> FloatArray:
-    """Quantiles of every column ignoring NaN, numpy's linear definition, without a loop.
-
-    Equals ``np.nanquantile(data, probabilities, axis=0)`` (NaN for an all-NaN column).
-    """
-    ordered = np.sort(data, axis=0)  # NaN last
-    count = (~np.isnan(data)).sum(axis=0)
-    last = np.maximum(count - 1, 0)
-    columns = np.arange(data.shape[1])
-    out = np.full((len(probabilities), data.shape[1]), np.nan)
-    for j, q in enumerate(probabilities):
-        h = q * last
-        lower = np.floor(h).astype(np.int64)
-        upper = np.minimum(lower + 1, last)
-        a = ordered[lower, columns]
-        b = ordered[upper, columns]
-        out[j] = np.where(count > 0, a + (h - lower) * (b - a), np.nan)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UncertaintyResult:
-    """The outcome of :func:`run_uncertainty`; immutable.
-
-    Attributes
-    ----------
-    summary
-        One row per (entity, period) of the target node: ``nominal_score``,
-        ``median_score``, ``score_low``, ``score_high`` [score], ``nominal_rank``,
-        ``median_rank``, ``rank_low``, ``rank_high``, ``mean_rank`` [rank, 1 = best] and
-        ``mean_abs_rank_shift`` (mean of |replicate rank − nominal rank|) [ranks].
-        ``low``/``high`` are the ``interval`` quantiles over replicates (5 % and 95 % by
-        default).
-    replicates
-        The tidy table: one row per replicate with every sampled factor (discrete choices as
-        labels, weights as ``weight:<node>:<child>`` [unitless, sum 1 per node]) and its
-        outputs: ``mean_rank_shift`` (mean over entities of |rank − nominal rank|) [ranks].
-        Input-noise draws (one per entity) are not tabulated; ``seed`` reproduces them.
-    factors
-        One row per factor: name, kind, dimensions, levels, first column in the factor
-        space, description.
-    scores, ranks
-        Every replicate's scores and ranks (replicates × rows), when they were kept
-        (``exact`` is True), else None.
-    target
-        The node summarised (the framework id = the index).
-    interval
-        The quantiles of the low and high bounds.
-    exact
-        True when the quantiles come from every stored replicate; False when from per-row
-        histograms (ranks exact up to 1 000 rows; scores to within 0.3 % of their range).
-    """
-
-    summary: pd.DataFrame
-    replicates: pd.DataFrame
-    factors: pd.DataFrame
-    target: str
-    n_replicates: int
-    interval: tuple[float, float]
-    exact: bool
-    scores: pd.DataFrame | None = None
-    ranks: pd.DataFrame | None = None
-    spec: UncertaintySpec | None = field(default=None, repr=False)
-
-    def long(self) -> pd.DataFrame:
-        """Every replicate's score and rank of every row, in long (tidy) form.
-
-        Returns
-        -------
-        DataFrame
-            Columns ``replicate``, ``entity``, ``period``, ``score`` [score], ``rank``
-            [rank]; n_replicates × rows rows.
-
-        Raises
-        ------
-        DataError
-            If the replicates were not kept (``keep_replicates=False``, or too many
-            replicates × rows): only the summaries exist then.
-        """
-        if self.scores is None or self.ranks is None:
-            raise DataError(
-                "the replicates were not kept (n_replicates × rows above the limit, or "
-                "keep_replicates=False); run again with keep_replicates=True, or use summary"
-            )
-        n_replicates, n_rows = self.scores.shape
-        index = self.summary.index
-        return pd.DataFrame(
-            {
-                "replicate": np.repeat(np.arange(n_replicates), n_rows),
-                "entity": np.tile(index.get_level_values("entity"), n_replicates),
-                "period": np.tile(index.get_level_values("period"), n_replicates),
-                "score": self.scores.to_numpy().ravel(),
-                "rank": self.ranks.to_numpy().ravel(),
-            }
-        )
-
-    @property
-    def mean_rank_shift(self) -> float:
-        """Average over replicates of the mean absolute rank shift [ranks]."""
-        return float(self.replicates["mean_rank_shift"].mean())
-
-    def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``summary.csv``, ``replicates.csv``, ``factors.csv`` and ``uncertainty.json``
-        (target, replicates, interval, whether the quantiles are exact) into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        written = {}
-        for name, frame, keep_index in (
-            ("summary", self.summary, True),
-            ("replicates", self.replicates, False),
-            ("factors", self.factors, False),
-        ):
-            path = folder / f"{name}.csv"
-            (frame.reset_index() if keep_index else frame).to_csv(path, index=False)
-            written[name] = path
-        # what the numbers mean, for readers of the folder (the report flags approximations)
-        meta = {
-            "target": self.target,
-            "n_replicates": int(self.n_replicates),
-            "interval": [float(q) for q in self.interval],
-            "exact": bool(self.exact),
-            # replicates normalised otherwise score on other scales: only ranks compare
-            "normalisation_varies": None if self.spec is None else bool(self.spec.normalise),
-        }
-        written["meta"] = folder / "uncertainty.json"
-        written["meta"].write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        return written
-
-    def __repr__(self) -> str:
-        return (
-            f"UncertaintyResult({self.target}: {self.n_replicates} replicates, "
-            f"{len(self.summary)} rows, {len(self.factors)} factors, mean rank shift "
-            f"{self.mean_rank_shift:.3g})"
-        )
-
-
-# --------------------------------------------------------------------------------------
-# Public functions
-# --------------------------------------------------------------------------------------
-
-
-def uncertainty_factors(
-    nominal: IndexResult, spec: UncertaintySpec | Mapping[str, Any] | str | Path
-) -> pd.DataFrame:
-    """Validate ``spec`` against the nominal build and list its factors (a dry run).
-
-    Parameters
-    ----------
-    nominal : IndexResult
-        The nominal build (``framework.compute(data)``).
-    spec : UncertaintySpec, mapping, or path of a YAML file
-        What varies.
-
-    Returns
-    -------
-    DataFrame
-        One row per factor: ``factor``, ``kind`` (choice, weights, exclude, inputs),
-        ``dimensions`` (coordinates in the factor space), ``levels`` (discrete choices),
-        ``first_column``, ``description``.
-
-    Raises
-    ------
-    SpecError
-        Listing every node, indicator, step or parameter that does not exist and every
-        alternative that fails on the nominal data.
-    """
-    parsed, located, prefix = as_uncertainty_spec(spec)
-    return ReplicateEngine(nominal, parsed, located=located, prefix=prefix).factor_table()
-
-
-def sample_factors(
-    nominal: IndexResult,
-    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
-    n_replicates: int,
-    *,
-    seed: Seed = None,
-) -> FloatArray:
-    """The points of the factor space that :func:`run_uncertainty` draws with ``seed``.
-
-    Returns
-    -------
-    FloatArray, shape (n_replicates, n_dimensions)
-        Coordinates in [0, 1); the columns of each factor start at its ``first_column``
-        (see :func:`uncertainty_factors`). Row ``i`` is replicate ``i`` of
-        ``run_uncertainty(..., seed=seed)``; pass it to :func:`rebuild_replicate`.
-    """
-    parsed, located, prefix = as_uncertainty_spec(spec)
-    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
-    return engine.draw(engine.streams(seed if seed is not None else parsed.seed), n_replicates)
-
-
-def run_uncertainty(
-    nominal: IndexResult,
-    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
-    *,
-    n_replicates: int | None = None,
-    seed: Seed = None,
-    interval: tuple[float, float] = (0.05, 0.95),
-    chunk_size: int | None = None,
-    keep_replicates: bool | None = None,
-    progress: bool = False,
-    max_replicates: int | None = MAX_REPLICATES,
-) -> UncertaintyResult:
-    """Monte-Carlo uncertainty analysis: how ranks and scores move under the choices.
-
-    Parameters
-    ----------
-    nominal : IndexResult
-        The nominal build (``framework.compute(data)``); its framework, indicator values
-        and rows are the starting point of every replicate.
-    spec : UncertaintySpec, mapping, or path of a YAML file
-        What varies (see :class:`UncertaintySpec`); validated before anything runs.
-    n_replicates : int, optional
-        Number of replicates [count]; default ``spec.n_replicates`` (1 000).
-    seed : int, numpy Generator or None
-        Randomness; default ``spec.seed``. One seed gives one result, whatever the chunk
-        size.
-    interval : (float, float), default (0.05, 0.95)
-        Quantiles of the reported rank and score intervals [probability].
-    chunk_size : int, optional
-        Replicates evaluated together; bounds memory. Default: about 2**22 elements in the
-        largest array (chunk × rows × the widest node, or × indicators with input noise).
-    keep_replicates : bool, optional
-        Keep every replicate's scores and ranks (exact quantiles, ``result.scores``);
-        default: when ``n_replicates × rows`` is at most 2**22.
-    progress : bool, default False
-        Show a progress bar (rich) while running.
-    max_replicates : int or None, default :data:`MAX_REPLICATES` (100 000)
-        Refuse more replicates than this, with the run's estimated time and memory
-        (``None``: no limit).
-
-    Returns
-    -------
-    UncertaintyResult
-        Per-entity intervals (``summary``), the tidy per-replicate table (``replicates``)
-        and the factor list.
-
-    Raises
-    ------
-    SpecError
-        If the specification addresses a step, node, indicator or parameter that does not
-        exist, or an alternative fails on the nominal data.
-
-    Notes
-    -----
-    A replicate is defined as the pipeline run with its sampled choices
-    (:func:`rebuild_replicate` runs exactly that, slowly): the pipeline's data steps with
-    the chosen alternatives, the nominal weights (as the build learnt them) times the weight
-    noise, the chosen aggregation per node, the left-out indicator's weight set to 0 (the
-    aggregators renormalise over the others, as removing it from its node would), and the
-    perturbed input values. Screening keeps the nominal rows. Data-derived weights (PCA,
-    benefit of the doubt) are frozen at their nominal values.
-
-    The rank shift of replicate r is :math:`\\frac1n \\sum_i |R_{ri} - R_{0i}|`, the mean
-    absolute rank change against the nominal ranks :math:`R_0` (Saisana et al. 2005).
-
-    References
-    ----------
-    .. [1] OECD/JRC (2008). Handbook on Constructing Composite Indicators, step 7,
-       pp. 117–131. doi:10.1787/9789264043466-en
-    .. [2] Saisana, M., Saltelli, A. & Tarantola, S. (2005). JRSS A 168(2), 307–323.
-       doi:10.1111/j.1467-985X.2005.00350.x
-    """
-    parsed, located, prefix = as_uncertainty_spec(spec)
-    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
-    n = parsed.n_replicates if n_replicates is None else int(n_replicates)
-    if n < 1:
-        raise SpecError(f"n_replicates must be >= 1; got {n}")
-    check_replicates(n, max_replicates, **_budget(engine, n, keep_replicates))
-    low_q, high_q = interval
-    if not 0.0 <= low_q < high_q <= 1.0:
-        raise SpecError(f"interval must be two quantiles 0 <= low < high <= 1; got {interval}")
-    streams = engine.streams(seed if seed is not None else parsed.seed)
-    size = engine.chunk_size(chunk_size)
-    n_rows = engine.n_rows
-    exact = keep_replicates if keep_replicates is not None else n * n_rows <= _EXACT_CELLS
-    max_rank = max(len(r) for r in engine.period_rows)
-    score_dist = _RowDistribution(n_rows, exact=exact)
-    rank_dist = _RowDistribution(n_rows, exact=exact, integer_max=max_rank)
-    shift_total = np.zeros(n_rows)
-    shift_count = np.zeros(n_rows)
-    described: list[dict[str, np.ndarray]] = []
-    shifts: list[FloatArray] = []
-    nominal_rank = engine.nominal_target_rank
-    for start in replicate_progress(range(0, n, size), progress, total=math.ceil(n / size)):
-        count = min(size, n - start)
-        u = engine.draw(streams, count)
-        scores = engine.scores_chunk(u)
-        ranks = engine.ranks(scores)
-        score_dist.add(scores)
-        rank_dist.add(ranks)
-        shift = np.abs(ranks - nominal_rank[None, :])
-        valid = ~np.isnan(shift)
-        shift_total += np.where(valid, shift, 0.0).sum(axis=0)
-        shift_count += valid.sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            shifts.append(
-                np.where(
-                    valid.any(axis=1), np.nansum(shift, axis=1) / valid.sum(axis=1).clip(1), np.nan
-                )
-            )
-        described.append(engine.describe_chunk(u))
-    probabilities = [low_q, 0.5, high_q]
-    score_q = score_dist.quantiles(probabilities)
-    rank_q = rank_dist.quantiles(probabilities)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_shift = np.where(shift_count > 0, shift_total / shift_count, np.nan)
-    summary = pd.DataFrame(
-        {
-            "nominal_score": engine.nominal_target_score,
-            "median_score": score_q[1],
-            "score_low": score_q[0],
-            "score_high": score_q[2],
-            "mean_score": score_dist.mean(),
-            "nominal_rank": nominal_rank,
-            "median_rank": rank_q[1],
-            "rank_low": rank_q[0],
-            "rank_high": rank_q[2],
-            "mean_rank": rank_dist.mean(),
-            "mean_abs_rank_shift": mean_shift,
-        },
-        index=engine.index,
-    )
-    table: dict[str, Any] = {"replicate": np.arange(n)}
-    for key in described[0] if described else {}:
-        table[key] = np.concatenate([d[key] for d in described])
-    table["mean_rank_shift"] = np.concatenate(shifts) if shifts else np.zeros(0)
-    replicates = pd.DataFrame(table)
-    scores_frame = ranks_frame = None
-    if exact:
-        columns = row_labels(engine.index)
-        values = score_dist.values()
-        rank_values = rank_dist.values()
-        if values is not None and rank_values is not None:
-            scores_frame = pd.DataFrame(values, columns=columns)
-            ranks_frame = pd.DataFrame(rank_values, columns=columns)
-            scores_frame.index.name = ranks_frame.index.name = "replicate"
-    return UncertaintyResult(
-        summary=summary,
-        replicates=replicates,
-        factors=engine.factor_table(),
-        target=engine.target,
-        n_replicates=n,
-        interval=(float(low_q), float(high_q)),
-        exact=bool(exact),
-        scores=scores_frame,
-        ranks=ranks_frame,
-        spec=parsed,
-    )
-
-
-def estimate_uncertainty(
-    nominal: IndexResult,
-    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
-    *,
-    n_replicates: int | None = None,
-) -> RunEstimate:
-    """The estimated time and memory of :func:`run_uncertainty` with these arguments.
-
-    A few replicates are run and timed; the memory is what the result keeps (each
-    replicate's sampled factors and, below 2**22 replicate × row cells, its scores and
-    ranks).
-    """
-    parsed, located, prefix = as_uncertainty_spec(spec)
-    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
-    n = parsed.n_replicates if n_replicates is None else int(n_replicates)
-    budget = _budget(engine, n, None)
-    return estimate_run(budget["pilot"], n, bytes_per_replicate=budget["bytes_per_replicate"])
-
-
-def _budget(engine: ReplicateEngine, n: int, keep_replicates: bool | None) -> dict[str, Any]:
-    """The pilot and per-replicate memory of a run, for the replicate limit."""
-    exact = keep_replicates if keep_replicates is not None else n * engine.n_rows <= _EXACT_CELLS
-    n_dims = int(sum(f.n_dims for f in engine.factors))
-    per_replicate = 8.0 * (n_dims + 2) + (16.0 * engine.n_rows if exact else 0.0)
-
-    def pilot(k: int) -> object:
-        return engine.ranks(engine.scores_chunk(engine.draw(engine.streams(0), k)))
-
-    return {"pilot": pilot, "bytes_per_replicate": per_replicate}
-
-
-def row_labels(index: pd.MultiIndex) -> pd.Index:
-    """Column labels for replicate tables: the entity, or entity@period in a panel."""
-    entities = index.get_level_values("entity").astype(str)
-    periods = index.get_level_values("period")
-    if periods.nunique() <= 1:
-        return pd.Index(entities, name="entity")
-    return pd.Index([f"{e}@{p}" for e, p in zip(entities, periods, strict=True)], name="row")
-
-
-def replicate_progress(items: range, show: bool, *, total: int) -> Iterator[int]:
-    if not show:
-        yield from items
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("replicates"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("replicates", total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
-
-
-def rebuild_replicate(
-    nominal: IndexResult,
-    spec: UncertaintySpec | Mapping[str, Any] | str | Path,
-    point: Sequence[float] | FloatArray,
-) -> IndexResult:
-    """Rebuild one replicate with the full pipeline: the slow, obviously-right reference.
-
-    The sampled choices of ``point`` (a row of :func:`sample_factors`) are written into a
-    copy of the framework — pipeline steps, node aggregations, explicit weights, the
-    left-out indicator removed from the tree — and the input noise into a copy of the
-    indicator values; then :func:`securindex.pipeline.run_pipeline` builds the index. The
-    vectorised engine must give the same scores (tests check it).
-
-    Returns
-    -------
-    IndexResult
-        The replicate's build.
-    """
-    parsed, located, prefix = as_uncertainty_spec(spec)
-    engine = ReplicateEngine(nominal, parsed, located=located, prefix=prefix)
-    return _rebuild(engine, point)
-
-
-def _rebuild(engine: ReplicateEngine, point: Sequence[float] | FloatArray) -> IndexResult:
-    """:func:`rebuild_replicate` with an engine already built (the naive per-replicate
-    cost: a framework variant and a full pipeline run)."""
-    from securindex.catalogue import IndicatorValues
-    from securindex.framework import Framework
-
-    nominal, parsed = engine.nominal, engine.spec
-    u = np.asarray(point, dtype=np.float64).reshape(1, -1)
-    if u.shape[1] != engine.n_dims:
-        raise SpecError(
-            f"the point has {u.shape[1]} coordinates but the factor space has {engine.n_dims}"
-        )
-    key = tuple(int(v) for v in engine._data_keys(u)[0])
-    steps, changed = engine._steps(key)
-    # the replicates score the nominal build's rows: screening is not repeated
-    data_steps: dict[str, Any] = {family: steps[family] for family in changed}
-    data_steps["screen"] = Step(method="none")
-    data_framework = engine.framework.with_steps(keep_overrides=parsed.keep_overrides, **data_steps)
-    fw_spec = data_framework.spec
-    weights = engine.weights_chunk(u)
-
-    excluded: str | None = None
-    for k, factor in enumerate(engine.factors):
-        if factor.kind == "exclude":
-            level = int(_choose(engine._coordinates(u, k)[:, 0], len(factor.candidates))[0])
-            excluded = factor.candidates[level]
-
-    overrides = dict(fw_spec.overrides)
-    nodes = {n.id: n for n in fw_spec.structure}
-    root_update: dict[str, Any] = {}
-    for node in engine.nodes.values():
-        update: dict[str, Any] = {}
-        if node.plan.kind != NODE_KIND_WEIGHTED:
-            pass  # scored by its rule, its weighting learnt anew on the replicate's data
-        elif (
-            node.weight_factor is not None
-            or node.learnt_weights
-            or node.id in engine.weight_set_nodes
-        ):
-            w = weights[node.id]
-            if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
-                raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")
-            update["weighting"] = Step(method="explicit")
-            vector = np.asarray(w).reshape(-1, len(node.children))[0]
-            for child, value in zip(node.children, vector, strict=True):
-                if child in nodes:
-                    nodes[child] = nodes[child].model_copy(update={"weight": float(value)})
-                else:
-                    base = overrides.get(child)
-                    overrides[child] = (
-                        base.model_copy(update={"weight": float(value)})
-                        if base is not None
-                        else _override(weight=float(value))
-                    )
-        if node.choice is not None:
-            factor = engine.factors[node.choice]
-            choice = _choose(engine._coordinates(u, node.choice)[:, 0], len(factor.alternatives))
-            update["aggregate"] = factor.alternatives[int(choice[0])]
-        if not update:
-            continue
-        if node.id in nodes:
-            nodes[node.id] = nodes[node.id].model_copy(update=update)
-        else:
-            root_update.update(update)
-    structure = [nodes[n.id] for n in fw_spec.structure]
-    if excluded is not None:
-        structure = _without(structure, excluded)
-        overrides.pop(excluded, None)
-        if excluded in fw_spec.root.children:  # an indicator directly under the root
-            root_update["children"] = [c for c in fw_spec.root.children if c != excluded]
-    root = fw_spec.root.model_copy(update=root_update) if root_update else fw_spec.root
-    new_spec = fw_spec.model_copy(
-        update={"structure": structure, "overrides": overrides, "root": root}
-    )
-    framework = Framework(new_spec, data_framework.catalogue, base_dir=data_framework.base_dir)
-
-    values = nominal.indicator_values
-    frame = values.frame.loc[engine.index].copy()
-    if engine.has_inputs:
-        frame.loc[:, engine.ids] = engine._perturbed(u)[0]
-    values = IndicatorValues(frame=frame, units=values.units, audit=values.audit)
-    return framework.compute_values(values, nominal.groups)
-
-
-def _override(**update: Any) -> Any:
-    from securindex.spec.framework import IndicatorOverride
-
-    return IndicatorOverride(**update)
-
-
-def _without(structure: list[Any], removed: str) -> list[Any]:
-    """The structure with ``removed`` dropped; nodes left empty are dropped in turn."""
-    while True:
-        kept = []
-        emptied = None
-        for node in structure:
-            if removed in node.children:
-                children = [c for c in node.children if c != removed]
-                if not children:
-                    emptied = node.id
-                    continue
-                node = node.model_copy(update={"children": children})
-            kept.append(node)
-        structure = kept
-        if emptied is None:
-            return structure
-        removed = emptied
