@@ -148,3 +148,26 @@ def test_compute_writes_the_users_names(tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert list(pd.read_csv(values).columns[:2]) == ["uCode", "Time"]
+
+
+def test_uncertainty_files_keep_the_users_names(result: IndexResult, tmp_path: Path) -> None:
+    from securindex.analysis.uncertainty import run_uncertainty
+    from securindex.report._uncertainty import load_uncertainty
+
+    run = run_uncertainty(result, {"weights": {"noise": 0.2}}, n_replicates=40, seed=3)
+    assert list(run.summary.index.names) == ["entity", "period"]  # in memory: canonical
+    written = run.write(tmp_path)
+    summary = pd.read_csv(written["summary"], dtype={"district_id": str})
+    assert list(summary.columns[:2]) == ["district_id", "yr"]
+    assert sorted(summary["district_id"].unique()) == [f"D{i}" for i in range(1, 7)]
+    assert sorted(summary["yr"].unique()) == [2021, 2022]
+    meta = json.loads(written["meta"].read_text())
+    assert meta["ids"] == {"entity": "district_id", "period": "yr"}
+    # the values are the run's own, row for row
+    by_id = summary.set_index(["district_id", "yr"])
+    for column in ("median_rank", "rank_low", "rank_high", "nominal_score"):
+        assert by_id[column].to_dict() == run.summary[column].to_dict()
+    # the report reads the folder back onto its canonical ids
+    loaded = load_uncertainty(tmp_path)
+    assert list(loaded.summary.index.names) == ["entity", "period"]
+    assert loaded.summary["rank_high"].to_dict() == run.summary["rank_high"].to_dict()

@@ -79,10 +79,13 @@ def load_uncertainty(source: UncertaintyResult | str | Path) -> UncertaintyData:
         path = folder / "summary.csv"
         if not path.is_file():
             raise DataError(f"{folder}: no summary.csv (written by 'securindex uncertainty')")
-        summary = pd.read_csv(path, dtype={ENTITY: str})
         meta: dict[str, Any] = {}
         if (folder / "uncertainty.json").is_file():
             meta = json.loads((folder / "uncertainty.json").read_text(encoding="utf-8"))
+        # the summary's id columns carry the data's own names, recorded in the json
+        ids = {ENTITY: ENTITY, PERIOD: PERIOD, **(meta.get("ids") or {})}
+        summary = pd.read_csv(path, dtype={ids[ENTITY]: str})
+        summary = summary.rename(columns={ids[ENTITY]: ENTITY, ids[PERIOD]: PERIOD})
         n_replicates = meta.get("n_replicates")
         if n_replicates is None and (folder / "replicates.csv").is_file():
             with (folder / "replicates.csv").open(encoding="utf-8") as handle:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.special import ndtri, pdtr
@@ -11,10 +11,6 @@ from scipy.special import ndtri, pdtr
 from securindex.analysis.uncertainty.spec import InputNoise
 from securindex.methods._types import FloatArray
 from securindex.spec.framework import Step
-
-if TYPE_CHECKING:
-    pass
-
 
 Seed = int | np.random.Generator | None
 # u is mapped through quantile functions; keep it off 0 and 1, where they are infinite.

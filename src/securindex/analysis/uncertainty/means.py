@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from securindex.methods._types import FloatArray
-
-if TYPE_CHECKING:
-    pass
-
 
 _Terms = tuple[FloatArray, FloatArray | None]
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from securindex.analysis.uncertainty.spec import UncertaintySpec
 from securindex.errors import DataError
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,10 @@ class UncertaintyResult:
     exact
         True when the quantiles come from every stored replicate; False when from per-row
         histograms (ranks exact up to 1 000 rows; scores to within 0.3 % of their range).
+    id_names
+        The data's own names of the id columns (``entity``, ``period`` keys, as
+        :attr:`IndexResult.id_names <securindex.result.IndexResult.id_names>`): the files
+        :meth:`write` writes use them; in memory the ids stay ``entity`` and ``period``.
     """
 
     summary: pd.DataFrame
@@ -60,6 +60,7 @@ class UncertaintyResult:
     scores: pd.DataFrame | None = None
     ranks: pd.DataFrame | None = None
     spec: UncertaintySpec | None = field(default=None, repr=False)
+    id_names: dict[str, str] = field(default_factory=dict, repr=False)
 
     def long(self) -> pd.DataFrame:
         """Every replicate's score and rank of every row, in long (tidy) form.
@@ -100,17 +101,20 @@ class UncertaintyResult:
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write ``summary.csv``, ``replicates.csv``, ``factors.csv`` and ``uncertainty.json``
-        (target, replicates, interval, whether the quantiles are exact) into ``folder``."""
+        (target, replicates, interval, whether the quantiles are exact, the id column
+        names) into ``folder``. The summary's id columns carry the data's own names
+        (:attr:`id_names`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = {}
-        for name, frame, keep_index in (
-            ("summary", self.summary, True),
-            ("replicates", self.replicates, False),
-            ("factors", self.factors, False),
+        ids = self._id_columns()
+        for name, frame in (
+            ("summary", self.summary.reset_index().rename(columns=ids)),
+            ("replicates", self.replicates),
+            ("factors", self.factors),
         ):
             path = folder / f"{name}.csv"
-            (frame.reset_index() if keep_index else frame).to_csv(path, index=False)
+            frame.to_csv(path, index=False)
             written[name] = path
         # what the numbers mean, for readers of the folder (the report flags approximations)
         meta = {
@@ -120,10 +124,19 @@ class UncertaintyResult:
             "exact": bool(self.exact),
             # replicates normalised otherwise score on other scales: only ranks compare
             "normalisation_varies": None if self.spec is None else bool(self.spec.normalise),
+            "ids": {key: ids.get(key, key) for key in ("entity", "period")},
         }
         written["meta"] = folder / "uncertainty.json"
         written["meta"].write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return written
+
+    def _id_columns(self) -> dict[str, str]:
+        """``entity``/``period`` → the data's own names, unless a summary column has it."""
+        taken = set(self.summary.columns)
+        names = {k: self.id_names.get(k, k) for k in ("entity", "period")}
+        if len(set(names.values())) < 2 or taken & set(names.values()):
+            return {}
+        return {k: v for k, v in names.items() if v != k}
 
     def __repr__(self) -> str:
         return (

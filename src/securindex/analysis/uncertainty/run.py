@@ -230,6 +230,7 @@ def run_uncertainty(
         scores=scores_frame,
         ranks=ranks_frame,
         spec=parsed,
+        id_names=dict(nominal.id_names),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -12,9 +12,6 @@ from securindex._yaml import Located, read_yaml
 from securindex.errors import SpecError
 from securindex.spec._validate import validate_located
 from securindex.spec.framework import Step
-
-if TYPE_CHECKING:
-    pass
 
 
 class _Spec(BaseModel):

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from securindex.methods._types import FloatArray
-
-if TYPE_CHECKING:
-    pass
-
 
 # Largest number of (replicate × row) cells stored to give exact per-entity quantiles;
 # beyond it, per-row histograms keep memory independent of the number of replicates.

@@ -5,13 +5,9 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from securindex.errors import DataError
-
-if TYPE_CHECKING:
-    pass
-
 
 DASK_HINT = "pip install 'securindex[dask]'"
 

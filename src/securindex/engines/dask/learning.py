@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,6 @@ from securindex.methods.treat import fails_rule, treaters
 from securindex.methods.weight import overall_weights
 from securindex.plan import Plan
 from securindex.plan.rules import node_weights, normalisation_rows
-
-if TYPE_CHECKING:
-    pass
 
 
 def treatment_of_columns(

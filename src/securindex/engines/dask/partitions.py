@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,6 @@ from securindex.methods.normalise import run_normaliser
 from securindex.methods.treat import treaters
 from securindex.plan import AUDIT_COLUMNS, Plan, audit_frame
 from securindex.plan.rules import score_node, weight_total
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass

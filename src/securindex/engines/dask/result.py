@@ -6,16 +6,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from securindex.dataset import ENTITY, PERIOD
 from securindex.engines.dask.cluster import compute_all
 from securindex.framework import Framework
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

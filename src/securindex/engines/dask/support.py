@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from securindex.errors import SecurindexError, SpecError
 from securindex.framework import Framework
 from securindex.methods._statistics import statistic_of
 from securindex.plan import StepPlan
-
-if TYPE_CHECKING:
-    pass
 
 
 def _partition_problem(step: StepPlan) -> str | None:
