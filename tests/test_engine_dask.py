@@ -11,6 +11,7 @@ against the treat methods with hypothesis.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -455,3 +456,134 @@ def test_winsorise_replay_equals_the_treat_method(
     for key in ("skew_before", "kurt_before", "skew_after", "kurt_after"):
         np.testing.assert_allclose(group.report[0][key], record[key], rtol=1e-9, atol=1e-9)
     assert np.isnan(skewness(column[:0])).all()
+
+
+# -- the output folder: the in-memory engine's files -------------------------------------------
+def _own_names(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """The synthetic panel as a CSV file whose id columns have the user's own names."""
+    panel = synthetic_panel()
+    frame = panel.frame.reset_index().join(panel.groups.reset_index(drop=True))
+    frame = frame.rename(columns={"entity": "district", "period": "yr"})
+    path = tmp_path / "panel.csv"
+    frame.to_csv(path, index=False)
+    dictionary = {
+        "entity": "district",
+        "period": "yr",
+        "groups": ["region"],
+        "variables": {k: {"unit": v} for k, v in panel.units.items()},
+    }
+    return path, dictionary
+
+
+def _by_ids(frame: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """Ids as text, values as floats (ranks: NaN for missing), rows sorted by the ids."""
+    out = frame.astype({c: (str if c in ids else "float64") for c in frame.columns})
+    return out.sort_values(list(out.columns[:2])).reset_index(drop=True)
+
+
+def test_output_folder_has_the_in_memory_engines_files(client: Any, tmp_path: Path) -> None:
+    from securindex.result import read_scores
+
+    path, dictionary = _own_names(tmp_path)
+    fw = framework()
+    on_pandas = fw.compute(Panel.read(path, dictionary=dictionary)).write(tmp_path / "pandas")
+    on_dask = compute_dask(fw, str(path), dictionary=dictionary, client=client).write(
+        tmp_path / "dask"
+    )
+    # the same names: each CSV table of the pandas folder is a Parquet dataset on Dask
+    names = {p.name.removesuffix(".csv") for p in on_pandas.values()}
+    assert names == {
+        "scores", "raw", "imputed", "treated", "normalised", "weights", "audit",
+        "indicator_audit", "result.json",
+    }  # fmt: skip
+    dask_names = {p.name.removesuffix(".csv") for p in on_dask.values()}
+    assert dask_names - names == {"normalisation", "treatment"} and names <= dask_names
+    for name in ("scores", "raw", "imputed", "treated", "normalised"):
+        expected = pd.read_csv(on_pandas[name])
+        got = pd.read_parquet(on_dask[name])
+        assert list(got.columns) == list(expected.columns)  # the user's id names first
+        assert list(got.columns[:2]) == ["district", "yr"]
+        expected, got = _by_ids(expected, ["district", "yr"]), _by_ids(got, ["district", "yr"])
+        pd.testing.assert_frame_equal(got, expected, rtol=TOL, atol=TOL, check_dtype=False)
+    for name, key in (
+        ("audit", ["stage", "district", "yr", "item", "action"]),
+        ("indicator_audit", ["district", "yr", "indicator", "reason"]),
+    ):
+        expected = pd.read_csv(on_pandas[name], dtype=str, keep_default_na=False)
+        got = pd.read_parquet(on_dask[name]).astype(object).fillna("").astype(str)
+        assert list(got.columns) == list(expected.columns)
+        assert len(got) == len(expected) > 0
+        assert sorted(map(tuple, got[key].to_numpy().tolist())) == sorted(
+            map(tuple, expected[key].to_numpy().tolist())
+        )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(on_dask["weights"]), pd.read_csv(on_pandas["weights"]), rtol=TOL
+    )
+    memory = json.loads(on_pandas["json"].read_text())
+    dask = json.loads(on_dask["json"].read_text())
+    assert set(dask) - set(memory) == {"engine", "info"} and set(memory) <= set(dask)
+    assert dask["framework"] == memory["framework"] and dask["data"] == memory["data"]
+    assert dask["data"]["ids"] == {"entity": "district", "period": "yr"}
+    assert len(dask["audit"]) == len(memory["audit"])
+    scores = _by_ids(read_scores(on_dask["json"]), ["entity", "period"])
+    expected = _by_ids(read_scores(on_pandas["json"]), ["entity", "period"])
+    pd.testing.assert_frame_equal(scores, expected, rtol=TOL, atol=TOL, check_dtype=False)
+
+
+def test_progress_over_the_passes(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from securindex import _progress
+
+    screen = io.StringIO()
+    monkeypatch.setattr(
+        _progress, "_stderr", lambda: Console(file=screen, force_terminal=True, width=150)
+    )
+    panel = synthetic_panel(n_entities=20)
+    result = compute_dask(framework(), panel, client=client, progress=True)
+    shown = screen.getvalue()
+    for label in ("pass 1", "pass 2", "pass 3", "pass 4"):
+        assert label in shown
+    result.write(tmp_path / "out", progress=True)
+    assert "writing scores, raw" in screen.getvalue()
+    quiet = io.StringIO()
+    monkeypatch.setattr(
+        _progress, "_stderr", lambda: Console(file=quiet, force_terminal=True, width=150)
+    )
+    compute_dask(framework(), panel, client=client)  # progress=False: nothing drawn
+    assert quiet.getvalue() == ""
+
+
+def test_scale_shows_dask_progress_unless_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import securindex.engines
+    from securindex.cli import app
+    from securindex.engines import EngineRun
+
+    seen: list[tuple[str, bool]] = []
+
+    class Written:
+        def write(self, folder: Path, *, progress: bool = False) -> dict[str, Path]:
+            seen.append(("write", progress))
+            return {}
+
+    def fake_run(*args: Any, progress: bool = False, **kwargs: Any) -> EngineRun:
+        seen.append(("run", progress))
+        return EngineRun(Written(), None, "dask")
+
+    monkeypatch.setattr(securindex.engines, "run", fake_run)
+    data = tmp_path / "panel.csv"
+    data.write_text("id,year\n")
+    for flags, shown in (([], True), (["-q"], False)):
+        seen.clear()
+        args = ["scale", "iusi", str(data), "--engine", "dask", "-o", str(tmp_path / "o"), *flags]
+        outcome = CliRunner().invoke(app, args)
+        assert outcome.exit_code == 0, outcome.output
+        assert seen == [("run", shown), ("write", shown)]

@@ -9,10 +9,14 @@ is not a terminal (so logs and captured output stay clean).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
-__all__ = ["progress"]
+__all__ = ["progress", "steps"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -24,9 +28,7 @@ def progress(
     if not show:
         yield from items
         return
-    from rich.console import Console
-
-    stderr = Console(stderr=True)
+    stderr = _stderr()
     if not stderr.is_terminal:
         yield from items
         return
@@ -51,3 +53,50 @@ def progress(
         for item in items:
             yield item
             bar.advance(task)
+
+
+def _stderr() -> Any:
+    """The console the bars are drawn on: standard error."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextlib.contextmanager
+def steps(description: str, total: int, *, show: bool = True) -> Iterator[Callable[[str], None]]:
+    """A bar over ``total`` named steps of one computation (a Dask build's passes).
+
+    Yields ``step(label)``: call it as each step starts; the bar shows the label and the
+    steps done. Each step is also logged (``securindex`` logger, INFO), shown or not.
+    """
+    done = [0]
+    stderr = _stderr() if show else None
+    if stderr is None or not stderr.is_terminal:
+
+        def log_only(label: str) -> None:
+            done[0] += 1
+            logger.info("%s: step %d of %d: %s", description, done[0], total, label)
+
+        yield log_only
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn(f"{description}: {{task.fields[label]}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total, label="starting")
+
+        def advance(label: str) -> None:
+            if done[0]:
+                bar.advance(task)
+            done[0] += 1
+            logger.info("%s: step %d of %d: %s", description, done[0], total, label)
+            bar.update(task, label=label)
+            bar.refresh()
+
+        yield advance
+        bar.update(task, completed=total)

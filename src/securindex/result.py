@@ -297,53 +297,19 @@ class IndexResult:
         Floats are kept exactly (NaN becomes ``null``), so :func:`read_scores` gives back
         the same table.
         """
-        fw = self.framework
-        spec = fw.spec
-        pipeline: dict[str, Any] = {
-            family: {
-                "method": getattr(spec.pipeline, family).method,
-                **getattr(spec.pipeline, family).params,
-            }
-            for family in ("screen", "impute", "treat", "normalise", "weight", "aggregate")
-        }
-        pipeline["missing"] = spec.pipeline.missing.model_dump()
-        framework = {
-            "id": fw.id,
-            "name": spec.name,
-            "version": spec.version,
-            "description": spec.description,
-            "tree": {k: list(v) for k, v in fw.children.items()},
-            "nodes": {
-                n: {"name": fw.node_name(n), "aggregate": fw.aggregate_step(n).method}
-                for n in fw.node_order
+        return result_record(
+            self.framework,
+            data={
+                "name": self.data_name,
+                "ids": {"entity": "entity", "period": "period", **self.id_names},
             },
-            "indicators": {
-                i: {
-                    "name": fw.catalogue[i].name,
-                    "unit": fw.catalogue[i].unit,
-                    "polarity": fw.polarity(i),
-                }
-                for i in fw.indicators
-            },
-            "pipeline": pipeline,
-        }
-        ids = {"entity": "entity", "period": "period", **self.id_names}
-        out: dict[str, Any] = {
-            "framework": framework,
-            "data": {"name": self.data_name, "ids": ids},
-        }
-        if include_scores:
-            table = self.table(names=True)
-            out["columns"] = [str(c) for c in table.columns]
-            out["scores"] = _records(table)
-        out["weights"] = {
-            k: {str(c): float(w) for c, w in v.items()} for k, v in self.weights.items()
-        }
-        out["effective_weights"] = {str(k): float(v) for k, v in self.effective_weights.items()}
-        out["normalisation"] = _records(self.normalisation.reset_index())
-        out["treatment"] = _records(self.treatment)
-        out["audit"] = _records(self._named(self.audit))
-        return _plain(out)
+            table=self.table(names=True) if include_scores else None,
+            weights=self.weights,
+            effective_weights=self.effective_weights,
+            normalisation=self.normalisation,
+            treatment=self.treatment,
+            audit=self._named(self.audit),
+        )
 
     def to_json(self, path: str | Path, *, include_scores: bool = True) -> Path:
         """Write :meth:`to_dict` as JSON (read the scores back with :func:`read_scores`)."""
@@ -418,6 +384,67 @@ class IndexResult:
             f"IndexResult({self.framework.id}: {n_entities} entities × {n_periods} periods, "
             f"{len(self.framework.indicators)} indicators, {len(self.audit)} audit rows)"
         )
+
+
+def result_record(
+    fw: Framework,
+    *,
+    data: Mapping[str, Any],
+    table: pd.DataFrame | None,
+    weights: Mapping[str, pd.Series],
+    effective_weights: pd.Series,
+    normalisation: pd.DataFrame,
+    treatment: pd.DataFrame,
+    audit: pd.DataFrame | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What ``result.json`` holds, JSON-ready: one record for every engine's results.
+
+    ``data`` names the dataset and its id columns; ``table`` is the score table in the
+    data's own names (None: the scores are not included); ``extra`` keys (an engine's
+    run information) follow the tables.
+    """
+    spec = fw.spec
+    pipeline: dict[str, Any] = {
+        family: {
+            "method": getattr(spec.pipeline, family).method,
+            **getattr(spec.pipeline, family).params,
+        }
+        for family in ("screen", "impute", "treat", "normalise", "weight", "aggregate")
+    }
+    pipeline["missing"] = spec.pipeline.missing.model_dump()
+    framework = {
+        "id": fw.id,
+        "name": spec.name,
+        "version": spec.version,
+        "description": spec.description,
+        "tree": {k: list(v) for k, v in fw.children.items()},
+        "nodes": {
+            n: {"name": fw.node_name(n), "aggregate": fw.aggregate_step(n).method}
+            for n in fw.node_order
+        },
+        "indicators": {
+            i: {
+                "name": fw.catalogue[i].name,
+                "unit": fw.catalogue[i].unit,
+                "polarity": fw.polarity(i),
+            }
+            for i in fw.indicators
+        },
+        "pipeline": pipeline,
+    }
+    out: dict[str, Any] = {"framework": framework, "data": dict(data)}
+    if table is not None:
+        out["columns"] = [str(c) for c in table.columns]
+        out["scores"] = _records(table)
+    out["weights"] = {k: {str(c): float(w) for c, w in v.items()} for k, v in weights.items()}
+    out["effective_weights"] = {str(k): float(v) for k, v in effective_weights.items()}
+    out["normalisation"] = _records(normalisation.reset_index())
+    out["treatment"] = _records(treatment)
+    if audit is not None:
+        out["audit"] = _records(audit)
+    out.update(extra)
+    return dict(_plain(out))
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:

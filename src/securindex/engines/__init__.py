@@ -104,10 +104,14 @@ class EngineRun:
     report: IncidentReport | None
     engine: str
 
-    def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write the index (every stage on pandas; Parquet datasets on Dask) and the report."""
+    def write(self, folder: str | Path, *, progress: bool = False) -> dict[str, Path]:
+        """Write the index (the same files on both engines: CSV on pandas, partitioned
+        Parquet datasets on Dask) and the incident report; ``progress`` shows Dask's."""
         folder = Path(folder)
-        written: dict[str, Path] = dict(self.result.write(folder))
+        if self.engine == "dask":  # the only engine whose writing takes passes over data
+            written: dict[str, Path] = dict(self.result.write(folder, progress=progress))
+        else:
+            written = dict(self.result.write(folder))
         if self.report is not None:
             path = folder / "incident_report.csv"
             self.report.to_frame().to_csv(path, index=False)
@@ -126,6 +130,7 @@ def run(
     scheduler: str | None = None,
     client: Any = None,
     npartitions: int | None = None,
+    progress: bool = False,
 ) -> EngineRun:
     """From data (a panel, or incident files) to the index on the chosen engine, in one call.
 
@@ -143,6 +148,8 @@ def run(
         Overrides the file's ``engine``.
     scheduler, client, npartitions
         Dask options (see :func:`securindex.engines.dask.compute_dask`).
+    progress : bool, default False
+        Show progress bars of the Dask passes and of incident counting.
 
     Returns
     -------
@@ -184,6 +191,7 @@ def run(
             engine=options.name,
             client=client,
             scheduler=options.scheduler,
+            progress=progress,
         )
         panel, report = counted.panel, counted.report
         if name:
@@ -205,6 +213,7 @@ def run(
             npartitions=options.npartitions,
             persist=options.persist,
             ranks=options.ranks,
+            progress=progress,
         )
     else:
         if not isinstance(panel, Panel):

@@ -197,8 +197,8 @@ def scale(
 ) -> None:
     """Build a composite index from a panel or from incident files, on pandas or Dask.
 
-    Writes the scores (CSV on pandas; partitioned Parquet on Dask), every stage, weights,
-    the audit and the incident report into the results folder.
+    Writes the files of `compute` (CSV on pandas; on Dask the tables are partitioned
+    Parquet datasets of the same names), and the incident report, into the results folder.
     """
     from securindex._extras import require
     from securindex.engines import load_framework, run
@@ -220,9 +220,13 @@ def scale(
                 engine=wanted,  # type: ignore[arg-type]
                 scheduler=scheduler,
                 client=client,
+                progress=not _console.quiet,
             )
             with atomic_folder(output) as tmp:
-                written = {name: output / p.name for name, p in done.write(tmp).items()}
+                written = {
+                    name: output / p.name
+                    for name, p in done.write(tmp, progress=not _console.quiet).items()
+                }
     except (SecurindexError, ImportError) as exc:
         raise _fail(exc) from None
     if done.report is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from securindex._progress import steps as progress_steps
 from securindex.dataset import ENTITY, PERIOD
 from securindex.engines.dask.cluster import (
     compute_all,
@@ -17,7 +18,12 @@ from securindex.engines.dask.cluster import (
     shared_key,
     worker_count,
 )
-from securindex.engines.dask.indicators import catalogue_uses_panel, indicator_partition
+from securindex.engines.dask.indicators import (
+    INDICATOR_AUDIT_COLUMNS,
+    catalogue_uses_panel,
+    indicator_audit_types,
+    indicator_partition,
+)
 from securindex.engines.dask.learning import (
     apply_stage,
     learn_impute,
@@ -63,6 +69,7 @@ def compute_dask(
     by_entity: bool = False,
     persist: bool = True,
     ranks: Literal["all", "root", "none"] = "all",
+    progress: bool = False,
     **steps: Step | Mapping[str, Any],
 ) -> DaskIndexResult:
     """Build a composite index on Dask: exact, and equal to :meth:`Framework.compute`.
@@ -92,6 +99,9 @@ def compute_dask(
     ranks : {"all", "root", "none"}, default "all"
         Which nodes get ranks within each period. Ranks gather each node's scores on the
         client (8 bytes per row per node).
+    progress : bool, default False
+        Show a progress bar over the passes over the data (on standard error, when it is
+        a terminal; each pass is also logged on the ``securindex`` logger).
     **steps
         Pipeline steps replaced for this run (as :meth:`Framework.compute`).
 
@@ -102,7 +112,7 @@ def compute_dask(
     Raises
     ------
     SpecError
-        A method the Dask engine does not support (see :data:`SUPPORTED`), before any data
+        A method the Dask engine does not support (see :func:`supported`), before any data
         is read.
     ImportError
         dask or distributed missing (``pip install 'securindex[dask]'``).
@@ -114,7 +124,11 @@ def compute_dask(
         framework = load_framework(framework).framework
     framework = framework.with_steps(**steps)  # type: ignore[arg-type]
     check_supported(framework)
-    with on_cluster(client, scheduler) as active:
+    n_passes = 3 if ranks == "none" else 4
+    with (
+        on_cluster(client, scheduler) as active,
+        progress_steps("dask", n_passes, show=progress) as step,
+    ):
         panel = (
             data
             if isinstance(data, DaskPanel)
@@ -122,13 +136,19 @@ def compute_dask(
                 data, dictionary=dictionary, npartitions=npartitions, by_entity=by_entity
             )
         )
-        return _build(framework, panel, active, persist, ranks)
+        return _build(framework, panel, active, persist, ranks, step)
 
 
 def _build(
-    fw: Framework, panel: DaskPanel, client: Any, persist: bool, ranks: str
+    fw: Framework,
+    panel: DaskPanel,
+    client: Any,
+    persist: bool,
+    ranks: str,
+    step: Callable[[str], None],
 ) -> DaskIndexResult:
-    """Read, learn stage by stage (one pass over a persisted stage each), write lazily."""
+    """Read, learn stage by stage (one pass over a persisted stage each), write lazily;
+    ``step`` is called as each pass over the data starts."""
     compiled = compile_plan(fw)
     ids = list(compiled.indicators)
     catalogue = fw.catalogue.select(ids)
@@ -144,6 +164,7 @@ def _build(
     if needs_entity and not by_entity:  # whole entity histories in one partition
         frame = frame.shuffle(on=ENTITY, npartitions=frame.npartitions)
         shuffled = True
+    step("indicators, and what imputation learns (pass 1)")
     all_periods = None
     if uses_panel and panel.periods is not None:
         all_periods = np.sort(panel.periods)
@@ -153,14 +174,9 @@ def _build(
     meta = frame._meta[[ENTITY, PERIOD, *panel.groups]].copy()
     for i in ids:
         meta[i] = np.zeros(0)
+    specs = shared_key(list(catalogue.values()))
     indicators = frame.map_partitions(
-        indicator_partition,
-        shared_key(list(catalogue.values())),
-        ids,
-        panel.units,
-        panel.groups,
-        all_periods,
-        meta=meta,
+        indicator_partition, specs, ids, panel.units, panel.groups, all_periods, meta=meta
     )
     if persist:
         indicators = client.persist(indicators) if client is not None else indicators.persist()
@@ -178,6 +194,7 @@ def _build(
     if impute_request is not None:
         learn_impute(plan, impute_request, merged[0])
     # pass 2 over the imputed (and screened) values: the treatment of every column
+    step("what treatment learns (pass 2)")
     imputed = run_stage(indicators, plan, "imputed", persist, client, carry=plan.groups)
     treat_requests = request_treat(plan)
     merged, plan.periods, _ = learning_pass(imputed, plan, None, treat_requests, info)
@@ -188,6 +205,7 @@ def _build(
         )
     treatment = learn_treat(plan, merged)
     # pass 3 over the treated values: normalisation, and the report of transformed columns
+    step("what normalisation learns (pass 3)")
     treated = apply_stage(imputed, plan, persist, client, "treated")
     del imputed
     normalise_requests = request_normalise(plan)
@@ -213,6 +231,7 @@ def _build(
     rank_nodes = {"all": list(compiled.node_order), "root": [fw.id], "none": []}[ranks]
     table = scores
     if rank_nodes:  # an exact sort per node and period: gathered, then binary search
+        step("scores, and their ranks within periods (pass 4)")
         (gathered,) = compute_all(scores[[PERIOD, *rank_nodes]])
         info["passes"] += 1
         sorted_scores: dict[str, dict[Any, np.ndarray]] = {}
@@ -243,6 +262,16 @@ def _build(
 
         rows = audit_types(pd.DataFrame(transformed, columns=AUDIT_COLUMNS))
         audit = dd.concat([audit, dd.from_pandas(rows, npartitions=1)])
+    indicator_audit = frame.map_partitions(
+        indicator_partition,
+        specs,
+        ids,
+        panel.units,
+        panel.groups,
+        all_periods,
+        True,
+        meta=indicator_audit_types(pd.DataFrame(columns=list(INDICATOR_AUDIT_COLUMNS))),
+    )
     info.update(
         npartitions=indicators.npartitions,
         workers=n_workers,
@@ -264,4 +293,7 @@ def _build(
         weight_info=weight_info,
         learnt=learnt,
         info=info,
+        indicator_audit=indicator_audit,
+        id_names=dict(panel.id_names),
+        data_name=panel.name,
     )

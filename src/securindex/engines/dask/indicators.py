@@ -35,6 +35,9 @@ class _PartitionPanel(Panel):
         )
 
 
+INDICATOR_AUDIT_COLUMNS = (ENTITY, PERIOD, "indicator", "reason")
+
+
 def indicator_partition(
     part: pd.DataFrame,
     indicators: list[Any],
@@ -42,10 +45,16 @@ def indicator_partition(
     units: dict[str, str],
     groups: list[str],
     all_periods: np.ndarray | None,
+    audit: bool = False,
 ) -> pd.DataFrame:
+    """One partition's indicator values (``entity, period``, groups, one column per
+    indicator); with ``audit`` instead the rows of the values that could not be computed
+    (``entity, period, indicator, reason``, as the catalogue's audit)."""
     part = part.reset_index(drop=True)
-    out = part[[ENTITY, PERIOD, *groups]].copy()
     if not len(part):
+        if audit:
+            return indicator_audit_types(pd.DataFrame(columns=list(INDICATOR_AUDIT_COLUMNS)))
+        out = part[[ENTITY, PERIOD, *groups]].copy()
         for i in ids:
             out[i] = np.zeros(0)
         return out
@@ -62,9 +71,17 @@ def indicator_partition(
     from securindex.catalogue import Catalogue
 
     values = Catalogue(indicators).compute(panel, indicators=ids)
+    if audit:
+        return indicator_audit_types(values.audit[list(INDICATOR_AUDIT_COLUMNS)])
+    out = part[[ENTITY, PERIOD, *groups]].copy()
     for i in ids:
         out[i] = values.frame[i].to_numpy()
     return out
+
+
+def indicator_audit_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Audit rows as text (ids as written), so that every partition shares one schema."""
+    return frame.astype(dict.fromkeys(INDICATOR_AUDIT_COLUMNS, "string")).reset_index(drop=True)
 
 
 def catalogue_uses_panel(catalogue: Catalogue) -> bool:

@@ -38,6 +38,9 @@ class DaskPanel:
         The dataset's name.
     schema : DataFrame
         One row per source file whose column types differed and were harmonised.
+    id_names : dict
+        The data's own names of the id columns (``entity``, ``period``, ``label`` keys, as
+        :attr:`Panel.id_names <securindex.dataset.Panel.id_names>`), for the files written.
     """
 
     frame: Any
@@ -48,6 +51,7 @@ class DaskPanel:
     schema: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file", "schema"]))
     periods: np.ndarray | None = None  # sorted periods, when known without reading
     n_rows: int | None = None
+    id_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def variables(self) -> list[str]:
@@ -142,6 +146,7 @@ def read_panel_dask(
             list(data.groups.columns),
             by_entity=True,
             name=data.name,
+            id_names=dict(data.id_names),
             periods=np.asarray(data.periods),
             n_rows=len(frame),
         )
@@ -177,7 +182,9 @@ def read_panel_dask(
         if missing:
             raise DataError(f"column(s) {missing} not in the dask DataFrame")
         renamed = renamed[keep].astype(dict.fromkeys(units, np.float64))
-        return DaskPanel(renamed, units, groups, by_entity=by_entity, name=spec.name)
+        return DaskPanel(
+            renamed, units, groups, by_entity=by_entity, name=spec.name, id_names=_id_names(spec)
+        )
     from securindex.incidents.reading import expand_sources, file_schema
 
     sources = [data] if isinstance(data, (str, Path)) else list(data)
@@ -214,5 +221,14 @@ def read_panel_dask(
         groups,
         by_entity=by_entity,
         name=spec.name,
+        id_names=_id_names(spec),
         schema=pd.DataFrame(notes, columns=["file", "schema"]),
     )
+
+
+def _id_names(spec: DataDictionary) -> dict[str, str]:
+    """The dictionary's names of the id columns (as :attr:`Panel.id_names`)."""
+    names = {ENTITY: spec.entity, PERIOD: spec.period or PERIOD}
+    if spec.label:
+        names[LABEL] = spec.label
+    return names
