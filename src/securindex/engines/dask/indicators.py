@@ -73,10 +73,9 @@ def indicator_partition(
     values = Catalogue(indicators).compute(panel, indicators=ids)
     if audit:
         return indicator_audit_types(values.audit[list(INDICATOR_AUDIT_COLUMNS)])
-    out = part[[ENTITY, PERIOD, *groups]].copy()
-    for i in ids:
-        out[i] = values.frame[i].to_numpy()
-    return out
+    matrix = np.asfortranarray(values.frame[ids].to_numpy(dtype=np.float64))
+    block = pd.DataFrame(matrix, columns=list(ids), index=part.index, copy=False)
+    return pd.concat([part[[ENTITY, PERIOD, *groups]], block], axis=1)
 
 
 def indicator_audit_types(frame: pd.DataFrame) -> pd.DataFrame:

@@ -84,7 +84,7 @@ def _summary_chunk(
         rows, X = run_partition(part, plan, upto, carry=plan.groups, arrays=True)
     out: list[dict[Any, Any]] = []
     for request in requests:
-        block = X[:, list(request.columns)]
+        block = _columns(X, request.columns)
         keep = None
         if request.only is not None:
             keep = rows[PERIOD].to_numpy() == request.only
@@ -104,6 +104,14 @@ def _summary_chunk(
             }
         )
     return out, np.asarray(pd.unique(rows[PERIOD].to_numpy())), len(part)
+
+
+def _columns(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """``X[:, columns]``: a view when the columns are a contiguous run, else a copy."""
+    first = columns[0] if len(columns) else 0
+    if list(columns) == list(range(first, first + len(columns))):
+        return X[:, first : first + len(columns)]
+    return X[:, list(columns)]
 
 
 def _merge_chunks(

@@ -86,7 +86,7 @@ class PartitionPlan:
 def _stage_frame(
     part: pd.DataFrame, X: np.ndarray, ids: Sequence[str], carry: Sequence[str] = ()
 ) -> pd.DataFrame:
-    frame = pd.DataFrame(X, columns=list(ids), index=part.index)
+    frame = pd.DataFrame(X, columns=list(ids), index=part.index, copy=False)  # X is fresh
     return pd.concat([part[[ENTITY, PERIOD, *carry]], frame], axis=1).reset_index(drop=True)
 
 
@@ -285,13 +285,14 @@ def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: PartitionPlan) -> 
     periods = part[PERIOD].to_numpy()
     for group in plan.normalise:
         cols = np.asarray(group.columns)
+        every = len(cols) == X.shape[1] and bool((cols == np.arange(len(cols))).all())
+        rows_of: list[tuple[Any, np.ndarray | None]]
         if group.mode == "per_period":
-            keys = list(pd.unique(periods))
-            masks = [periods == p for p in keys]
-        else:
-            keys, masks = [None], [np.ones(len(X), dtype=bool)]
-        for key, rows in zip(keys, masks, strict=True):  # a loop over periods, not rows
-            block = X[np.ix_(rows, cols)]
+            rows_of = [(p, periods == p) for p in pd.unique(periods)]
+        else:  # every row: the columns without a copy of the block
+            rows_of = [(None, None)]
+        for key, rows in rows_of:  # a loop over periods, not rows
+            block = (X if every else X[:, cols]) if rows is None else X[np.ix_(rows, cols)]
             values = run_normaliser(
                 group.method,
                 block,
@@ -299,7 +300,10 @@ def _normalise_apply(X: np.ndarray, part: pd.DataFrame, plan: PartitionPlan) -> 
                 learnt=group.learnt[key],
                 **group.params,
             ).values
-            out[np.ix_(rows, cols)] = values
+            if rows is None:
+                out[:, cols] = values
+            else:
+                out[np.ix_(rows, cols)] = values
     return out
 
 
@@ -359,9 +363,11 @@ def next_stage(part: pd.DataFrame, plan: PartitionPlan, name: str) -> pd.DataFra
         Y = _aggregate_apply(X, part, plan, None)
         frame = pd.DataFrame(Y, columns=list(plan.plan.node_order), index=part.index)
         return pd.concat([part[[ENTITY, PERIOD]], frame], axis=1).reset_index(drop=True)
-    out = part.copy()
-    out[plan.ids] = Y
-    return out
+    # the stage's values as one new block beside the partition's ids and groups (the ids
+    # come last in every stage), rather than a copy of the partition written column-wise
+    kept = [c for c in part.columns if c not in set(plan.ids)]
+    block = pd.DataFrame(Y, columns=list(plan.ids), index=part.index, copy=False)
+    return pd.concat([part[kept], block], axis=1)
 
 
 def ranks_partition(

@@ -92,7 +92,9 @@ def _read_panel_file(path: str, spec: DataDictionary, text_ids: bool) -> pd.Data
         out[group] = raw[group].to_numpy()
     if spec.label:
         out[LABEL] = raw[spec.label].astype(str).to_numpy()
-    for column, variable in columns.items():
+    # the variables as one float block (column-contiguous): what every stage reads
+    matrix = np.empty((len(raw), len(columns)), dtype=np.float64, order="F")
+    for j, column in enumerate(columns):
         values = pd.to_numeric(raw[column], errors="coerce")
         bad = values.isna() & raw[column].notna()
         if bad.any():
@@ -102,8 +104,9 @@ def _read_panel_file(path: str, spec: DataDictionary, text_ids: bool) -> pd.Data
                 column=column,
                 source=path,
             )
-        out[variable] = values.to_numpy(dtype=np.float64)
-    return out
+        matrix[:, j] = values.to_numpy(dtype=np.float64)
+    block = pd.DataFrame(matrix, columns=list(columns.values()), index=out.index, copy=False)
+    return pd.concat([out, block], axis=1)
 
 
 def read_panel_dask(
