@@ -205,29 +205,36 @@ def audit_table(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The audit parts of a build as one table, labels kept as categoricals.
 
     Categorical columns are joined by their codes (:func:`pandas.api.types.union_categoricals`),
-    never through Python objects; categories no row uses are dropped. The parts are
-    consumed column by column (each part loses the columns joined), so the table and its
-    parts are never held whole at once.
+    never through Python objects, with their categories sorted (so grouping lists them in
+    order) and those no row uses dropped. The parts are consumed column by column (each
+    part loses the columns joined), so the table and its parts are never held whole at once.
     """
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=AUDIT_COLUMNS)
-    if len(parts) == 1 and list(parts[0].columns) == AUDIT_COLUMNS:
-        return parts[0].reset_index(drop=True)
     columns: dict[str, Any] = {}
     for name in AUDIT_COLUMNS:
         series = [p.pop(name) for p in parts]
         if all(isinstance(s.dtype, pd.CategoricalDtype) for s in series):
-            try:
-                joined = union_categoricals([s.array for s in series], ignore_order=True)
-            except TypeError:  # categories of different types: keep the values
-                columns[name] = pd.concat([s.astype(object) for s in series], ignore_index=True)
-            else:
-                columns[name] = _drop_unused(joined)
+            columns[name] = _join_labels([s.array for s in series])
+        elif len(series) == 1:
+            columns[name] = series[0].reset_index(drop=True)
         else:
             columns[name] = pd.concat(series, ignore_index=True)
         del series
     return pd.DataFrame(columns, columns=AUDIT_COLUMNS)
+
+
+def _join_labels(labels: list[Any]) -> Any:
+    """Categoricals joined, categories sorted when they can be, unused ones dropped."""
+    try:
+        joined = union_categoricals(labels, sort_categories=True, ignore_order=True)
+    except TypeError:
+        try:  # categories that do not sort together (mixed types)
+            joined = union_categoricals(labels, ignore_order=True)
+        except TypeError:  # categories of different types: keep the values
+            return pd.concat([pd.Series(c).astype(object) for c in labels], ignore_index=True)
+    return _drop_unused(joined)
 
 
 @dataclass(frozen=True)
