@@ -21,8 +21,14 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import settings
 
 from securindex.dataset import Panel
+
+# No per-example deadline: CI machines are shared and a loaded one can take longer than
+# hypothesis' default 200 ms for one example; that is not a failure of the property.
+settings.register_profile("securindex", deadline=None)
+settings.load_profile("securindex")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

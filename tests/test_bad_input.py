@@ -119,6 +119,12 @@ COMMANDS: list[tuple[str, list[str], str]] = [
     ("incidents panel", ["incidents", "panel", "{bomb.yaml}", "-o", "{out}/p.csv"], "{bomb.yaml}:"),
     ("incidents report", ["incidents", "report", "{bomb.yaml}"], "{bomb.yaml}:"),
     ("demo", ["demo", "-o", "{under_a_file}"], "{under_a_file}"),
+    ("map", ["map", "{bomb.yaml}", "{data.csv}", "-o", "{out}/map.png"], "{bomb.yaml}:"),
+    (
+        "hotspots",
+        ["hotspots", "{framework.yaml}", "{truncated.csv.gz}", "-o", "{out}"],
+        "{truncated.csv.gz}",
+    ),
 ]
 
 

@@ -84,7 +84,7 @@ def test_validate_missing_path_exits_1(tmp_path: Path) -> None:
     ("kind", "required"),
     [
         ("indicator", {"id", "name", "category", "polarity", "formula", "unit"}),
-        ("framework", {"structure"}),
+        ("framework", {"id"}),  # a flat index needs no structure
         ("dictionary", set()),
     ],
 )

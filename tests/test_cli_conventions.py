@@ -313,3 +313,37 @@ def test_a_method_registered_by_a_plugin_is_usable_from_the_cli(tmp_path: Path, 
     scores = pd.read_csv(tmp_path / "s.csv").set_index("town")
     # min-max over three towns: a → 0, 50, 100; b → 100, 0, 50; the lowest child wins
     assert scores["p"].tolist() == pytest.approx([0.0, 0.0, 50.0])
+
+
+def test_debug_adds_the_traceback_of_an_input_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nformula: [unclosed\n")
+    plain = runner.invoke(app, ["compute", str(bad), "uci_communities"])
+    assert plain.exit_code == 1 and "Traceback" not in plain.output
+    debug = runner.invoke(app, ["--debug", "compute", str(bad), "uci_communities"])
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.output and "SpecError" in debug.output
+
+
+def test_an_internal_error_is_one_line_and_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import securindex.validate
+    from securindex.cli import main
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an unforeseen state")
+
+    monkeypatch.setattr(securindex.validate, "validate_paths", broken)
+    monkeypatch.setattr(sys, "argv", ["securindex", "validate", "iusi"])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 3
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: an unforeseen state" in err
+    assert "securindex --debug" in err and "Traceback" not in err
+    monkeypatch.setattr(sys, "argv", ["securindex", "--debug", "validate", "iusi"])
+    with pytest.raises(RuntimeError, match="unforeseen"):
+        main()

@@ -233,3 +233,62 @@ def test_cli_analyse(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (out / "cronbach.csv").exists() and (out / "correlation_pearson_1_1.png").exists()
     assert "Cronbach's alpha per node" in result.output
+
+
+# -- collinearity on r, and profiles with ties at the best value ------------------------------
+
+
+def _built(columns: dict[str, np.ndarray], polarity: dict[str, str]) -> IndexResult:
+    frame = pd.DataFrame(columns)
+    frame["entity"] = [f"e{i:02d}" for i in range(len(frame))]
+    frame["period"] = 2020
+    panel = Panel.from_frame(
+        frame,
+        dictionary={
+            "entity": "entity",
+            "period": "period",
+            "variables": {c: {"unit": "dimensionless"} for c in columns},
+        },
+    )
+    fw = Framework.from_spec(
+        {
+            "id": "idx",
+            "columns": polarity,
+            "structure": [{"id": "p", "children": list(columns)}],
+        }
+    )
+    return fw.compute(panel)
+
+
+def test_a_strongly_negative_pair_is_not_called_collinear() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=40)
+    built = _built(
+        {"a": a, "b": -a + 0.01 * rng.normal(size=40), "c": a + 0.01 * rng.normal(size=40)},
+        {"a": "positive", "b": "negative", "c": "positive"},
+    )
+    # normalised (polarity applied) b runs with a, so a and b are collinear as scores; on
+    # raw values a pair with r = -1 would not be, but r > 0.9 is
+    flags = co.correlation_flags(built, method="pearson")
+    collinear = flags[flags["flag"] == "collinear"]
+    assert (collinear["r"] > 0.9).all() and len(collinear) == 3
+    raw = _built(
+        {"a": a, "b": -a + 0.01 * rng.normal(size=40)},
+        {"a": "positive", "b": "positive"},  # b kept the wrong way: r(a, b) = -1
+    )
+    flags = co.correlation_flags(raw, method="pearson")
+    assert flags[flags["flag"] == "collinear"].empty
+    assert "negative_with_parent" in set(flags["flag"])
+
+
+def test_a_best_value_shared_by_many_is_never_a_weakness() -> None:
+    n = 10
+    capped = np.r_[np.full(7, 100.0), [10.0, 20.0, 30.0]]  # 7 entities tie at the best
+    other = np.arange(n, dtype=float)
+    built = _built({"capped": capped, "other": other}, {"capped": "positive", "other": "positive"})
+    profiles = co.unit_profiles(built, n=2)
+    weak = profiles[profiles["kind"] == "weakness"]
+    tied = [f"e{i:02d}" for i in range(7)]
+    assert not ((weak["entity"].isin(tied)) & (weak["indicator"] == "capped")).any()
+    strong = profiles[(profiles["kind"] == "strength") & (profiles["entity"] == "e00")]
+    assert "capped" in set(strong["indicator"])

@@ -28,6 +28,7 @@ from securindex.methods._statistics import Sample
 from securindex.methods.aggregate import register_aggregator
 from securindex.methods.normalise import register_normaliser
 from securindex.methods.treat import register_treater
+from securindex.plan import rank_within_periods
 
 TOL = 1e-12
 
@@ -42,7 +43,7 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "locf": {},
         "nocb": {},
         "locf_nocb": {},
-        "linear": {},
+        "linear": {"ends": "constant"},
     },
     "treat": {
         "none": {},
@@ -67,6 +68,8 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "fraction_of_max": {},
         "ratio_to_mean": {},
         "banding": {"thresholds": [0.5, 1.0, 2.0]},
+        "none": {},
+        "ampi": {},
     },
     "weight": {
         "explicit": {},
@@ -76,6 +79,10 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "pca_loadings": {},
         "pca_rotated": {"n_factors": 1},
         "benefit_of_doubt": {},
+        "none": {},
+        "bod_directional": {},
+        "bod_order_m": {"m": 5, "draws": 20},
+        "bod_undesirable": {"undesirable": ["c"]},
     },
     "aggregate": {
         "arithmetic": {},
@@ -86,6 +93,11 @@ PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "copeland": {},
         "minimum": {},
         "median": {},
+        "none": {},
+        "mean_min": {"alpha": 0.5},
+        "owa": {"j": 2},
+        "wroclaw": {},
+        "factor_scores": {"components": "all"},
     },
 }
 
@@ -161,6 +173,7 @@ CASES = [
 
 def _framework(family: str, method: str, params: dict[str, Any]) -> Framework:
     step = {"method": method, **params}
+    entry = FAMILIES[family].get(method)
     pipeline: dict[str, Any] = {"normalise": {"method": "minmax", "lo": 1, "hi": 100}}
     p1: dict[str, Any] = {"id": "p1", "weight": 2, "children": ["a", "b", "c"]}
     if family in ("weight", "aggregate"):
@@ -169,15 +182,20 @@ def _framework(family: str, method: str, params: dict[str, Any]) -> Framework:
         pipeline[family] = step
     if family == "normalise":
         pipeline["aggregate"] = {"method": "arithmetic"}
+    if family == "aggregate" and entry.max_children == 1:  # the identity: one child
+        p1["children"] = ["a"]
+    # values kept as they are (normalise: none) need one direction under a mean
+    kept = family == "normalise" and not entry.applies_direction
+    negative = "positive" if kept else "negative"
     return Framework.from_spec(
         {
             "id": "idx",
             "columns": {
                 "a": "positive",
-                "b": {"polarity": "negative", "weight": 2},
+                "b": {"polarity": negative, "weight": 2},
                 "c": "positive",
                 "d": "positive",
-                "e": "negative",
+                "e": negative,
             },
             "pipeline": pipeline,
             "root": {"aggregate": {"method": "arithmetic"}},
@@ -292,10 +310,109 @@ def test_memory_equals_dask(
     np.testing.assert_allclose(got, _root(expected.table()), rtol=TOL, atol=TOL, equal_nan=True)
     stage = expected.normalised.reset_index().sort_values(["entity", "period"])
     mine = result.to_pandas("normalised")
+    columns = list(framework.indicators)
     np.testing.assert_allclose(
-        mine[list("abcde")].to_numpy(),
-        stage[list("abcde")].to_numpy(),
+        mine[columns].to_numpy(),
+        stage[columns].to_numpy(),
         rtol=TOL,
         atol=TOL,
         equal_nan=True,
+    )
+
+
+# -- structures: node formulas, a DAG, higher_is, node steps ------------------------------------
+
+STRUCTURES: dict[str, dict[str, Any]] = {
+    "formula": {
+        "root": {"formula": "round(p1 / (p2 + 1), 6) * sqrt(p1)", "range": [0, 1000]},
+    },
+    "dag": {
+        "structure": [
+            {"id": "p1", "weight": 2, "children": ["a", "b", "c"]},
+            {"id": "p2", "children": ["c", "d", "e"]},  # c under two parents
+        ],
+    },
+    "higher_is_worse": {"higher_is": "worse"},
+    "flat": {"root": {"children": ["a", "b", "c", "d", "e"]}, "structure": []},
+    "node_impute": {
+        "structure": [
+            {"id": "p1", "children": ["a", "b", "c"], "impute": {"method": "mean"}},
+            {"id": "p2", "children": ["d", "e"]},
+        ],
+    },
+    "node_normalise": {
+        "structure": [
+            {"id": "p1", "children": ["a", "b", "c"]},
+            {"id": "p2", "children": ["d", "e"], "normalise": {"method": "minmax", "lo": 1}},
+        ],
+    },
+    "per_period_treat": {"pipeline": {"treat": {"method": "winsorise", "per_period": True}}},
+}
+"""Structures every engine runs alike (or that Dask refuses, saying why)."""
+
+_DASK_REFUSES = {"node_impute", "node_normalise", "per_period_treat"}
+
+
+def _structure(name: str) -> Framework:
+    spec: dict[str, Any] = {
+        "id": "idx",
+        "columns": {
+            "a": "positive",
+            "b": {"polarity": "negative", "weight": 2},
+            "c": "positive",
+            "d": "positive",
+            "e": "negative",
+        },
+        "pipeline": {"normalise": {"method": "minmax", "lo": 1, "hi": 100}},
+        "structure": [
+            {"id": "p1", "weight": 2, "children": ["a", "b", "c"]},
+            {"id": "p2", "children": ["d", "e"]},
+        ],
+    }
+    change = STRUCTURES[name]
+    spec.update({k: v for k, v in change.items() if k != "pipeline"})
+    spec["pipeline"] = {**spec["pipeline"], **change.get("pipeline", {})}
+    return Framework.from_spec(spec)
+
+
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_structures_in_memory_equal_the_zero_noise_monte_carlo(name: str) -> None:
+    framework = _structure(name)
+    nominal = framework.compute(_panel(7))
+    spec = {"inputs": [{"indicators": "all", "sd": 0.0}]}
+    result = run_uncertainty(nominal, spec, n_replicates=2, seed=1, chunk_size=2)
+    assert result.scores is not None
+    expected = nominal.scores["idx"].to_numpy()
+    np.testing.assert_allclose(
+        result.scores.to_numpy(), np.tile(expected, (2, 1)), rtol=TOL, atol=TOL, equal_nan=True
+    )
+    ranks = rank_within_periods(
+        expected[:, None], nominal.raw.index.codes[1], framework.higher_is("idx") == "better"
+    )
+    np.testing.assert_array_equal(nominal.ranks["idx"].to_numpy(), ranks[:, 0])
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_structures_in_memory_equal_dask(client: Any, name: str) -> None:
+    from securindex.engines.dask import compute_dask
+
+    framework = _structure(name)
+    panel = _panel(11)
+    expected = framework.compute(panel)
+    if name in _DASK_REFUSES:
+        with pytest.raises(SpecError, match="dask engine"):
+            compute_dask(framework, panel, client=client, npartitions=3)
+        return
+    result = compute_dask(framework, panel, client=client, npartitions=3)
+    table = result.to_pandas()
+    np.testing.assert_allclose(
+        _root(table), _root(expected.table()), rtol=TOL, atol=TOL, equal_nan=True
+    )
+    ordered = table.sort_values(["entity", "period"], key=lambda s: s.astype(str))
+    mine = expected.table().sort_values(["entity", "period"], key=lambda s: s.astype(str))
+    np.testing.assert_array_equal(
+        ordered["rank_idx"].to_numpy(dtype=np.float64, na_value=np.nan),
+        mine["rank_idx"].to_numpy(dtype=np.float64, na_value=np.nan),
     )

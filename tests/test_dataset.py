@@ -375,13 +375,13 @@ def test_empty_entity_id() -> None:
     with pytest.raises(DataError, match="empty entity id") as info:
         Panel.from_frame(frame(city=["a", None, "b", "c"]), dictionary=DICTIONARY)
     assert info.value.column == "city"
-    assert info.value.rows == (1,)
+    assert info.value.rows == ("row 2",)  # 1-based: the second row under the header
 
 
 def test_empty_period() -> None:
     with pytest.raises(DataError, match="empty period") as info:
         Panel.from_frame(frame(year=[2020, 2020, np.nan, 2019]), dictionary=DICTIONARY)
-    assert info.value.rows == (2,)
+    assert info.value.rows == ("row 3",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,3 +611,120 @@ def test_mixed_type_column_shows_no_pandas_warning(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         with pytest.raises(DataError, match="non-numeric"):
             _read(path)
+
+
+# -- shaping in the dictionary: row filters, wide input, exact headers ----------------------
+
+
+def _areas() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "number": [1, 2, None],
+            "name": ["Rogers Park", "West Ridge", "CHICAGO"],
+            "poverty ": [23.6, 17.2, 19.7],  # a real header that ends in a space
+        }
+    )
+
+
+def test_a_row_filter_keeps_a_city_total_out_of_the_panel() -> None:
+    dictionary = {
+        "entity": "name",
+        "period_value": "2008-2012",
+        "period": None,
+        "rows": {"exclude": {"name": ["CHICAGO"]}},
+        "variables": {"poverty": {"column": "poverty ", "unit": "percent"}},
+    }
+    panel = Panel.from_frame(_areas(), dictionary=dictionary)
+    assert list(panel.entities) == ["Rogers Park", "West Ridge"]
+    assert panel.frame["poverty"].tolist() == [23.6, 17.2]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        {"drop_missing": ["number"]},
+        {"include": {"number": [1, 2]}},
+        {"exclude": {"name": {"pattern": "^CHI"}}},
+    ],
+)
+def test_row_filters_by_missing_value_list_and_pattern(rows: dict[str, object]) -> None:
+    dictionary = {
+        "entity": "name",
+        "period": None,
+        "rows": rows,
+        "variables": {"poverty": {"column": "poverty ", "unit": "percent"}},
+    }
+    assert len(Panel.from_frame(_areas(), dictionary=dictionary)) == 2
+
+
+def test_a_header_with_a_trailing_space_is_named_exactly_and_a_near_miss_is_explained() -> None:
+    spec = DataDictionary.model_validate(
+        {"variables": {"poverty": {"column": "poverty ", "unit": "percent"}}}
+    )
+    assert spec.column_of("poverty") == "poverty "  # not stripped
+    dictionary = {
+        "entity": "name",
+        "period": None,
+        "variables": {"poverty": {"column": "poverty", "unit": "percent"}},
+    }
+    with pytest.raises(DataError, match=r"but 'poverty ' is \(the header differs in spaces"):
+        Panel.from_frame(_areas(), dictionary=dictionary)
+
+
+def test_an_empty_entity_id_is_reported_with_the_row_as_people_count() -> None:
+    dictionary = {
+        "entity": "number",
+        "period": None,
+        "variables": {"poverty": {"column": "poverty ", "unit": "percent"}},
+    }
+    with pytest.raises(DataError) as info:
+        Panel.from_frame(_areas(), dictionary=dictionary)
+    assert "rows: row 3" in str(info.value)  # the third row under the header, 1-based
+    assert "drop_missing" in str(info.value)
+
+
+def test_wide_input_one_column_per_year() -> None:
+    data = pd.DataFrame(
+        {
+            "iso3": ["NOR", "ZZA.VHHD"],
+            "region": ["ECA", None],
+            "hdi_2021": [0.961, 0.9],
+            "hdi_2022": [0.966, 0.91],
+            "hdi_f_2022": [0.957, 0.90],  # another variable: not read as hdi
+            "le_2022": [83.4, 79.0],
+        }
+    )
+    dictionary = {
+        "entity": "iso3",
+        "period": "year",
+        "groups": ["region"],
+        "rows": {"exclude": {"iso3": {"pattern": "^ZZ"}}},
+        "wide": {"separator": "_"},
+        "variables": {"hdi": {"unit": "dimensionless"}, "le": {"unit": "year"}},
+    }
+    panel = Panel.from_frame(data, dictionary=dictionary)
+    assert list(panel.frame.index) == [("NOR", 2021), ("NOR", 2022)]
+    assert panel.frame["hdi"].tolist() == [0.961, 0.966]
+    assert np.isnan(panel.frame["le"].iloc[0]) and panel.frame["le"].iloc[1] == 83.4
+    assert panel.groups["region"].tolist() == ["ECA", "ECA"]
+
+
+def test_wide_input_without_columns_per_period_says_what_it_expected() -> None:
+    dictionary = {
+        "entity": "iso3",
+        "period": "year",
+        "wide": {},
+        "variables": {"gii": {"unit": "dimensionless"}},
+    }
+    data = pd.DataFrame({"iso3": ["NOR"], "gii2022": [0.01]})
+    with pytest.raises(DataError, match=r"no column per period for \['gii'\].*'gii_2020'"):
+        Panel.from_frame(data, dictionary=dictionary)
+
+
+def test_several_files_keep_text_ids_too(tmp_path: Path) -> None:
+    from securindex.engines import _read_pandas_panel
+
+    for i, rows in enumerate(["01001,2020,1,100\n", "01001,2021,2,200\n"]):
+        (tmp_path / f"part{i}.csv").write_text("city,year,murders,pop\n" + rows)
+    panel = _read_pandas_panel([tmp_path / "part0.csv", tmp_path / "part1.csv"], DICTIONARY)
+    assert list(panel.entities) == ["01001"] and list(panel.periods) == [2020, 2021]

@@ -57,6 +57,7 @@ DICTIONARY_KEYS = {
     "groups",
     "variables",
     "notes",
+    "areas",
 }
 
 

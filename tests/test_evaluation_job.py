@@ -298,3 +298,24 @@ def test_job_analysis_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_job(job)
     assert "job.yaml:6" in str(info.value)
+
+
+def test_initiative_areas_go_through_the_area_selectors(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "name: selectors\ndata: {example: maryland_counties}\nmeasures: [robberies]\n"
+        "evaluation:\n  initiative:\n    name: pilot\n"
+        "    treated: [Howard County]\n"
+        "    control: {all_except: [treated, Baltimore City, Baltimore County]}\n"
+        "    before: [2008, 2009]\n    after: [2011, 2012]\n"
+    )
+    outcome = run_evaluation(load_job(job))
+    counties = set(Panel.example("maryland_counties").entities)
+    expected = counties - {"Howard County", "Baltimore City", "Baltimore County"}
+    totals = outcome.initiative.totals.set_index(["role", "phase"])
+    frame = Panel.example("maryland_counties").frame.reset_index()
+    control_before = frame[frame["entity"].isin(expected) & frame["period"].isin([2008, 2009])]
+    assert totals.loc[("control", "before"), "count"] == control_before["robberies"].sum()
+    job.write_text(job.read_text().replace("{all_except: [treated", "{nearest: [treated"))
+    with pytest.raises(SpecError, match=r"evaluation.initiative.control: unknown area selector"):
+        run_evaluation(load_job(job))

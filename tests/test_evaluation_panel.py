@@ -47,6 +47,7 @@ def test_did_two_by_two_hand_computed() -> None:
     assert any("cannot be checked" in n for n in r.notes)
     assert r.sms.level == 4
     assert "Difference-in-differences" in r.summary()
+    assert "Identifying assumption: parallel trends" in r.summary()
 
 
 def test_poisson_did_with_two_periods_equals_log_res() -> None:
@@ -164,6 +165,11 @@ def test_poisson_did_nypd_matches_statsmodels_and_placebo_is_null() -> None:
     assert r.p_value == pytest.approx(ref.pvalue()["did"], rel=1e-4)
     assert r.rate_ratio == pytest.approx(math.exp(direct.params["did"]), rel=1e-6)
     assert r.rate_ratio < 0.8
+    # precinct felony counts are overdispersed; the summary says so and why the robust
+    # standard errors still hold
+    dispersion = [n for n in r.notes if n.startswith("Pearson dispersion of the Poisson fit")]
+    assert dispersion and "overdispersed" in dispersion[0]
+    assert direct.pearson_chi2 / direct.df_resid > 1.5
     # placebo: pretend the split happened in 2010, using 2006-2013 only -> no effect
     placebo = placebo_test(d, intervention=2014, placebo_intervention=2010, **kw)
     assert placebo.placebo

@@ -191,10 +191,13 @@ def test_functions_table_is_read_only() -> None:
         "abs",
         "min",
         "max",
+        "round",
         "clip",
         "where",
         "lag",
         "mean_over",
+        "spatial_lag",
+        "within",
     }
     with pytest.raises(TypeError):
         FUNCTIONS["eval"] = "no"  # type: ignore[index]
@@ -623,6 +626,75 @@ def test_formula_is_a_value() -> None:
     assert hash(f) == hash(parse_formula("x + 1"))
 
 
+# -- bare numbers that silently take a unit (warnings) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "expected"),
+    [
+        ("1 - ineq / 100", {"ineq": "percent"}, ["hundredth of it", "the bare number 1"]),
+        ("1 - ineq", {"ineq": "percent"}, ["the bare number 1 is taken in percent"]),
+        ("x + 5", {"x": "km"}, ["the bare number 5 is taken in km"]),
+        ("share * 0.01", {"share": "percent"}, ["hundredth of it"]),
+    ],
+)
+def test_a_bare_number_taking_a_unit_warns(
+    text: str, units: dict[str, str], expected: list[str]
+) -> None:
+    from securindex.errors import FormulaWarning
+
+    with pytest.warns(FormulaWarning) as record:
+        parse_formula(text).infer_unit(units)
+    messages = [str(w.message) for w in record]
+    for fragment in expected:
+        assert any(fragment in m for m in messages), messages
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [
+        ("100 - share", {"share": "percent"}),  # one whole: 100 %
+        ("1 - s", {"s": "dimensionless"}),
+        ("where(share > 50, 1, 0)", {"share": "percent"}),  # a threshold in the data's unit
+        ("min(share, 100)", {"share": "percent"}),
+        ("homicides / population * 100000", {"homicides": "count", "population": "inhabitant"}),
+    ],
+)
+def test_idioms_that_mean_what_they_say_do_not_warn(text: str, units: dict[str, str]) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_formula(text).infer_unit(units)
+
+
+def test_what_the_percent_trap_computes_and_how_to_write_it() -> None:
+    # with ineq = 30 %: '1 - ineq / 100' is 1 % - 0.3 % = 0.7 % (0.007), as the warning says;
+    # '100 - ineq' is 70 % (0.7), the one whole minus the share
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trap = parse_formula("1 - ineq / 100").evaluate(
+            {"ineq": np.array([30.0])}, units={"ineq": "percent"}
+        )
+    right = parse_formula("100 - ineq").evaluate(
+        {"ineq": np.array([30.0])}, units={"ineq": "percent"}
+    )
+    assert trap.values[0] == pytest.approx(0.7) and trap.unit.label == "percent"
+    assert right.values[0] == pytest.approx(70.0)
+
+
+def test_round_halves_away_from_zero_and_checks_its_digits() -> None:
+    f = parse_formula("round(x, 3)")
+    values = f.evaluate({"x": np.array([0.8125, 0.7285, -0.0005, np.nan])}).values
+    np.testing.assert_array_equal(values[:3], [0.813, 0.729, -0.001])
+    assert np.isnan(values[3])
+    with pytest.raises(FormulaError, match="whole number from -15 to 15") as info:
+        parse_formula("round(x, k)")
+    assert info.value.formula[info.value.start : info.value.end] == "k"
+
+
 # -- non-finite values are explained (issue #15) -----------------------------------------------
 def test_mean_over_huge_values_is_their_mean_not_inf() -> None:
     # (1e308 + 1e308) overflows; the mean of two 1e308 is 1e308
@@ -643,3 +715,11 @@ def test_every_infinite_value_of_a_panel_formula_is_audited() -> None:
     for mask in result.problems.values():
         explained |= mask
     np.testing.assert_array_equal(explained, np.isnan(result.values))
+
+
+def test_a_huge_power_of_a_quantity_with_a_unit_is_refused() -> None:
+    # issue #15: x ** (9**9) inferred the unit km**387420489
+    with pytest.raises(FormulaUnitError, match=r"the power 3.8742e\+08 of a quantity") as info:
+        parse_formula("x ** (9**9)").infer_unit({"x": "km"})
+    assert (info.value.start, info.value.end) == (6, 10)  # the span "9**9"
+    assert str(parse_formula("x ** 100").infer_unit({"x": "dimensionless"})) == "dimensionless"

@@ -264,3 +264,18 @@ def test_contract(method: str, values: np.ndarray, missing: np.ndarray, order: l
             lo, hi = np.nanmin(X[:, j]), np.nanmax(X[:, j])
             filled = result.values[result.imputed[:, j], j]
             assert np.all((filled >= lo - 1e-9) & (filled <= hi + 1e-9))
+
+
+def test_linear_with_constant_ends_is_coinrs_linear_constant() -> None:
+    # COINr impute_panel(imp_type = "linear-constant"): interpolate inside the observed span,
+    # hold the first/last observation outside it
+    x = np.array([[nan], [2.0], [nan], [nan], [8.0], [nan]])
+    e = np.zeros(6, dtype=np.int64)
+    method = imputers.get("linear")
+    result = method(readonly(x), entity=e, period=np.arange(6), ends="constant")
+    assert result.values.ravel().tolist() == [2.0, 2.0, 4.0, 6.0, 8.0, 8.0]
+    assert result.imputed.ravel().tolist() == [True, False, True, True, False, True]
+    plain = method(readonly(x), entity=e, period=np.arange(6))
+    assert np.isnan(plain.values[[0, 5], 0]).all()
+    with pytest.raises(SpecError, match="'ends' parameter"):
+        method(readonly(x), entity=e, period=np.arange(6), ends="linear")

@@ -295,6 +295,8 @@ CONTRACT_PARAMS: dict[str, dict[str, Any]] = {
     "fraction_of_max": {},
     "ratio_to_mean": {},
     "banding": {"thresholds": [10.0, 100.0, 300.0]},
+    "none": {},
+    "ampi": {},
 }
 
 
@@ -345,7 +347,8 @@ def test_contract(
         assert np.all((observed >= lo - 1e-9) & (observed <= hi + 1e-9))
     for j in range(X.shape[1]):
         ok = ~np.isnan(X[:, j])
-        assert _is_monotonic(X[ok, j], result.values[ok, j], float(direction[j]))
+        sign = float(direction[j]) if entry.applies_direction else 1.0  # none keeps values
+        assert _is_monotonic(X[ok, j], result.values[ok, j], sign)
     # learn first, apply second: re-applying what was learnt reproduces the scores
     again = entry(X, direction=direction, learnt=result.learnt, **params)
     np.testing.assert_allclose(again.values, result.values, rtol=1e-12, equal_nan=True)
@@ -353,3 +356,26 @@ def test_contract(
     flipped = entry(X, direction=-direction, **params)
     for key, stat in result.learnt.items():
         np.testing.assert_array_equal(flipped.learnt[key], stat)
+
+
+# -- goalposts onto [a, b], z-scores with ddof --------------------------------------------------
+
+
+def test_goalposts_onto_a_score_range() -> None:
+    x = np.array([[0.0], [5.0], [20.0], [30.0]])
+    result = normalisers.get("goalposts")(x, direction=[1], lo=0, hi=20, scores=[1, 5])
+    assert result.values.ravel().tolist() == [1.0, 2.0, 5.0, 5.0]  # capped at the goalpost
+    assert output_range("goalposts", {"lo": 0, "hi": 20, "scores": [1, 5]}) == (1.0, 5.0)
+    with pytest.raises(SpecError, match="scores"):
+        normalisers.get("goalposts")(x, direction=[1], lo=0, hi=20, scores=[1, 5], scale=100)
+
+
+def test_zscore_ddof_zero_is_the_population_standard_deviation() -> None:
+    # Mazziotta & Pareto standardise with the population sd (divisor n); R's sd uses n - 1
+    x = np.array([[2.0], [4.0], [4.0], [4.0], [5.0], [5.0], [7.0], [9.0]])  # sd_pop = 2
+    pop = normalisers.get("zscore")(x, direction=[1], mean=100, sd=10, ddof=0)
+    np.testing.assert_allclose(pop.values.ravel(), 100 + 10 * (x.ravel() - 5) / 2, rtol=1e-12)
+    sample = normalisers.get("zscore")(x, direction=[1], mean=100, sd=10)
+    np.testing.assert_allclose(sample.learnt["sd"], [np.std(x, ddof=1)], rtol=1e-12)
+    with pytest.raises(SpecError, match="ddof"):
+        normalisers.get("zscore")(x, direction=[1], ddof=2)

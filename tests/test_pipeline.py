@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import securindex.pipeline as pipeline
 from securindex.catalogue import IndicatorValues
 from securindex.dataset import Panel
-from securindex.errors import DataError
+from securindex.errors import DataError, SpecError
 from securindex.framework import Framework
 from securindex.methods.aggregate import aggregators
 from securindex.methods.impute import imputers
@@ -343,6 +343,8 @@ NORMALISE = {
     "rank": {"method": "rank", "reference": "base", "base_period": 2021},
     "ratio_to_mean": {"method": "ratio_to_mean"},
     "zscore": {"method": "zscore"},
+    "none": {"method": "none"},
+    "ampi": {"method": "ampi"},
 }
 WEIGHT = {
     "ahp": {"method": "ahp", "pairwise": [[1, 3, 5], [1 / 3, 1, 3], [1 / 5, 1 / 3, 1]]},
@@ -353,6 +355,10 @@ WEIGHT = {
     },
     "equal": {"method": "equal"},
     "explicit": {"method": "explicit"},
+    "none": {"method": "none"},
+    "bod_directional": {"method": "bod_directional"},
+    "bod_order_m": {"method": "bod_order_m", "m": 5, "draws": 20},
+    "bod_undesirable": {"method": "bod_undesirable", "undesirable": ["i2"]},
     "pca_loadings": {"method": "pca_loadings"},
     "pca_rotated": {"method": "pca_rotated"},
 }
@@ -389,7 +395,24 @@ def test_every_treater_runs(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(NORMALISE))
 def test_every_normaliser_runs(name: str) -> None:
     values = _random_values()
-    result = run_pipeline(_random_framework(normalise=NORMALISE[name]), values, _groups(values))
+    if normalisers.get(NORMALISE[name]["method"]).applies_direction:
+        fw = _random_framework(normalise=NORMALISE[name])
+    else:
+        # values kept as they are: a mean over them needs one direction (checked at load)
+        with pytest.raises(SpecError, match="does not apply polarity"):
+            _random_framework(normalise=NORMALISE[name])
+        fw = Framework.from_spec(
+            {
+                "id": "idx",
+                "columns": {f"i{k}": "positive" for k in range(6)},
+                "pipeline": {"normalise": NORMALISE[name]},
+                "structure": [
+                    {"id": "p1", "children": ["i0", "i1", "i2"]},
+                    {"id": "p2", "children": ["i3", "i4", "i5"]},
+                ],
+            }
+        )
+    result = run_pipeline(fw, values, _groups(values))
     normalised = result.normalised.to_numpy()
     assert np.array_equal(np.isnan(normalised), np.isnan(result.treated.to_numpy()))
     assert np.isfinite(result.index).all()
@@ -400,11 +423,16 @@ def test_every_normaliser_runs(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(WEIGHT))
 def test_every_weighter_runs(name: str) -> None:
     values = _random_values(holes=0)
-    fw = _random_framework(p1={"weighting": WEIGHT[name]})
+    positive = {"normalise": {"method": "minmax", "lo": 1, "hi": 100}}
+    fw = _random_framework(p1={"weighting": WEIGHT[name]}, **positive)
     result = run_pipeline(fw, values, _groups(values))
+    assert np.isfinite(result.scores["p1"]).all()
+    if result.weights["p1"].isna().all():  # a frontier without weights (order-m)
+        assert weighters.get(WEIGHT[name]["method"]).scores_node
+        assert result.effective_weights[["i0", "i1", "i2"]].isna().all()
+        return
     assert result.weights["p1"].sum() == pytest.approx(1.0)
     assert result.effective_weights.sum() == pytest.approx(1.0)
-    assert np.isfinite(result.scores["p1"]).all()
 
 
 @pytest.mark.parametrize("name", sorted(AGGREGATE))
@@ -416,9 +444,24 @@ def test_every_aggregator_runs(name: str) -> None:
         if name == "mazziotta_pareto"
         else {"method": "minmax", "lo": 1, "hi": 100}
     )
-    fw = _random_framework(normalise=normalise, aggregate=AGGREGATE[name])
+    if aggregators.get(name).max_children == 1:  # one child per node
+        fw = Framework.from_spec(
+            {
+                "id": "idx",
+                "columns": {"i0": "positive", "i1": "negative"},
+                "pipeline": {"normalise": normalise, "aggregate": AGGREGATE[name]},
+                "structure": [{"id": "p1", "children": ["i0"]}, {"id": "p2", "children": ["i1"]}],
+                "root": {"aggregate": {"method": "arithmetic"}},
+            }
+        )
+    else:
+        fw = _random_framework(normalise=normalise, aggregate=AGGREGATE[name])
     result = run_pipeline(fw, values, _groups(values))
-    assert np.isfinite(result.index).all()
+    unscored = result.audit[result.audit["detail"].str.contains("gives no value")]
+    missing = result.index.isna()
+    assert set(unscored["entity"]) == set(result.index[missing].index.get_level_values(0))
+    if aggregators.get(name).rowwise:
+        assert not missing.any()
 
 
 def test_copeland_compares_rows_within_each_period() -> None:

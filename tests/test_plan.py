@@ -22,6 +22,7 @@ from securindex.plan import (
     REASONS,
     NodeRule,
     NodeScore,
+    Unscored,
     audit_frame,
     audit_table,
     column_audit,
@@ -196,3 +197,51 @@ def test_a_new_node_kind_is_a_rule_in_the_table() -> None:
         assert out.values.tolist() == [3.0]
     finally:
         NODE_RULES.pop("test_maximum")
+
+
+# -- every unscored row says why (issue #15) -----------------------------------------------
+def test_rows_without_a_score_are_explained() -> None:
+    from securindex.plan.rules import _explain_missing
+
+    node = _node("renormalise")
+    # row 0: no child; row 1: a rule that gave +inf; row 2: NaN from the rule itself;
+    # row 3: scored; row 4: already reported by the rule (kept as it is)
+    x = np.array([[np.nan, np.nan], [1.0, 1.0], [1.0, 2.0], [20.0, 40.0], [1.0, np.nan]])
+    reported = NodeScore(
+        values=np.array([np.nan, np.inf, np.nan, 35.0, np.nan]),
+        unscored=[Unscored(np.array([4]), "low_coverage", 0.25, "below")],
+    )
+    result = _explain_missing(node, x, reported)
+    assert np.isnan(result.values[[0, 1, 2, 4]]).all() and result.values[3] == 35.0
+    reasons = {event.reason: event.rows.tolist() for event in result.unscored}
+    assert reasons == {
+        "low_coverage": [4],
+        "non_finite_score": [1],
+        "no_child_value": [0],
+        "undefined_score": [2],
+    }
+    scored = score_node(
+        node, x[3:4], np.array([0.25, 0.75]), {}, total=1.0, period_codes=np.zeros(1)
+    )
+    assert scored.unscored == []
+
+
+def test_an_all_missing_framework_says_why_for_every_entity() -> None:
+    from securindex.dataset import Panel
+
+    framework = Framework.from_spec(
+        {
+            "id": "idx",
+            "columns": {"a": "positive", "b": "negative"},
+            "structure": [{"id": "p", "children": ["a", "b"]}],
+        }
+    )
+    frame = pd.DataFrame({"entity": list("wxyz"), "a": [np.nan] * 4, "b": [np.nan] * 4})
+    panel = Panel.from_frame(frame, entity="entity", units=dict.fromkeys("ab", "dimensionless"))
+    result = framework.compute(panel)
+    assert result.scores["idx"].isna().all()
+    audit = result.audit[result.audit["action"] == "not scored"]
+    for node in ("p", "idx"):
+        rows = audit[audit["item"] == node]
+        assert sorted(rows["entity"]) == ["w", "x", "y", "z"]
+        assert (rows["detail"] == REASONS["no_child_value"]).all()

@@ -47,8 +47,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("evaluation-report")
     (folder / "job.yaml").write_text(JOB)
     outcome = run_evaluation(load_job(folder / "job.yaml"))
-    written = outcome.write(folder / "out", plots=True, report=True)
-    return written["report"]
+    from securindex.report.evaluation import write_evaluation_report
+
+    outcome.write(folder / "out", plots=True)
+    return write_evaluation_report(outcome, folder / "out" / "report.html")
 
 
 def test_report_holds_every_design_with_its_plot_and_assumption(report: Path) -> None:

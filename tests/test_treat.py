@@ -244,6 +244,28 @@ def test_contract(method: str, values: np.ndarray, missing: np.ndarray) -> None:
             assert np.array_equal(result.winsorised[ok, j], x != y)
 
 
+# -- treatment period by period --------------------------------------------------------------
+
+
+def test_treat_by_period_treats_each_period_alone() -> None:
+    from securindex.methods.treat import treat_by_period
+
+    rng = np.random.default_rng(4)
+    calm = rng.normal(10.0, 1.0, size=(20, 1))
+    skewed = np.vstack([rng.normal(10.0, 1.0, size=(19, 1)), [[60.0]]])  # one outlier
+    x = np.vstack([calm, skewed])
+    codes = np.repeat([0, 1], 20)
+    result = treat_by_period("winsorise", x, codes, winmax=3)
+    # the calm period is untouched, the skewed one winsorised within itself
+    np.testing.assert_array_equal(result.values[:20], calm)
+    alone = treaters.get("winsorise")(skewed, winmax=3)
+    np.testing.assert_array_equal(result.values[20:], alone.values)
+    assert result.winsorised[20:].sum() == alone.winsorised.sum() >= 1
+    assert [r["period"] for r in result.report] == [0, 1]
+    pooled = treaters.get("winsorise")(x, winmax=3)
+    assert not np.array_equal(pooled.values, result.values)  # pooled treatment differs
+
+
 # --------------------------------------------------------------------------------------
 # The summary replay of winsorise() against the loop it replaces (issue #10)
 # --------------------------------------------------------------------------------------

@@ -406,7 +406,7 @@ def test_benefit_of_doubt_validation() -> None:
 
 
 def _params(name: str, n_children: int, rng: np.random.Generator) -> dict[str, Any]:
-    if name == "explicit":
+    if "nominal" in weighters.get(name).requires:  # explicit, none
         return {"nominal": rng.uniform(0.1, 5.0, n_children)}
     if name == "budget_allocation":
         return {"allocations": rng.integers(0, 20, size=(3, n_children)) + 1}
@@ -415,6 +415,9 @@ def _params(name: str, n_children: int, rng: np.random.Generator) -> dict[str, A
         return {"pairwise": target[:, None] / target[None, :]}
     if name == "benefit_of_doubt":
         return {"bounds": (0.05, 0.9)} if rng.random() < 0.5 else {}
+    if name == "bod_undesirable":
+        labels = [f"c{j}" for j in range(n_children)]
+        return {"undesirable": labels[-1:], "labels": labels}
     return {}
 
 
@@ -426,6 +429,10 @@ CONTRACT_METHODS = [
     "pca_loadings",
     "pca_rotated",
     "benefit_of_doubt",
+    "none",
+    "bod_directional",
+    "bod_order_m",
+    "bod_undesirable",
 ]
 
 
@@ -444,6 +451,9 @@ def test_weights_are_non_negative_and_sum_to_one(name: str, seed: int, n_childre
     result = weighters.get(name)(X, **_params(name, n_children, rng))
     assert isinstance(result, Weights)
     assert result.values.shape[-1] == n_children
+    if np.isnan(result.values).all():  # a frontier without weights (order-m): its scores
+        assert weighters.get(name).scores_node and np.isfinite(result.info["scores"]).all()
+        return
     assert np.all(result.values >= 0)
     np.testing.assert_allclose(result.values.sum(axis=-1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(X, X_before)
@@ -486,10 +496,12 @@ def test_overall_weights_by_hand() -> None:
 def test_overall_weights_validation() -> None:
     with pytest.raises(SpecError, match="exactly one root"):
         overall_weights({"a": ["x"], "b": ["y"]}, {"a": [1], "b": [1]})
-    with pytest.raises(SpecError, match="child of both"):
-        overall_weights(
-            {"r": ["a", "b"], "a": ["x"], "b": ["x"]}, {"r": [1, 1], "a": [1], "b": [1]}
-        )
+    # a DAG: x is reached through a (weight 1/2) and through b (1/2)
+    assert overall_weights(
+        {"r": ["a", "b"], "a": ["x"], "b": ["x"]}, {"r": [1, 1], "a": [1], "b": [1]}
+    ) == {"x": 1.0}
+    with pytest.raises(SpecError, match="cycle"):
+        overall_weights({"r": ["a"], "a": ["b"], "b": ["a"]}, {"r": [1], "a": [1], "b": [1]})
     with pytest.raises(SpecError, match="root"):
         overall_weights({"a": ["b"], "b": ["a"]}, {"a": [1], "b": [1]})
     with pytest.raises(SpecError, match="3 children"):

@@ -41,6 +41,7 @@ class Built:
     name: str
     frame: pd.DataFrame
     dictionary: dict[str, Any]
+    files: dict[str, bytes] | None = None  # further files (area polygons)
 
 
 def _var(column: str | None, unit: str, description: str) -> dict[str, str]:
@@ -850,6 +851,7 @@ def build_chicago(source: Path) -> Built:
         "period": "period",
         "groups": [],
         "variables": variables,
+        "areas": {"file": "areas.geojson.gz", "key": "area_number", "weights": {"method": "queen"}},
         "notes": [
             "One period, the ACS five-year window '2008-2012' (a string, not a year).",
             "The city-total row ('CHICAGO', no area number) was removed.",
@@ -860,9 +862,49 @@ def build_chicago(source: Path) -> Built:
             "pct_crowded_dwellings counts housing units, unlike uci_communities' "
             "pct_persons_crowded (persons); pct_households_poverty counts households, unlike "
             "the UCI person-based poverty share.",
+            "areas.geojson.gz: the 77 community-area polygons (libpysal's 'chicago' example, "
+            "EPSG:3435, coordinates rounded to 1 US survey foot); see SOURCE.md.",
         ],
     }
-    return Built("chicago_hardship", frame, dictionary)
+    return Built("chicago_hardship", frame, dictionary, {"areas.geojson.gz": chicago_areas()})
+
+
+def chicago_areas() -> bytes:
+    """The 77 community-area polygons as gzipped GeoJSON (EPSG:3435, 1-foot precision).
+
+    Read from the ``chicago`` example that libpysal installs with itself (no download):
+    ``Chicago77.shp`` has no ``.prj``; its coordinates are Illinois State Plane East (NAD83,
+    US survey feet), EPSG:3435, which puts Rogers Park (area 1) at 42.01 N, 87.67 W.
+    Coordinates are rounded to whole feet (``shapely.set_precision``), which keeps shared
+    boundaries shared (queen neighbours unchanged, checked by the tests) and every
+    polygon valid.
+    """
+    import tempfile
+
+    import geopandas
+    import libpysal.examples
+    import shapely
+
+    shp = Path(libpysal.examples.get_path("Chicago77.shp"))
+    raw = geopandas.read_file(shp).set_crs("EPSG:3435")
+    raw = raw.assign(area_number=raw["AREA_NUMBE"].astype(int))
+    raw = raw.sort_values("area_number", kind="mergesort")
+    frame = geopandas.GeoDataFrame(
+        {
+            "area_number": raw["area_number"].astype(str).to_numpy(),
+            "community": raw["COMMUNITY"].str.title().to_numpy(),
+        },
+        geometry=shapely.set_precision(raw.geometry.to_numpy(), 1.0),
+        crs="EPSG:3435",
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "areas.geojson"
+        frame.to_file(target, driver="GeoJSON", COORDINATE_PRECISION=0, WRITE_NAME="NO")
+        text = target.read_bytes()
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=9, mtime=0) as gz:
+        gz.write(text)
+    return buffer.getvalue()
 
 
 BUILDERS: dict[str, Callable[[Path], Built]] = {
@@ -919,6 +961,7 @@ def outputs(built: Built) -> dict[str, bytes]:
     return {
         "data.csv.gz": csv_gz_bytes(built.frame),
         "dictionary.yaml": dictionary_bytes(built.dictionary),
+        **(built.files or {}),
     }
 
 

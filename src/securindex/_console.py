@@ -21,10 +21,13 @@ The conventions of the ``securindex`` command line, applied to every command by
 ``-v/--verbose``      log what the library does (``-v`` info, ``-vv`` debug), on
                       standard error, from the ``securindex`` logger.
 ``--version``         print the version and exit.
+``--debug``           (before the command) print the traceback of any error too.
 ====================  ===========================================================
 
 Every command exits 0 on success, 1 on a :class:`~securindex.errors.SecurindexError`
-(printed as ``file:line: field: message``) and 2 on a usage error.
+(printed as ``file:line: field: message``, never with a traceback unless ``--debug``), 2 on
+a usage error and 3 on an internal error (a bug: one line saying so, the traceback with
+``--debug``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -60,6 +64,7 @@ __all__ = [
     "fail",
     "output_path",
     "read_panel",
+    "settings",
 ]
 
 console = Console(soft_wrap=True)
@@ -71,9 +76,21 @@ DEFAULT_OUTPUT = Path("securindex-results")
 TABLE_SUFFIXES = (".csv", ".parquet", ".json")
 
 
+class _Settings:
+    """Process-wide settings of one command-line run (set by the ``securindex`` callback)."""
+
+    debug = False
+
+
+settings = _Settings()
+
+
 def fail(exc: Exception) -> typer.Exit:
     """Print an error (every located issue of a SpecError; a missing optional extra
-    arrives as an ImportError) and return exit status 1."""
+    arrives as an ImportError) and return exit status 1; with ``--debug``, its traceback
+    first (call it inside the ``except`` block)."""
+    if settings.debug and sys.exc_info()[0] is not None:
+        errors.print_exception()
     if isinstance(exc, SpecError):
         for issue in exc.issues:
             errors.print(str(issue), markup=False, highlight=False)

@@ -22,7 +22,14 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
     "sensitivity": (("SALib", "SALib"),),
     "report": (("matplotlib", "matplotlib"), ("jinja2", "jinja2")),
     "dask": (("dask", "dask[dataframe]"), ("distributed", "distributed"), ("pyarrow", "pyarrow")),
-    "geo": (("geopandas", "geopandas"), ("shapely", "shapely")),
+    "geo": (
+        ("geopandas", "geopandas"),
+        ("shapely", "shapely"),
+        ("pyogrio", "pyogrio"),
+        ("libpysal", "libpysal"),
+        ("esda", "esda"),
+        ("mapclassify", "mapclassify"),
+    ),
 }
 """Every optional extra and the modules it provides."""
 

@@ -14,6 +14,7 @@ import difflib
 import graphlib
 import logging
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,14 @@ import pandas as pd
 
 from securindex._yaml import Located, iter_yaml_files, read_yaml
 from securindex.dataset import ENTITY, PERIOD, Panel
-from securindex.errors import DataError, FormulaError, Issue, SpecError, UnitError
+from securindex.errors import (
+    DataError,
+    FormulaError,
+    FormulaWarning,
+    Issue,
+    SpecError,
+    UnitError,
+)
 from securindex.formula import Formula, parse_formula
 from securindex.spec._validate import validate_located
 from securindex.spec.indicator import _SNAKE_CASE, Indicator
@@ -54,8 +62,8 @@ def document_kind(value: Any) -> str:
     if isinstance(value, list):
         return "indicators"
     if isinstance(value, dict):
-        if "structure" in value:
-            return "framework"
+        if "structure" in value or (isinstance(value.get("root"), dict) and "formula" not in value):
+            return "framework"  # a flat index lists the root's children under root
         if "evaluation" in value:
             return "evaluation"
         if ("variables" in value or "from_incidents" in value) and "formula" not in value:
@@ -229,11 +237,27 @@ class Catalogue(Mapping[str, Indicator]):
             self._units[indicator_id] = units
             declared = parse_unit(indicator.unit)
             try:
-                inferred = self._formulas[indicator_id].infer_unit(units)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", FormulaWarning)
+                    inferred = self._formulas[indicator_id].infer_unit(units)
                 self._factors[indicator_id] = conversion_factor(inferred, declared)
             except UnitError as exc:
                 issues.append(self._where(indicator_id).issue(("unit",), str(exc)))
+                continue
+            finally:
+                self._rewarn(indicator_id, caught)
         return issues
+
+    def _rewarn(self, indicator_id: str, caught: list[warnings.WarningMessage]) -> None:
+        """Warnings of a formula again, located at its indicator's ``file:line``."""
+        for warning in caught:
+            if issubclass(warning.category, FormulaWarning):
+                where = self._where(indicator_id).issue(("formula",), str(warning.message))
+                warnings.warn(f"indicator '{indicator_id}': {where}", FormulaWarning, stacklevel=4)
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
     def _name_units(
         self, indicator: Indicator, by_id: Mapping[str, Indicator]

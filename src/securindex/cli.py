@@ -29,6 +29,7 @@ from securindex._console import (
     fail,
     output_path,
     read_panel,
+    settings,
 )
 from securindex._output import atomic_file, atomic_folder
 from securindex.errors import SecurindexError
@@ -100,12 +101,16 @@ def _main(
             "used (repeatable)",
         ),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of any error too.")
+    ] = False,
 ) -> None:
     """Urban-security indicators and composite indices.
 
     Frameworks, catalogues, data dictionaries, evaluation jobs and datasets can be given by
     file or by shipped name: 'securindex examples' lists what ships.
     """
+    settings.debug = debug
     _load_plugins(plugin or [])
 
 
@@ -114,6 +119,14 @@ def validate(
     paths: Annotated[
         list[str], typer.Argument(help="YAML files or folders, or shipped framework names")
     ],
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="also print each framework's effective pipeline: every step as it will "
+            "run, and whether the file wrote it or it is a default",
+        ),
+    ] = False,
 ) -> None:
     """Check indicator, framework and data-dictionary YAML files; list every problem."""
     from securindex.shipped import frameworks, resolve
@@ -129,6 +142,11 @@ def validate(
             errors.print(str(issue), markup=False, highlight=False)
         errors.print(f"{len(issues)} problem(s) found.", style="bold red")
         raise typer.Exit(code=1)
+    if explain:
+        from securindex.validate import explain_paths
+
+        for text in explain_paths(targets):
+            console.print(text, markup=False, highlight=False)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
     console.print(f"[green]OK[/green]: checked {summary} file(s).")
 
@@ -368,6 +386,11 @@ def demo(
         result = fw.compute(panel)
         with atomic_folder(target) as tmp:
             written = result.write(tmp)
+            if draw and result.areas is not None and has_extra("geo"):
+                from securindex.geo.maps import plot_map
+
+                plot_map(result).savefig(tmp / "map.png", dpi=150)
+                written["map"] = tmp / "map.png"
             _print_summary(result, panel)
             if draw:
                 from securindex.report import write_report
@@ -470,7 +493,11 @@ def evaluate(
     console.print(outcome.summary(), markup=False, highlight=False)
     try:
         with atomic_folder(target) as tmp:
-            written = outcome.write(tmp, plots=draw, report=draw)
+            written = outcome.write(tmp, plots=draw)
+            if draw:
+                from securindex.report.evaluation import write_evaluation_report
+
+                written["report"] = write_evaluation_report(outcome, tmp / "report.html")
     except SecurindexError as exc:
         raise fail(exc) from None
     console.print(f"[green]wrote[/green] {', '.join(p.name for p in written.values())} to {target}")
@@ -480,9 +507,11 @@ def _register_extensions() -> None:
     """Commands defined next to the subpackages they drive."""
     from securindex.analysis._cli import register as register_analysis
     from securindex.engines._cli import register as register_engines
+    from securindex.geo._cli import register as register_geo
     from securindex.report._cli import register as register_report
 
     register_report(app)
+    register_geo(app)
     register_analysis(app)
     register_engines(app)
     apply_conventions(app)
@@ -492,8 +521,27 @@ _register_extensions()
 
 
 def main() -> None:
-    """Entry point of the ``securindex`` console script."""
-    app()
+    """Entry point of the ``securindex`` console script.
+
+    An input error that escapes a command's own handler is printed like the others (exit
+    1); any other exception is a bug in securindex: one line says so (exit 3), and
+    ``--debug`` shows its traceback.
+    """
+    try:
+        app()
+    except SecurindexError as exc:
+        raise SystemExit(fail(exc).exit_code) from None
+    except Exception as exc:
+        if settings.debug:
+            raise
+        errors.print(
+            f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in securindex, not "
+            "in your input; run the same command with 'securindex --debug …' to see where, "
+            "and report it.",
+            markup=False,
+            highlight=False,
+        )
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ import warnings
 import zlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,11 @@ from securindex._yaml import Located, read_yaml
 from securindex.errors import DataError, UnitError
 from securindex.formula import PanelLayout
 from securindex.spec._validate import validate_located
-from securindex.spec.dictionary import DataDictionary, Variable
+from securindex.spec.dictionary import DataDictionary, Pattern, Variable
 from securindex.units import parse_unit
+
+if TYPE_CHECKING:
+    from securindex.geo.areas import Areas
 
 __all__ = [
     "MAX_COLUMNS",
@@ -52,8 +55,15 @@ _COUNTED_UNITS = {"count", "inhabitant", "household", "dwelling"}
 
 
 def read_dictionary(path: str | Path) -> DataDictionary:
-    """Read and validate a data-dictionary YAML file (errors located at file:line)."""
-    return validate_located(DataDictionary, read_yaml(path))
+    """Read and validate a data-dictionary YAML file (errors located at file:line).
+
+    A relative ``areas.file`` is resolved against the dictionary's folder.
+    """
+    spec = validate_located(DataDictionary, read_yaml(path))
+    if spec.areas is not None and not Path(spec.areas.file).is_absolute():
+        located = str(Path(path).parent / spec.areas.file)
+        spec = spec.model_copy(update={"areas": spec.areas.model_copy(update={"file": located})})
+    return spec
 
 
 def _is_counted(unit_text: str) -> bool:
@@ -84,6 +94,10 @@ class Panel:
         Optional grouping columns (region, state, country group) on the same index, used by
         grouped imputation and reports; a ``label`` column holds display names when the data
         dictionary names one.
+    areas
+        The entities' polygons (:class:`securindex.geo.Areas`), when the data dictionary
+        names them (``areas:``), the data were a GeoDataFrame, or ``areas=`` was given;
+        None otherwise. Maps, spatial statistics and spatial formula functions read them.
     """
 
     def __init__(
@@ -94,12 +108,14 @@ class Panel:
         groups: pd.DataFrame | None = None,
         name: str | None = None,
         dictionary: DataDictionary | None = None,
+        areas: Areas | None = None,
     ) -> None:
         self.frame = frame
         self.units = dict(units)
         self.groups = groups if groups is not None else pd.DataFrame(index=frame.index)
         self.name = name
         self.dictionary = dictionary
+        self.areas = areas
 
     # -- constructors -------------------------------------------------------------------
     @classmethod
@@ -112,22 +128,31 @@ class Panel:
         period: str | None = None,
         units: Mapping[str, str] | None = None,
         source: str | None = None,
+        areas: Areas | Any | None = None,
     ) -> Panel:
         """Build a panel from a wide DataFrame.
 
         Either give a data dictionary (which names the id columns, renames columns to
         variable names and gives their units) or ``entity``/``period`` and a ``units``
         mapping of column → unit. Columns not described are ignored.
+
+        The areas' polygons come from ``areas`` (an :class:`~securindex.geo.Areas`, or a
+        GeoDataFrame whose ``key`` is the entity column), else from the dictionary's
+        ``areas:`` entry, else from the data's own geometry when ``data`` is a
+        GeoDataFrame (one polygon per entity). They are joined to the entities and every
+        mismatch named (:meth:`securindex.geo.Areas.align`).
         """
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
         source = source or spec.name or "data"
         problems: list[DataError] = []
+        data = _shape(data, spec, source)
 
         id_columns = [spec.entity] + ([spec.period] if spec.period else [])
         missing_ids = [c for c in id_columns if c not in data.columns]
         if missing_ids:
             raise DataError(
-                f"id column(s) {missing_ids} not found; columns are {list(data.columns)[:20]}",
+                f"id column(s) {missing_ids} not found; columns are {list(data.columns)[:20]}"
+                + _near_misses(missing_ids, data.columns),
                 source=source,
             )
         missing = {
@@ -137,20 +162,37 @@ class Panel:
         }
         if missing:
             listed = ", ".join(f"{v} (column '{c}')" for v, c in missing.items())
-            raise DataError(f"variables missing from the data: {listed}", source=source)
+            raise DataError(
+                f"variables missing from the data: {listed}"
+                + _near_misses(list(missing.values()), data.columns),
+                source=source,
+            )
         missing_groups = [g for g in spec.groups if g not in data.columns]
         if missing_groups:
-            raise DataError(f"group column(s) {missing_groups} not found", source=source)
+            raise DataError(
+                f"group column(s) {missing_groups} not found"
+                + _near_misses(missing_groups, data.columns),
+                source=source,
+            )
 
         entity_values = data[spec.entity]
         if entity_values.isna().any():
-            rows = list(np.flatnonzero(entity_values.isna().to_numpy()))
-            raise DataError("empty entity id", column=spec.entity, rows=rows, source=source)
+            raise DataError(
+                "empty entity id (a total or note row? drop it with rows: {drop_missing: "
+                f"[{spec.entity}]}} in the data dictionary)",
+                column=spec.entity,
+                rows=_row_numbers(entity_values.isna().to_numpy()),
+                source=source,
+            )
         if spec.period:
             period_values = data[spec.period]
             if period_values.isna().any():
-                rows = list(np.flatnonzero(period_values.isna().to_numpy()))
-                raise DataError("empty period", column=spec.period, rows=rows, source=source)
+                raise DataError(
+                    "empty period",
+                    column=spec.period,
+                    rows=_row_numbers(period_values.isna().to_numpy()),
+                    source=source,
+                )
             period_values = _one_period_type(period_values)
         else:
             value = spec.period_value if spec.period_value is not None else 0
@@ -222,7 +264,8 @@ class Panel:
             group_columns[LABEL] = data[spec.label].astype(str).to_numpy()
         groups = pd.DataFrame(group_columns, index=index)
         unit_map = {name: v.unit for name, v in spec.variables.items()}
-        return cls(frame, unit_map, groups=groups, name=spec.name, dictionary=spec)
+        polygons = _panel_areas(data, spec, areas, entity_values, source)
+        return cls(frame, unit_map, groups=groups, name=spec.name, dictionary=spec, areas=polygons)
 
     @classmethod
     def read(
@@ -252,8 +295,7 @@ class Panel:
                     dictionary = candidate
                     break
         spec = _as_dictionary(dictionary, entity=entity, period=period, units=units)
-        text_columns = {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
-        data = read_table(path, text_columns=text_columns, encoding=encoding or spec.encoding)
+        data = read_table(path, text_columns=_id_columns(spec), encoding=encoding or spec.encoding)
         logger.info("read %s: %d rows × %d columns; dictionary %s", path, *data.shape, dictionary)
         return cls.from_frame(data, dictionary=spec, source=str(path))
 
@@ -316,7 +358,12 @@ class Panel:
         )
         spec = validate_located(DataDictionary, located)
         logger.info("shipped example dataset %s", name)
-        return cls.from_frame(read_example_frame(name), dictionary=spec, source=name)
+        areas = None
+        if spec.areas is not None:
+            from securindex.geo.areas import areas_from_spec
+
+            areas = areas_from_spec(spec.areas, base=folder)
+        return cls.from_frame(read_example_frame(name), dictionary=spec, source=name, areas=areas)
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -342,11 +389,17 @@ class Panel:
         period_values = self.frame.index.get_level_values(PERIOD)
         periods = np.sort(period_values.unique().to_numpy())
         period_codes = np.searchsorted(periods, period_values.to_numpy())
+        space = None
+        if self.areas is not None:
+            from securindex.geo.formula import AreaLayout
+
+            space = AreaLayout(self.areas, pd.Index(entities))
         return PanelLayout(
             entity_codes=entity_codes.astype(np.int64),
             period_codes=period_codes.astype(np.int64),
             n_entities=len(entities),
             n_periods=len(periods),
+            space=space,
         )
 
     def label(self, entity: object) -> str:
@@ -574,6 +627,11 @@ def _read_parquet(path: Path, text_columns: Collection[str]) -> pd.DataFrame:
     return frame
 
 
+def _id_columns(spec: DataDictionary) -> set[str]:
+    """The columns read as text: entity, label and groups (identifiers, never numbers)."""
+    return {spec.entity, *spec.groups} | ({spec.label} if spec.label else set())
+
+
 _EXACT_INTEGERS = 2**53  # float64 holds every integer up to here, and not all beyond
 
 
@@ -626,6 +684,143 @@ def _not_a_number_column(
         column=column,
         rows=list(index[bad]),
         source=source,
+    )
+
+
+def _row_numbers(mask: np.ndarray) -> list[str]:
+    """Rows of a table as people count them: ``row 1`` is the first row under the header."""
+    return [f"row {k + 1}" for k in np.flatnonzero(mask)]
+
+
+def _near_misses(wanted: Collection[str], columns: Collection[object]) -> str:
+    """A hint for column names that differ from a real header only by spaces or case."""
+    found = {str(c).strip().casefold(): str(c) for c in columns}
+    hints = [
+        f"'{name}' is not a column, but {found[key]!r} is (the header differs in spaces or "
+        "case: write it exactly, quoted, in the data dictionary)"
+        for name in wanted
+        if (key := name.strip().casefold()) in found and found[key] != name
+    ]
+    return ("; " + "; ".join(hints)) if hints else ""
+
+
+def _matches(values: pd.Series, rule: Any) -> np.ndarray:
+    """Rows whose value is one of a row filter's values (compared as text) or matches its
+    pattern."""
+    if isinstance(rule, Pattern):
+        text = values.astype("string")
+        return np.asarray(text.str.contains(rule.pattern, regex=True).fillna(False), dtype=bool)
+    numbers = [v for v in rule if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len(rule) and pd.api.types.is_numeric_dtype(values):
+        return np.isin(values.to_numpy(dtype=np.float64), np.asarray(numbers, dtype=np.float64))
+    return np.asarray(
+        values.astype("string").isin([str(v) for v in rule]).fillna(False), dtype=bool
+    )
+
+
+def _shape(data: pd.DataFrame, spec: DataDictionary, source: str) -> pd.DataFrame:
+    """The table as the dictionary shapes it: rows that are not entities dropped (``rows``),
+    then one column per period made into one row per period (``wide``)."""
+    if spec.rows is not None:
+        rows = spec.rows
+        named = [*rows.exclude, *rows.include, *rows.drop_missing]
+        absent = [c for c in named if c not in data.columns]
+        if absent:
+            raise DataError(
+                f"row filter column(s) {absent} not found" + _near_misses(absent, data.columns),
+                source=source,
+            )
+        drop = np.zeros(len(data), dtype=bool)
+        for column, rule in rows.exclude.items():
+            drop |= _matches(data[column], rule)
+        for column, rule in rows.include.items():
+            drop |= ~_matches(data[column], rule)
+        for column in rows.drop_missing:
+            drop |= data[column].isna().to_numpy()
+        if drop.all():
+            raise DataError("the row filter drops every row of the data", source=source)
+        if drop.any():
+            logger.info("%s: the row filter drops %d of %d rows", source, drop.sum(), len(data))
+            data = data.loc[~drop].reset_index(drop=True)
+    if spec.wide is not None:
+        data = _wide_to_long(data, spec, source)
+    return data
+
+
+def _wide_to_long(data: pd.DataFrame, spec: DataDictionary, source: str) -> pd.DataFrame:
+    """One row per entity and period from ``<column><separator><period>`` columns."""
+    assert spec.wide is not None
+    period = spec.period or PERIOD
+    if period in data.columns:
+        raise DataError(
+            f"wide data: the period '{period}' is also a column of the data; with wide: the "
+            "period comes from the column names, so name it otherwise (period: ...)",
+            source=source,
+        )
+    keep = [spec.entity, *spec.groups, *([spec.label] if spec.label else [])]
+    keep = list(dict.fromkeys(c for c in keep if c in data.columns))
+    wanted = {str(p) for p in spec.wide.periods} if spec.wide.periods is not None else None
+    columns = {spec.column_of(name) for name in spec.variables}
+    found: dict[str, dict[str, str]] = {c: {} for c in columns}
+    for column in data.columns:
+        head, sep, tail = str(column).rpartition(spec.wide.separator)
+        if not sep or head not in found:
+            continue
+        if (wanted is None and tail.isdigit()) or (wanted is not None and tail in wanted):
+            found[head][tail] = column
+    empty = sorted(c for c, periods in found.items() if not periods)
+    if empty:
+        example = f"{empty[0]}{spec.wide.separator}2020"
+        raise DataError(
+            f"wide data: no column per period for {empty} (expected columns such as "
+            f"'{example}')" + _near_misses(empty, data.columns),
+            source=source,
+        )
+    periods = sorted({p for ps in found.values() for p in ps}, key=_period_key)
+    rows = np.repeat(np.arange(len(data)), len(periods))
+    long = data[keep].iloc[rows].reset_index(drop=True)
+    long[period] = np.tile(np.array([_period_value(p) for p in periods], dtype=object), len(data))
+    for column, by_period in found.items():
+        block = pd.DataFrame({p: data[by_period[p]] if p in by_period else np.nan for p in periods})
+        long[column] = block.to_numpy().reshape(-1)
+    return long
+
+
+def _period_key(text: str) -> tuple[int, Any]:
+    return (0, int(text)) if text.lstrip("-").isdigit() else (1, text)
+
+
+def _period_value(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _panel_areas(
+    data: pd.DataFrame,
+    spec: DataDictionary,
+    areas: Any,
+    entities: pd.Series,
+    source: str,
+) -> Areas | None:
+    """The polygons of a panel being built, joined to its entities (or None)."""
+    if areas is None and spec.areas is None and not _has_geometry(data):
+        return None
+    from securindex.geo.areas import Areas, areas_from_geometry, areas_from_spec, read_areas
+
+    if areas is None and spec.areas is not None:
+        areas = areas_from_spec(spec.areas)
+    elif areas is None:
+        areas = areas_from_geometry(data.geometry, pd.Index(entities), source=source)
+    elif not isinstance(areas, Areas):
+        weights = spec.areas.weights if spec.areas is not None else None
+        areas = read_areas(areas, key=spec.entity, weights=weights)
+    return areas.align(pd.Index(entities), source=source)
+
+
+def _has_geometry(data: pd.DataFrame) -> bool:
+    """A GeoDataFrame with an active geometry column (no geopandas import needed)."""
+    return (
+        type(data).__name__ == "GeoDataFrame"
+        and getattr(data, "_geometry_column_name", None) in data.columns
     )
 
 

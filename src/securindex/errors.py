@@ -15,6 +15,7 @@ __all__ = [
     "DataError",
     "FormulaError",
     "FormulaUnitError",
+    "FormulaWarning",
     "Issue",
     "MissingExtraError",
     "OutputError",
@@ -93,6 +94,12 @@ class _FormulaSpanError(SecurindexError):
     def __str__(self) -> str:
         carets = " " * self.start + "^" * max(1, self.end - self.start)
         return f"{self.message}\n    {self.formula}\n    {carets}"
+
+
+class FormulaWarning(UserWarning):
+    """A formula that is valid but probably not what its author meant (a bare number that
+    silently takes a unit, a percent value divided by 100 once more); the message shows
+    the formula with carets under the sub-expression."""
 
 
 class FormulaError(_FormulaSpanError, ValueError):

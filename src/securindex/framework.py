@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import re
@@ -36,11 +37,14 @@ import numpy as np
 
 from securindex._yaml import Located, read_yaml
 from securindex.catalogue import Catalogue
-from securindex.errors import Issue, SpecError
+from securindex.errors import FormulaError, Issue, SpecError
+from securindex.formula import parse_formula
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.normalise import MODES, normalisers, output_range, run_normaliser
 from securindex.methods.treat import run_treater
-from securindex.pipeline import build_index, run_pipeline
+from securindex.methods.weight import weighters
+from securindex.node_formula import NodeFormula, parse_node_formula
+from securindex.pipeline import build_index, run_pipeline, score_nodes
 from securindex.plan.steps import FAMILIES, PIPELINE_OPTIONS, split_options
 from securindex.spec._validate import validate_located
 from securindex.spec.framework import (
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 
     from securindex.catalogue import IndicatorValues
     from securindex.dataset import Panel
+    from securindex.plan import Plan
     from securindex.result import IndexResult
 
 __all__ = ["FAMILIES", "PIPELINE_OPTIONS", "Framework", "column_indicator", "split_options"]
@@ -192,12 +197,7 @@ class Framework:
         locations: dict[str, Any] = {}
         if catalogue is not None:
             node_ids = {n.id for n in spec.structure}
-            wanted = [
-                c
-                for n in spec.structure
-                for c in n.children
-                if c not in node_ids and c in catalogue
-            ]
+            wanted = [c for c in _referenced_ids(spec) if c not in node_ids and c in catalogue]
             selected = catalogue.select(dict.fromkeys(wanted))
             indicators.extend(selected.values())
             locations.update({k: selected._where(k) for k in selected})
@@ -262,48 +262,65 @@ class Framework:
                             f"node id '{node.id}' is also an indicator id; rename the node",
                         )
                     )
-        owner: dict[str, tuple[int, int]] = {}
         known = set(self._node_index) | set(self.catalogue)
+        self.formulas: dict[str, NodeFormula] = {}
+        listed: dict[str, list[str]] = {}
         for i, node in enumerate(spec.structure):
-            for j, child in enumerate(node.children):
-                where = ("structure", i, "children", j)
-                if child in owner:
-                    k, m = owner[child]
-                    issues.append(
-                        self._issue(
-                            where,
-                            f"'{child}' is used twice: it is already a child of "
-                            f"'{spec.structure[k].id}'"
-                            f"{self._line(('structure', k, 'children', m))}; each indicator and "
-                            "node belongs to one parent",
-                        )
-                    )
-                    continue
-                owner[child] = (i, j)
+            listed[node.id] = self._node_children(
+                node.id, node.children, node.formula, ("structure", i), known, issues
+            )
+        root_listed = self._node_children(
+            spec.id, spec.root.children, spec.root.formula, ("root",), known, issues
+        )
+        owner: dict[str, tuple[int, int]] = {}
+        parents: dict[str, list[str]] = {}
+        for i, node in enumerate(spec.structure):
+            for j, child in enumerate(listed.get(node.id, ())):
                 if child not in known:
-                    close = difflib.get_close_matches(child, sorted(known), n=1)
-                    hint = f"; did you mean '{close[0]}'?" if close else ""
-                    issues.append(
-                        self._issue(
-                            where,
-                            f"unknown id '{child}' in the children of '{node.id}': not a node, "
-                            f"not an indicator of the catalogue ({len(self.catalogue)} "
-                            f"indicators) nor a declared column{hint}",
-                        )
-                    )
+                    continue
+                owner.setdefault(child, (i, j))
+                parents.setdefault(child, []).append(node.id)
+        for child in root_listed:
+            parents.setdefault(child, []).append(spec.id)
         self._owner = owner
         self.children: dict[str, tuple[str, ...]] = {
-            n: tuple(self._node_specs[n].children) for n in self._node_index
+            n: tuple(c for c in listed[n] if c in known) for n in self._node_index
         }
-        top = tuple(n for n in self._node_index if n not in owner)
+        unreferenced = tuple(n for n in self._node_index if n not in owner)
+        if spec.root.children:
+            top = tuple(c for c in root_listed if c in known)
+            for n in unreferenced:
+                if n not in top:
+                    issues.append(
+                        self._issue(
+                            ("structure", self._node_index[n], "id"),
+                            f"node '{n}' is nobody's child: the root lists its children "
+                            "(root.children), so add it there or under another node",
+                        )
+                    )
+        else:
+            top = unreferenced + tuple(
+                c for c in root_listed if c in known and c not in unreferenced
+            )
+            for n in unreferenced:
+                parents.setdefault(n, []).insert(0, spec.id)
         self.children[spec.id] = top
-        self.parent: dict[str, str] = {c: p for p, cs in self.children.items() for c in cs}
+        self.parents: dict[str, tuple[str, ...]] = {
+            c: tuple(dict.fromkeys(ps)) for c, ps in parents.items()
+        }
+        self.parent: dict[str, str] = {c: ps[0] for c, ps in self.parents.items()}
         issues += self._check_cycles()
         if not top and not issues:
             issues.append(
-                self._issue(("structure",), "no top-level node: every node is another's child")
+                self._issue(
+                    ("structure",),
+                    "no top-level node: every node is another's child (or the structure is "
+                    "empty); list the root's children under root.children to put indicators "
+                    "directly under the root",
+                )
             )
-        # depth-first leaves and breadth-first nodes, from the root
+        # depth-first leaves and breadth-first nodes, from the root (a child under several
+        # parents — a DAG — is visited once)
         leaves: list[str] = []
         order: list[str] = [spec.id]
         seen: set[str] = {spec.id}
@@ -314,7 +331,8 @@ class Framework:
                     if child not in seen:
                         seen.add(child)
                         visit(child)
-                elif child in self.catalogue:
+                elif child in self.catalogue and child not in seen:
+                    seen.add(child)
                     leaves.append(child)
 
         visit(spec.id)
@@ -330,6 +348,40 @@ class Framework:
         self.nodes: dict[str, Node] = {n: self._node_specs[n] for n in order[1:]}
         self.top_level: tuple[str, ...] = top
         return issues
+
+    def _node_children(
+        self,
+        node_id: str,
+        children: list[str],
+        formula: str | None,
+        where: _Path,
+        known: set[str],
+        issues: list[Issue],
+    ) -> list[str]:
+        """A node's children: those listed, then the ids its formula names (parsed here)."""
+        out = list(children)
+        for j, child in enumerate(children):
+            if child not in known:
+                close = difflib.get_close_matches(child, sorted(known), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                issues.append(
+                    self._issue(
+                        (*where, "children", j),
+                        f"unknown id '{child}' in the children of '{node_id}': not a node, "
+                        f"not an indicator of the catalogue ({len(self.catalogue)} "
+                        f"indicators) nor a declared column{hint}",
+                    )
+                )
+        if formula is None:
+            return out
+        try:
+            parsed = parse_node_formula(formula, known)
+        except FormulaError as exc:
+            issues.append(self._issue((*where, "formula"), f"node '{node_id}': {exc}"))
+            return out
+        self.formulas[node_id] = parsed
+        out.extend(n for n in parsed.order if n not in out)
+        return out
 
     def _check_cycles(self) -> list[Issue]:
         state: dict[str, int] = {}
@@ -395,6 +447,15 @@ class Framework:
                 yield ("structure", index, "aggregate"), "aggregate", node.aggregate
             if node.weighting is not None:
                 yield ("structure", index, "weighting"), "weight", node.weighting
+        for index, node in enumerate(spec.structure):
+            if node.impute is not None:
+                yield ("structure", index, "impute"), "impute", node.impute
+            if node.normalise is not None:
+                yield ("structure", index, "normalise"), "normalise", node.normalise
+        if spec.root.impute is not None:
+            yield ("root", "impute"), "impute", spec.root.impute
+        if spec.root.normalise is not None:
+            yield ("root", "normalise"), "normalise", spec.root.normalise
         if spec.root.aggregate is not None:
             yield ("root", "aggregate"), "aggregate", spec.root.aggregate
         if spec.root.weighting is not None:
@@ -427,6 +488,16 @@ class Framework:
             options, _ = split_options(family, step)
             for key, problem in _option_problems(family, step.method, options):
                 issues.append(self._issue((*path, key), problem))
+            at_node = path[0] in ("structure", "root") and family == "normalise"
+            for key in ("base_period", "reference_entity") if at_node else ():
+                if key in options:
+                    issues.append(
+                        self._issue(
+                            (*path, key),
+                            f"a node's normalise step learns from its own scores, pooled or "
+                            f"per_period; '{key}' is only read by indicators' normalisation",
+                        )
+                    )
         return issues
 
     def _step_uses(self) -> Iterator[tuple[_Path, str, Step, int, tuple[str, ...]]]:
@@ -447,6 +518,14 @@ class Framework:
         seen: set[tuple[_Path, int]] = set()
         for node in self.node_order:
             children = self.children[node]
+            impute = self.node_impute_step(node)
+            if impute is not None:
+                yield (*self._node_path(node), "impute"), "impute", impute, 1, (node,)
+            rescale = self.node_normalise_step(node)
+            if rescale is not None:
+                yield (*self._node_path(node), "normalise"), "normalise", rescale, 1, (node,)
+            if node in self.formulas:
+                continue  # scored by its formula: no weighting, no aggregation
             # weights are checked for every node: the nominal weights differ per node
             yield self._weight_path(node), "weight", self.weight_step(node), len(children), children
             path = self._aggregate_path(node)
@@ -488,7 +567,7 @@ class Framework:
             own = override is not None and override.normalise is not None
             where = f"overrides.{indicator_id}.normalise" if own else "pipeline.normalise"
             sources[indicator_id] = f"{step.method} at {where}"
-        issues = []
+        issues: list[Issue] = []
         for node in self.postorder():
             step = self.aggregate_step(node)
             options, params = split_options("aggregate", step)
@@ -496,13 +575,25 @@ class Framework:
             child_ranges = [ranges.get(c) for c in children]
             method = aggregators.get(step.method)
             known = [r for r in child_ranges if r is not None]
-            ranges[node] = (
+            sources[node] = f"node '{node}'"
+            rescale = self.node_normalise_step(node)
+            if node in self.formulas:
+                ranges[node] = self._formula_range(node, ranges, issues)
+                if rescale is not None:
+                    ranges[node] = _normalised_range(rescale)
+                continue
+            ranges[node] = _within(
                 (min(r[0] for r in known), max(r[1] for r in known))
                 if known and len(known) == len(child_ranges) and method.preserves_range
-                else None
+                else None,
+                self.node_range(node),
             )
-            sources[node] = f"node '{node}'"
-            if not requires_positive(step.method, params):
+            issues += self._identity_children(node, children)
+            issues += self._frontier_aggregate(node)
+            checked = requires_positive(step.method, params)
+            if rescale is not None:
+                ranges[node] = _normalised_range(rescale)
+            if not checked:
                 continue
             floor_ok = bool(options.get("allow_zero", False))
             bad = [
@@ -514,8 +605,9 @@ class Framework:
                 continue
             listed = "; ".join(f"'{c}' in [{r[0]:g}, {r[1]:g}] ({sources[c]})" for c, r in bad[:5])
             advice = (
-                "normalise to a positive range, e.g. normalise: {method: minmax, lo: 1, "
-                "hi: 100}, or aggregate with method: arithmetic"
+                "aggregate with method: arithmetic; or, for an index of your own, normalise "
+                "to a positive range, e.g. normalise: {method: minmax, lo: 1, hi: 100} (this "
+                "changes every score, so not when reproducing a published index)"
             )
             if all(r[0] == 0 for _, r in bad):
                 advice += (
@@ -533,6 +625,82 @@ class Framework:
             )
         return issues
 
+    def _formula_range(
+        self,
+        node: str,
+        ranges: Mapping[str, tuple[float, float] | None],
+        issues: list[Issue],
+    ) -> tuple[float, float] | None:
+        """A formula node's range from its children's (interval arithmetic), checked
+        against its declared ``range``."""
+        computed = self.formulas[node].interval(ranges)
+        declared = self.node_range(node)
+        path = self._node_path(node)
+        if declared is not None and (computed[1] < declared[0] or computed[0] > declared[1]):
+            issues.append(
+                self._issue(
+                    (*path, "range"),
+                    f"node '{node}': its formula gives scores in [{computed[0]:g}, "
+                    f"{computed[1]:g}] from its children's ranges, which never meet the "
+                    f"declared range [{declared[0]:g}, {declared[1]:g}]",
+                )
+            )
+        bounded = computed if all(np.isfinite(computed)) else None
+        if bounded is None and computed[0] > -np.inf:
+            bounded = (computed[0], np.inf)
+        return _within(bounded, declared)
+
+    def _frontier_aggregate(self, node: str) -> list[Issue]:
+        """A node scored by its weighting method's optimum (benefit of the doubt) is not a
+        mean: an aggregate other than the arithmetic one would be silently ignored."""
+        weighting = self.weight_step(node).method
+        aggregate = self.aggregate_step(node).method
+        if not weighters.get(weighting).scores_node or aggregate in ("arithmetic", "none"):
+            return []
+        return [
+            self._issue(
+                self._aggregate_path(node),
+                f"node '{node}' is scored by its weighting method '{weighting}' (each row's "
+                "share of the best-practice frontier, the optimum of its linear programme, "
+                f"which is a weighted arithmetic mean), so aggregate '{aggregate}' would be "
+                f"ignored. Fix: give node '{node}' aggregate: {{method: arithmetic}}, or "
+                "weight it with another method",
+            )
+        ]
+
+    def _identity_children(self, node: str, children: tuple[str, ...]) -> list[Issue]:
+        """A mean over values left as they are (``normalise: none``) must not mix
+        directions: each such indicator must already point the index's way. (A frontier
+        node, scored by its weighting method, reads its children as they come.)"""
+        if weighters.get(self.weight_step(node).method).scores_node:
+            return []
+        wrong = [
+            c
+            for c in children
+            if c in self.catalogue
+            and c in self.indicators
+            and not normalisers.get(self.normalise_step(c).method).flag("applies_direction")
+            and self.direction(c) < 0
+        ]
+        if not wrong:
+            return []
+        way = "more is better" if self.spec.higher_is == "better" else "more is worse"
+        owner = self._owner.get(wrong[0])
+        path: _Path = (
+            ("structure", owner[0], "children", owner[1]) if owner else self._node_path(node)
+        )
+        return [
+            self._issue(
+                path,
+                f"node '{node}' averages {wrong} whose values are kept as they are "
+                f"(normalise method '{self.normalise_step(wrong[0]).method}' does not apply "
+                f"polarity), but their polarity runs against the index ({way}, higher_is: "
+                f"{self.spec.higher_is}). Fix: normalise them with a method that applies "
+                "polarity (minmax, goalposts …), or set the framework's higher_is (or their "
+                "polarity) so that they agree",
+            )
+        ]
+
     # -- the tree ---------------------------------------------------------------------------
     @property
     def id(self) -> str:
@@ -549,10 +717,12 @@ class Framework:
     def postorder(self) -> list[str]:
         """Inner nodes, children before parents, the root last."""
         order: list[str] = []
+        seen: set[str] = set()
 
         def visit(node: str) -> None:
+            seen.add(node)
             for child in self.children.get(node, ()):
-                if child in self.children:
+                if child in self.children and child not in seen:
                     visit(child)
             order.append(node)
 
@@ -571,6 +741,50 @@ class Framework:
         if override is not None and override.polarity is not None:
             return override.polarity
         return self.catalogue[indicator_id].polarity
+
+    def higher_is(self, node: str) -> str:
+        """The direction of a node's scores: ``better`` or ``worse`` (its own, or the
+        framework's ``higher_is``)."""
+        spec = self._node_specs.get(node)
+        if spec is not None and spec.higher_is is not None:
+            return spec.higher_is
+        if node == self.id and self.spec.root.higher_is is not None:
+            return self.spec.root.higher_is
+        return self.spec.higher_is
+
+    def direction(self, indicator_id: str) -> float:
+        """+1 or -1: how normalisation orients an indicator.
+
+        With ``higher_is: better`` (the default) a positive indicator keeps its direction
+        and a negative one is reversed, so that a higher score is better; with
+        ``higher_is: worse`` it is the other way round, so that a higher score is worse.
+        """
+        sign = 1.0 if self.polarity(indicator_id) == "positive" else -1.0
+        return sign if self.spec.higher_is == "better" else -sign
+
+    def node_range(self, node: str) -> tuple[float, float] | None:
+        """The declared ``range`` of a node's scores, or None."""
+        spec = self._node_specs.get(node)
+        if spec is not None:
+            return spec.range
+        return self.spec.root.range if node == self.id else None
+
+    def node_impute_step(self, node: str) -> Step | None:
+        """The imputation of a node's own scores, or None."""
+        spec = self._node_specs.get(node)
+        if spec is not None:
+            return spec.impute
+        return self.spec.root.impute if node == self.id else None
+
+    def node_normalise_step(self, node: str) -> Step | None:
+        """The second normalisation of a node's own scores, or None."""
+        spec = self._node_specs.get(node)
+        if spec is not None:
+            return spec.normalise
+        return self.spec.root.normalise if node == self.id else None
+
+    def _node_path(self, node: str) -> _Path:
+        return ("structure", self._node_index[node]) if node in self._node_index else ("root",)
 
     def nominal_weight(self, child: str) -> float:
         """The weight a child (node or indicator) has in its parent, before any method."""
@@ -683,6 +897,48 @@ class Framework:
         """
         return self.replace_steps(steps, keep_overrides=keep_overrides)
 
+    def with_weights(self, node: str, weights: Mapping[str, float]) -> Framework:
+        """A copy whose node ``node`` weights its children ``weights`` (explicit weights).
+
+        Parameters
+        ----------
+        node
+            A node id (or the framework id for the root).
+        weights
+            Child id → nominal weight [unitless, >= 0]; children left out keep theirs. A
+            child's weight is its own (nodes' ``weight``, indicators' ``overrides``), so a
+            child under several parents (a DAG) gets it under each.
+
+        Raises
+        ------
+        SpecError
+            An unknown node or child, or weights the framework refuses.
+        """
+        if node not in self.children:
+            raise SpecError(f"unknown node '{node}'; nodes are {list(self.node_order)}")
+        unknown = sorted(set(weights) - set(self.children[node]))
+        if unknown:
+            raise SpecError(
+                f"{unknown} are not children of '{node}'; its children are "
+                f"{list(self.children[node])}"
+            )
+        data = self.spec.model_dump(exclude_unset=True)
+        structure = data.setdefault("structure", [])
+        for entry in structure:
+            if entry["id"] in weights:
+                entry["weight"] = float(weights[entry["id"]])
+        overrides = data.setdefault("overrides", {})
+        for child, value in weights.items():
+            if child not in self._node_specs:
+                overrides.setdefault(child, {})["weight"] = float(value)
+        explicit = {"method": "explicit"}
+        if node == self.id:
+            data.setdefault("root", {})["weighting"] = explicit
+        else:
+            structure[self._node_index[node]]["weighting"] = explicit
+        spec = validate_located(FrameworkSpec, Located(data, "framework spec"))
+        return Framework(spec, self.catalogue, base_dir=self.base_dir)
+
     def replace_steps(
         self, steps: Mapping[str, Step | Mapping[str, Any]], *, keep_overrides: bool = False
     ) -> Framework:
@@ -747,6 +1003,56 @@ class Framework:
         :func:`securindex.pipeline.run_pipeline`); ``previous`` lends its unchanged stages."""
         return run_pipeline(self, values, groups, previous=previous, data_name=data_name)
 
+    @staticmethod
+    def score_nodes(
+        plan: Plan,
+        normalised: np.ndarray,
+        index: pd.MultiIndex,
+        groups: pd.DataFrame,
+        *,
+        scores: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The node scores of ``plan`` over normalised values (see
+        :func:`securindex.pipeline.score_nodes`): the in-memory aggregation for analyses
+        that re-score a build under other weights; ``scores`` are earlier scores to update
+        (only ``plan.nodes`` are scored again)."""
+        values, *_ = score_nodes(plan, normalised, index, groups, scores=scores)
+        return values
+
+
+def _normalised_range(step: Step) -> tuple[float, float] | None:
+    """The range of a normalise step's scores (None: unknown or invalid, reported apart)."""
+    _, params = split_options("normalise", step)
+    try:
+        return output_range(step.method, params)
+    except SpecError:
+        return None
+
+
+def _within(
+    computed: tuple[float, float] | None, declared: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """The computed range narrowed by a declared one (the declared one alone if unknown)."""
+    if declared is None:
+        return computed
+    if computed is None:
+        return (float(declared[0]), float(declared[1]))
+    low, high = max(computed[0], declared[0]), min(computed[1], declared[1])
+    return (float(low), float(high)) if low <= high else computed
+
+
+def _referenced_ids(spec: FrameworkSpec) -> list[str]:
+    """Every id the structure and the root name: children, then the names of formulas."""
+    ids: list[str] = []
+    nodes: list[tuple[list[str], str | None]] = [(n.children, n.formula) for n in spec.structure]
+    nodes.append((spec.root.children, spec.root.formula))
+    for children, formula in nodes:
+        ids.extend(children)
+        if formula is not None:
+            with contextlib.suppress(FormulaError):  # reported, located, by Framework
+                ids.extend(sorted(parse_formula(formula).names))
+    return list(dict.fromkeys(ids))
+
 
 def _issue(located: Located | None, path: _Path, message: str) -> Issue:
     if located is not None:
@@ -800,6 +1106,10 @@ def _option_problems(family: str, method: str, options: Mapping[str, Any]) -> li
                     f"(distance_to_reference), not by '{method}'",
                 )
             )
+    if family == "treat" and not isinstance(options.get("per_period", False), bool):
+        problems.append(
+            ("per_period", f"'per_period' must be true or false; got {options['per_period']!r}")
+        )
     if family == "aggregate" and not isinstance(options.get("allow_zero", False), bool):
         problems.append(
             ("allow_zero", f"'allow_zero' must be true or false; got {options['allow_zero']!r}")

@@ -42,14 +42,17 @@ from securindex.errors import DataError, SpecError
 from securindex.methods._registry import Method
 from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
-from securindex.methods.treat import run_treater
+from securindex.methods.treat import run_treater, treat_by_period
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
 from securindex.plan.rules import (
+    REASONS,
     audit_table,
     column_audit,
+    impute_node,
     node_is_rowwise,
     normalisation_rows,
+    normalise_node,
     weight_total,
 )
 from securindex.result import Filled, IndexResult
@@ -64,6 +67,7 @@ __all__ = [
     "build_index",
     "normalisation_rows",
     "run_pipeline",
+    "score_nodes",
 ]
 
 _BLOCK_BYTES = 8 * 2**20
@@ -100,7 +104,8 @@ def build_index(
     framework = framework.replace_steps(steps)
     values = framework.catalogue.compute(data, indicators=list(framework.indicators))
     result = run_pipeline(framework, values, data.groups, data_name=data.name)
-    return dataclasses.replace(result, id_names=data.id_names)  # the data's own column names
+    areas = getattr(data, "areas", None)  # the polygons, for maps and hot spots
+    return dataclasses.replace(result, id_names=data.id_names, areas=areas)  # the data's own names
 
 
 @dataclass
@@ -389,7 +394,11 @@ def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
 
 def _impute_codes(stages: _Stages, groups: pd.DataFrame, column: str | None) -> dict[str, Any]:
     """Entity, period and group codes of the rows, as the imputers take them."""
-    index = stages.index
+    return _row_codes(stages.index, groups, column)
+
+
+def _row_codes(index: pd.MultiIndex, groups: pd.DataFrame, column: str | None) -> dict[str, Any]:
+    """Entity, period and group codes of the rows ``index``, as the imputers take them."""
     periods = index.get_level_values(PERIOD)
     # numeric periods (years) keep their spacing for interpolation; others get codes
     period = (
@@ -493,12 +502,14 @@ def _treat(plan: Plan, stages: _Stages) -> None:
     records: list[dict[str, Any]] = []
     audit: list[pd.DataFrame] = []
     ids = list(plan.indicators)
+    period_codes, period_labels = stages.periods()
     for group in plan.treat:
         step = group.step
         positions = list(group.positions)
         params = step.kwargs()
         method = step.method
-        skip = step.flag("treats_only_failing")
+        by_period = bool(step.options.get("per_period", False))
+        skip = step.flag("treats_only_failing") and not by_period
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
         for block in _blocks(positions, n_rows, step.columnwise):
@@ -513,7 +524,10 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                 if clear.any():
                     before = before[:, ~clear]
                     block = [c for c, ok in zip(block, clear.tolist(), strict=True) if not ok]
-            result = run_treater(method, before, **params)
+            if by_period:  # each period's rows on their own (COINr's per-year treatment)
+                result = treat_by_period(method, before, period_codes, **params)
+            else:
+                result = run_treater(method, before, **params)
             changed = np.asarray(result.winsorised, dtype=bool)
             transformed = dict(result.transformed)
             if changed.any() or transformed:
@@ -523,6 +537,8 @@ def _treat(plan: Plan, stages: _Stages) -> None:
             for record in result.report:
                 record = dict(record)
                 indicator = ids[block[int(record.pop("column", 0))]]
+                if "period" in record:
+                    record["period"] = period_labels[int(record["period"])]
                 records.append({"indicator": indicator, **record, "method": step.name})
             rows, local = np.nonzero(changed)
             if len(rows):
@@ -787,23 +803,17 @@ def _aggregate_all(
     index = stages.index
     ids = list(plan.indicators)
     order = list(plan.node_order)
-    n_rows = x.shape[0]
-    period_codes, _ = stages.periods()
-    scores = np.empty((n_rows, len(order)), dtype=np.float64, order="F")
-    weights: dict[str, pd.Series] = {}
-    weight_info: dict[str, dict[str, Any]] = {}
     audit: list[pd.DataFrame] = []
-    for node in plan.nodes:
-        block = _children_block(node, x, scores)
-        w, info = node_weights(node, block)
-        mean_w = w if w.ndim == 1 else np.nanmean(w, axis=0)
-        weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
-        weight_info[node.id] = info
-        _score_node(node, block, w, info, period_codes, index, audit, scores[:, node.column])
+    period_codes, _ = stages.periods()
+    scores, weights, weight_info, node_learnt = score_nodes(
+        plan, x, index, groups, audit, period_codes=period_codes
+    )
+    stages.learnt.update(node_learnt)
     stages.audit["aggregate"] = audit
     effective = pd.Series(
         overall_weights(
-            {n.id: n.children for n in plan.nodes}, {k: v.to_numpy() for k, v in weights.items()}
+            {n.id: n.children for n in plan.nodes},
+            {k: v.to_numpy() for k, v in weights.items()},
         ),
         name="effective_weight",
     ).reindex(ids)
@@ -837,6 +847,78 @@ def _aggregate_all(
     )
 
 
+def score_nodes(
+    plan: Plan,
+    x: FloatArray,
+    index: pd.MultiIndex,
+    groups: pd.DataFrame,
+    audit: list[pd.DataFrame] | None = None,
+    scores: FloatArray | None = None,
+    period_codes: IntArray | None = None,
+) -> tuple[FloatArray, dict[str, pd.Series], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Weight and score every node of ``plan`` over normalised values, children first.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled framework (its nodes may be altered copies: other weights).
+    x : FloatArray, shape (n_rows, n_indicators)
+        The normalised indicators [score].
+    index : pandas.MultiIndex
+        ``(entity, period)`` of the rows.
+    groups : pandas.DataFrame
+        The panel's group columns (node imputation within groups).
+    audit : list, optional
+        Where the audit rows of the nodes go.
+    scores : FloatArray, optional
+        Scores computed before, updated in place: only the nodes of ``plan.nodes`` are
+        scored again (a plan holding some of the nodes: those whose weights changed and
+        their ancestors).
+    period_codes : IntArray, optional
+        Each row's period code (:func:`_period_codes` of ``index``), when the caller has it.
+
+    Returns
+    -------
+    scores : FloatArray, shape (n_rows, n_nodes)
+        Columns in ``plan.node_order`` [score].
+    weights, weight_info : dict
+        Per node, the weights used (their mean over rows when per row) and what the
+        weighting learnt.
+    learnt : dict
+        Per node with a ``normalise`` step, what it learnt.
+    """
+    if period_codes is None:
+        period_codes, _ = _period_codes(index)
+    if scores is None:
+        scores = np.empty((x.shape[0], len(plan.node_order)), dtype=np.float64, order="F")
+    weights: dict[str, pd.Series] = {}
+    weight_info: dict[str, dict[str, Any]] = {}
+    learnt: dict[str, Any] = {}
+    audit = [] if audit is None else audit
+    for node in plan.nodes:
+        block = _children_block(node, x, scores)
+        w, info = node_weights(node, block)
+        if w.ndim == 1:
+            mean_w = w
+        elif np.isnan(w).all():  # a frontier without weights (order-m)
+            mean_w = np.full(w.shape[-1], np.nan)
+        else:
+            mean_w = np.nanmean(w, axis=0)
+        weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
+        weight_info[node.id] = info
+        column = scores[:, node.column]  # scored in place
+        _score_node(node, block, w, info, period_codes, index, audit, column)
+        node_scores = column
+        if node.impute is not None:
+            node_scores = _impute_node(node, node_scores, index, groups, audit)
+        if node.normalise is not None:
+            node_scores, stats = normalise_node(node, node_scores, period_codes)
+            learnt[node.id] = _column_stats(stats, 0, 1)
+        if node_scores is not column:
+            scores[:, node.column] = node_scores
+    return scores, weights, weight_info, learnt
+
+
 def _children_block(node: NodePlan, x: FloatArray, scores: FloatArray) -> FloatArray:
     """The node's children as a (rows × children) matrix; a view when they are adjacent."""
     kinds = {kind for kind, _ in node.sources}
@@ -847,6 +929,34 @@ def _children_block(node: NodePlan, x: FloatArray, scores: FloatArray) -> FloatA
     return np.column_stack(
         [x[:, k] if kind == "indicator" else scores[:, k] for kind, k in node.sources]
     )
+
+
+def _impute_node(
+    node: NodePlan,
+    values: FloatArray,
+    index: pd.MultiIndex,
+    groups: pd.DataFrame,
+    audit: list[pd.DataFrame],
+) -> FloatArray:
+    """Impute the rows a node could not score (its ``impute`` step); audit them."""
+    assert node.impute is not None
+    codes = _row_codes(index, groups, node.impute_group)
+    filled_values, filled = impute_node(node, values, codes)
+    rows = np.flatnonzero(filled)
+    if len(rows):
+        audit.append(
+            audit_frame(
+                "aggregate",
+                index,
+                rows,
+                node.id,
+                "imputed",
+                np.nan,
+                filled_values[rows],
+                f"{REASONS['node_imputed']} ({node.impute.name})",
+            )
+        )
+    return filled_values
 
 
 def _score_node(

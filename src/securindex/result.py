@@ -189,6 +189,9 @@ class IndexResult:
         A fingerprint of each stage's settings, used by :meth:`rerun` to reuse stages.
     data_name : str or None
         Name of the dataset.
+    areas : securindex.geo.Areas or None
+        The entities' polygons when the panel had them (maps, hot spots, GeoPackage and
+        GeoParquet export: :meth:`to_geofile`).
     id_names : dict
         The data's own names of the id columns (``entity``, ``period`` and, when the data
         have labels, ``label`` keys → column names, from the data dictionary), used by
@@ -213,6 +216,7 @@ class IndexResult:
     kept_rows: np.ndarray | None = field(default=None, repr=False)
     settings: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     data_name: str | None = None
+    areas: Any = field(default=None, repr=False)
     id_names: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- views ----------------------------------------------------------------------------
@@ -234,14 +238,18 @@ class IndexResult:
 
     @cached_property
     def ranks(self) -> pd.DataFrame:
-        """Rank of each row's score within its period, per node: 1 = highest.
+        """Rank of each row's score within its period, per node: 1 = best.
 
-        Ties share the best rank (1, 2, 2, 4); NaN where the node has no score. Computed on
-        first use (one sort per node and period) and kept.
+        The best is the highest score, or the lowest for a node with ``higher_is: worse``
+        (a peace or hardship index). Ties share the best rank (1, 2, 2, 4); NaN where the
+        node has no score. Computed on first use (one sort per node and period) and kept.
         """
         periods = self.scores.index.get_level_values("period")
         codes, _ = pd.factorize(periods, sort=True)
-        ranks = rank_within_periods(self.scores.to_numpy(), np.asarray(codes, dtype=np.int64))
+        better = [self.framework.higher_is(str(n)) == "better" for n in self.scores.columns]
+        ranks = rank_within_periods(
+            self.scores.to_numpy(), np.asarray(codes, dtype=np.int64), better
+        )
         return pd.DataFrame(ranks, index=self.scores.index, columns=self.scores.columns, copy=False)
 
     @property
@@ -375,7 +383,7 @@ class IndexResult:
         rebuilt = framework.compute_values(
             self.indicator_values, self.groups, previous=self, data_name=self.data_name
         )
-        return replace(rebuilt, id_names=dict(self.id_names))
+        return replace(rebuilt, id_names=dict(self.id_names), areas=self.areas)
 
     # -- export -----------------------------------------------------------------------------
     def to_csv(self, path: str | Path) -> Path:
@@ -456,6 +464,26 @@ class IndexResult:
         path.write_text(text, encoding="utf-8")
         return path
 
+    def to_geofile(self, path: str | Path, *, period: object | None = None) -> Path:
+        """Write the scores and ranks with the areas' polygons, for QGIS and other GIS.
+
+        The format follows the suffix: ``.gpkg`` (GeoPackage, one layer ``scores``) or
+        ``.parquet`` (GeoParquet). One row per (area, period) — or only ``period``'s rows
+        — with the columns of :meth:`table`; polygons without data are kept with missing
+        scores. See :func:`securindex.geo.write_geofile`.
+
+        Raises
+        ------
+        DataError
+            The result has no areas (the data dictionary names no polygons).
+        """
+        from securindex.geo.export import write_geofile
+
+        table = self.table()
+        if period is not None:
+            table = table[table["period"] == period]
+        return write_geofile(self.areas, table, path, source=self.data_name or "result")
+
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write scores, every stage, weights and the audit as CSV files into ``folder``.
 
@@ -488,6 +516,11 @@ class IndexResult:
         indicator_audit.to_csv(folder / "indicator_audit.csv", index=False)
         written["indicator_audit"] = folder / "indicator_audit.csv"
         written["json"] = self.to_json(folder / "result.json")
+        if self.areas is not None:  # the scores with the polygons, for a GIS and the report's map
+            from securindex._extras import has_extra
+
+            if has_extra("geo"):
+                written["geopackage"] = self.to_geofile(folder / "scores.gpkg")
         return written
 
     def __repr__(self) -> str:

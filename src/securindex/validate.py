@@ -13,7 +13,7 @@ from securindex.errors import Issue, SpecError
 from securindex.spec._validate import validate_located
 from securindex.spec.dictionary import DataDictionary
 
-__all__ = ["validate_paths"]
+__all__ = ["explain_paths", "validate_paths"]
 
 
 def validate_paths(paths: Sequence[str | Path]) -> tuple[list[Issue], dict[str, int]]:
@@ -86,3 +86,16 @@ def _framework_issues(file: Path) -> list[Issue]:
     except SpecError as exc:
         return list(exc.issues)
     return []
+
+
+def explain_paths(paths: Sequence[str | Path]) -> list[str]:
+    """The effective pipeline (:func:`securindex.explain.explain_text`) of every framework
+    file under ``paths`` that loads."""
+    from securindex.explain import explain_text
+    from securindex.framework import Framework
+
+    texts = []
+    for file in iter_yaml_files(paths):
+        if document_kind(read_yaml(file).value) == "framework":
+            texts.append(f"{file}\n{explain_text(Framework.load(file))}")
+    return texts

@@ -8,6 +8,9 @@ step 7 (uncertainty and sensitivity analysis: how robust are the ranks?):
 * :mod:`~securindex.analysis.uncertainty` — the declarative ``uncertainty:`` block
   (:class:`UncertaintySpec`) and the vectorised Monte-Carlo engine
   (:func:`run_uncertainty`);
+* :mod:`~securindex.analysis.importance` — weights optimised to target importances,
+  components left out one at a time, two builds compared (COINr's ``get_opt_weights``,
+  ``remove_elements``, ``compare_coins``);
 * :mod:`~securindex.analysis.sensitivity` — Sobol indices with SALib
   (:func:`run_sensitivity`; optional extra ``securindex[sensitivity]``);
 * :mod:`~securindex.analysis.plots` — rank intervals, Sobol bars, correlation heat maps
@@ -38,6 +41,12 @@ if TYPE_CHECKING:
         pca,
         unit_profiles,
     )
+    from securindex.analysis.importance import (
+        WeightOptimisation,
+        compare_results,
+        leave_one_out,
+        optimise_weights,
+    )
     from securindex.analysis.plots import plot_correlation, plot_rank_intervals, plot_sobol
     from securindex.analysis.sensitivity import SobolResult, run_sensitivity, sobol_indices
     from securindex.analysis.uncertainty import (
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
         UncertaintyResult,
         UncertaintySpec,
         WeightNoise,
+        WeightSets,
         load_uncertainty_spec,
         rebuild_replicate,
         run_uncertainty,
@@ -66,15 +76,20 @@ _EXPORTS = {
     "UncertaintyResult": "securindex.analysis.uncertainty",
     "UncertaintySpec": "securindex.analysis.uncertainty",
     "WeightNoise": "securindex.analysis.uncertainty",
+    "WeightOptimisation": "securindex.analysis.importance",
+    "WeightSets": "securindex.analysis.uncertainty",
     "availability": "securindex.analysis.coherence",
     "coherence_report": "securindex.analysis.coherence",
+    "compare_results": "securindex.analysis.importance",
     "correlation_flags": "securindex.analysis.coherence",
     "correlations": "securindex.analysis.coherence",
     "cronbach_alpha": "securindex.analysis.coherence",
     "describe": "securindex.analysis.coherence",
+    "leave_one_out": "securindex.analysis.importance",
     "levels": "securindex.analysis.coherence",
     "load_uncertainty_spec": "securindex.analysis.uncertainty",
     "node_correlations": "securindex.analysis.coherence",
+    "optimise_weights": "securindex.analysis.importance",
     "pca": "securindex.analysis.coherence",
     "plot_correlation": "securindex.analysis.plots",
     "plot_rank_intervals": "securindex.analysis.plots",
@@ -101,15 +116,20 @@ __all__ = [
     "UncertaintyResult",
     "UncertaintySpec",
     "WeightNoise",
+    "WeightOptimisation",
+    "WeightSets",
     "availability",
     "coherence_report",
+    "compare_results",
     "correlation_flags",
     "correlations",
     "cronbach_alpha",
     "describe",
+    "leave_one_out",
     "levels",
     "load_uncertainty_spec",
     "node_correlations",
+    "optimise_weights",
     "pca",
     "plot_correlation",
     "plot_rank_intervals",

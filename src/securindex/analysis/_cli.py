@@ -214,7 +214,8 @@ def register(app: typer.Typer) -> None:
                     )
                 return
             limit = max_replicates or None
-            if n_replicates is not None and n_replicates > _ESTIMATE_ABOVE:
+            allowed = limit is None or (n_replicates or 0) <= limit  # else the refusal says it
+            if n_replicates is not None and n_replicates > _ESTIMATE_ABOVE and allowed:
                 estimate = estimate_uncertainty(result, source, n_replicates=n_replicates)
                 console.print(f"estimated: {estimate}", markup=False)
             analysis = run_uncertainty(

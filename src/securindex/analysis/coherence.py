@@ -347,8 +347,10 @@ def correlation_flags(
     Parameters
     ----------
     threshold : float, default 0.9
-        Two items of the same level with |r| above it are flagged ``collinear``: they carry
-        nearly the same information, so it is counted twice [unitless].
+        Two items of the same level with r above it are flagged ``collinear``: they carry
+        nearly the same information, so it is counted twice [unitless]. A strongly
+        *negative* correlation is no redundancy (the two pull apart), so it is not flagged
+        here (COINr's ``get_corr_flags(thresh_type = "high")``).
     negative : float, default 0.0
         An indicator or node whose correlation with its parent is below it is flagged
         ``negative_with_parent``: it pulls its parent the other way (check its polarity)
@@ -384,7 +386,7 @@ def correlation_flags(
             if len(items) < 2:
                 continue
             sub = matrix.loc[items, items].to_numpy()
-            i, j = np.nonzero(np.triu(np.abs(sub) > threshold, k=1))
+            i, j = np.nonzero(np.triu(sub > threshold, k=1))
             for a, b in zip(i, j, strict=True):
                 first, second = items[a], items[b]
                 rows.append(
@@ -398,7 +400,8 @@ def correlation_flags(
                         "same_parent": framework.parent.get(first) == framework.parent.get(second),
                     }
                 )
-        for item, parent in framework.parent.items():
+        pairs = [(item, p) for item, ps in framework.parents.items() for p in ps]
+        for item, parent in pairs:  # in a DAG, each of an item's parents
             r = float(matrix.loc[item, parent])
             if r < negative:
                 rows.append(
@@ -588,6 +591,9 @@ def unit_profiles(result: IndexResult, *, n: int = 3, period: object | None = No
     An indicator is a strength of an entity when the entity ranks high on it relative to
     the other entities of the same period (rank on the normalised value, 1 = best), a
     weakness when it ranks low — what COINr's ``get_str_weak`` reports in unit profiles.
+    An indicator on which the entity has the period's best value (shared by many entities
+    when the best is a cap) is never listed as a weakness, nor one at the worst value as a
+    strength: an entity may have fewer than ``n`` of either.
 
     Parameters
     ----------
@@ -614,15 +620,25 @@ def unit_profiles(result: IndexResult, *, n: int = 3, period: object | None = No
     m = r.shape[1]
     take = min(n, m)
     missing = np.isnan(r)
-    best = np.argsort(np.where(missing, np.inf, r), axis=1, kind="stable")[:, :take]
-    worst = np.argsort(np.where(missing, np.inf, -r), axis=1, kind="stable")[:, :take]
+    # a value tied at the period's best is never a weakness, one tied at its worst never a
+    # strength (ranks of ties share the best position, so many entities can tie at rank 1)
+    values = normalised.to_numpy(dtype=np.float64)
+    top = normalised.groupby(level="period").transform("max").to_numpy(dtype=np.float64)
+    bottom = normalised.groupby(level="period").transform("min").to_numpy(dtype=np.float64)
+    not_strength = missing | ((values == bottom) & (top > bottom))
+    not_weakness = missing | (values == top)
+    best = np.argsort(np.where(not_strength, np.inf, r), axis=1, kind="stable")[:, :take]
+    worst = np.argsort(np.where(not_weakness, np.inf, -r), axis=1, kind="stable")[:, :take]
     parts = []
     index = normalised.index
     columns = np.asarray(normalised.columns, dtype=object)
-    for kind, order in (("strength", best), ("weakness", worst)):
+    for kind, order, excluded in (
+        ("strength", best, not_strength),
+        ("weakness", worst, not_weakness),
+    ):
         row = np.repeat(np.arange(len(r)), take)
         col = order.ravel()
-        keep = ~missing[row, col]
+        keep = ~excluded[row, col]
         row, col = row[keep], col[keep]
         parts.append(
             pd.DataFrame(

@@ -83,12 +83,14 @@ from securindex.methods._types import FloatArray
 from securindex.methods.aggregate import aggregators, requires_positive
 from securindex.methods.impute import imputers
 from securindex.methods.normalise import normalise_by_period, normalisers, output_range
-from securindex.methods.treat import run_treater, treaters
-from securindex.plan import NODE_KIND_WEIGHTED, NodePlan, compile_plan
+from securindex.methods.treat import run_treater, treat_by_period, treaters
+from securindex.plan import NODE_KIND_FORMULA, NODE_KIND_WEIGHTED, NodePlan, compile_plan
 from securindex.plan.rules import (
     aggregate_block,
     apply_missing_policy,
+    impute_node,
     node_weights,
+    normalise_node,
     rank_within_periods,
     score_node,
     weight_total,
@@ -110,6 +112,7 @@ __all__ = [
     "UncertaintyResult",
     "UncertaintySpec",
     "WeightNoise",
+    "WeightSets",
     "estimate_uncertainty",
     "load_uncertainty_spec",
     "rebuild_replicate",
@@ -184,6 +187,19 @@ class WeightNoise(_Spec):
                 f"uniform weight noise must be <= 1 (weights stay >= 0); got {self.noise}"
             )
         return self
+
+
+class WeightSets(_Spec):
+    """Alternative sets of nominal weights, sampled as one discrete factor (COINr's list of
+    weight sets in ``get_sensitivity``).
+
+    Each set maps node ids to their children's weights (``{p1: {a: 2, b: 1, c: 1}}``);
+    nodes a set does not name keep their nominal weights in it. Weights are renormalised
+    within each node.
+    """
+
+    sets: list[dict[str, dict[str, float]]] = Field(min_length=2)
+    name: str | None = None
 
 
 class AggregationChoice(_Spec):
@@ -278,6 +294,7 @@ class UncertaintySpec(_Spec):
         default=None, description="node whose scores and ranks are summarised (default: root)"
     )
     weights: WeightNoise | None = None
+    weight_sets: WeightSets | None = None
     impute: list[Step] | None = Field(default=None, min_length=2)
     treat: list[Step] | None = Field(default=None, min_length=2)
     normalise: list[Step] | None = Field(default=None, min_length=2)
@@ -300,6 +317,14 @@ class UncertaintySpec(_Spec):
                 {"nodes": "all" if key == "all" else [key], "methods": methods}
                 for key, methods in value.items()
             ]
+        return value
+
+    @field_validator("weight_sets", mode="before")
+    @classmethod
+    def _weight_set_list(cls, value: object) -> object:
+        """A plain list of sets is short for ``{sets: [...]}``."""
+        if isinstance(value, list):
+            return {"sets": value}
         return value
 
     @field_validator("exclude", mode="before")
@@ -364,7 +389,7 @@ class _Factor:
     """One uncertain input: ``n_dims`` coordinates of the unit hypercube."""
 
     name: str
-    kind: Literal["choice", "weights", "exclude", "inputs"]
+    kind: Literal["choice", "weights", "weight_set", "exclude", "inputs"]
     n_dims: int
     path: tuple[str | int, ...]
     description: str
@@ -577,7 +602,9 @@ class ReplicateEngine:
         self.factors: list[_Factor] = []
         self._build_data_factors()
         self.nodes = self._build_nodes()
+        self._n_parents = {c: len(ps) for c, ps in framework.parents.items()}
         self._build_weight_factors()
+        self._build_weight_sets()
         self._build_aggregation_factors()
         self._build_exclusion()
         self._build_inputs()
@@ -721,13 +748,23 @@ class ReplicateEngine:
         if noise is None:
             return
         if noise.nodes is None:
-            chosen = [n for n in self.framework.postorder() if len(self.nodes[n].children) > 1]
+            chosen = [
+                n
+                for n in self.framework.postorder()
+                if len(self.nodes[n].children) > 1 and self.nodes[n].plan.formula is None
+            ]
         else:
             chosen = []
             for position, node_id in enumerate(noise.nodes):
                 path: tuple[str | int, ...] = ("weights", "nodes", position)
                 if node_id not in self.nodes:
                     self._issue(path, f"unknown node '{node_id}'; nodes are {list(self.nodes)}")
+                elif self.nodes[node_id].plan.formula is not None:
+                    self._issue(
+                        path,
+                        f"node '{node_id}' is scored by its formula "
+                        f"({self.nodes[node_id].plan.formula_text}): it has no weights to vary",
+                    )
                 elif len(self.nodes[node_id].children) < 2:
                     self._issue(
                         path, f"node '{node_id}' has a single child, whose weight cannot vary"
@@ -772,15 +809,74 @@ class ReplicateEngine:
                 )
             )
 
+    def _build_weight_sets(self) -> None:
+        """Alternative weight sets: one discrete factor over whole sets of node weights."""
+        choice = self.spec.weight_sets
+        self.weight_set_nodes: set[str] = set()
+        if choice is None:
+            return
+        sets: list[dict[str, FloatArray]] = []
+        for position, given in enumerate(choice.sets):
+            vectors: dict[str, FloatArray] = {}
+            for node_id, weights in given.items():
+                path: tuple[str | int, ...] = ("weight_sets", "sets", position, node_id)
+                node = self.nodes.get(node_id)
+                if node is None:
+                    self._issue(path, f"unknown node '{node_id}'; nodes are {list(self.nodes)}")
+                    continue
+                problem = None
+                if node.plan.formula is not None:
+                    problem = f"node '{node_id}' is scored by its formula: it has no weights"
+                elif node.weights.ndim != 1 or node.learnt_weights:
+                    problem = f"node '{node_id}' learns its weights from the data"
+                elif node.weight_factor is not None:
+                    problem = f"node '{node_id}' already has weight noise; vary one or the other"
+                unknown = sorted(set(weights) - set(node.children))
+                if unknown:
+                    problem = f"{unknown} are not children of '{node_id}' {list(node.children)}"
+                values = np.array([float(weights.get(c, 0.0)) for c in node.children])
+                if problem is None and (np.any(values < 0) or values.sum() <= 0):
+                    problem = "weights must be >= 0 and not all 0"
+                if problem is None and set(weights) != set(node.children):
+                    problem = f"give a weight to each child of '{node_id}' {list(node.children)}"
+                if problem is not None:
+                    self._issue(path, problem)
+                    continue
+                vectors[node_id] = values / values.sum()
+                self.weight_set_nodes.add(node_id)
+            sets.append(vectors)
+        labels = tuple(f"set {k + 1}" for k in range(len(sets)))
+        self.factors.append(
+            _Factor(
+                name=choice.name or "weight_sets",
+                kind="weight_set",
+                n_dims=1,
+                path=("weight_sets",),
+                description=f"one of {len(sets)} weight sets for "
+                + ", ".join(sorted(self.weight_set_nodes)),
+                labels=labels,
+                alternatives=tuple(sets),
+                nodes=tuple(sorted(self.weight_set_nodes)),
+            )
+        )
+
     def _build_aggregation_factors(self) -> None:
         inner = list(self.framework.postorder())
+        means = [n for n in inner if self.nodes[n].plan.formula is None]
         for position, choice in enumerate(self.spec.aggregate):
             path: tuple[str | int, ...] = ("aggregate", position)
-            nodes = inner if choice.nodes == "all" else choice.nodes
+            nodes = means if choice.nodes == "all" else choice.nodes
             ok = True
             for k, node_id in enumerate(nodes):
                 if node_id not in self.nodes:
                     self._issue((*path, "nodes", k), f"unknown node '{node_id}'; nodes are {inner}")
+                    ok = False
+                elif self.nodes[node_id].plan.formula is not None:
+                    self._issue(
+                        (*path, "nodes", k),
+                        f"node '{node_id}' is scored by its formula "
+                        f"({self.nodes[node_id].plan.formula_text}), not aggregated",
+                    )
                     ok = False
                 elif self.nodes[node_id].choice is not None:
                     self._issue(
@@ -832,6 +928,8 @@ class ReplicateEngine:
         if normalise_factor is not None and not normalise_factor.parameter:
             normalise_options = list(normalise_factor.alternatives)
         for node in self.nodes.values():
+            if node.plan.formula is not None:
+                continue  # scored by its formula (ranges checked by the framework)
             factor = self.factors[node.choice] if node.choice is not None else None
             steps = list(factor.alternatives) if factor is not None else [node.step]
             for k, step in enumerate(steps):
@@ -874,6 +972,8 @@ class ReplicateEngine:
         """
         lows: list[float] = []
         for child in self.nodes[node_id].children:
+            if child in self.nodes and self.nodes[child].plan.formula is not None:
+                return None  # a formula's range is the framework's to check
             if child in self.nodes:
                 low = self._lowest_input(child, alternative)
                 if low is None:
@@ -925,9 +1025,20 @@ class ReplicateEngine:
                 candidates=tuple(levels),
             )
         )
-        self.parent_of = {
-            c: (node.id, k) for node in self.nodes.values() for k, c in enumerate(node.children)
-        }
+        self.parent_of: dict[str, list[tuple[str, int]]] = {}
+        for node in self.nodes.values():  # in a DAG an indicator has several parents
+            for k, c in enumerate(node.children):
+                self.parent_of.setdefault(c, []).append((node.id, k))
+        for candidate in candidates:
+            formulas = [
+                n for n, _ in self.parent_of.get(candidate, []) if self.nodes[n].plan.formula
+            ]
+            if formulas:
+                self._issue(
+                    ("exclude", "indicators"),
+                    f"'{candidate}' is named by the formula of node '{formulas[0]}', which "
+                    "cannot do without it; leave it out of the exclusion",
+                )
 
     def _build_inputs(self) -> None:
         seen: dict[str, int] = {}
@@ -1102,10 +1213,15 @@ class ReplicateEngine:
         treat_steps = [self._indicator_step("treat", i, steps, changed) for i in self.ids]
         for positions in _grouped(treat_steps).values():
             step = treat_steps[positions[0]]
-            _, params = split_options("treat", step)
+            options, params = split_options("treat", step)
             method = treaters.get(step.method)
             for cols in blocks(positions, _columnwise(method, params)):
-                treated[:, cols] = run_treater(method, imputed[:, cols], **params).values
+                if options.get("per_period", False):
+                    treated[:, cols] = treat_by_period(
+                        method, imputed[:, cols], self.period_codes, **params
+                    ).values
+                else:
+                    treated[:, cols] = run_treater(method, imputed[:, cols], **params).values
         out = np.full_like(treated, np.nan)
         normalise_steps = [self._indicator_step("normalise", i, steps, changed) for i in self.ids]
         for positions in _grouped(normalise_steps).values():
@@ -1277,13 +1393,13 @@ class ReplicateEngine:
                 rows = np.flatnonzero(level == position)
                 if not len(rows):
                     continue
-                node_id, child = self.parent_of[candidate]
-                w = out[node_id]
-                if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
-                    per_row = w if w.ndim == 2 else w[None, :]
-                    w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
-                w[rows, :, child] = 0.0
-                out[node_id] = w
+                for node_id, child in self.parent_of[candidate]:
+                    w = out[node_id]
+                    if w.ndim < 3:  # (k,) or per-row (rows, k): one copy per replicate
+                        per_row = w if w.ndim == 2 else w[None, :]
+                        w = np.broadcast_to(per_row, (n_chunk, *per_row.shape)).copy()
+                    w[rows, :, child] = 0.0
+                    out[node_id] = w
         return out
 
     def sampled_weights(self, u: FloatArray) -> dict[str, FloatArray]:
@@ -1313,6 +1429,14 @@ class ReplicateEngine:
                 total = draw.sum(axis=1, keepdims=True)
                 w = (draw / np.where(total > 0, total, 1.0))[:, None, :]
             out[node.id] = w
+        for k, factor in enumerate(self.factors):  # whole weight sets, one per replicate
+            if factor.kind != "weight_set":
+                continue
+            level = _choose(self._coordinates(u, k)[:, 0], len(factor.alternatives))
+            for node_id in factor.nodes:
+                nominal = self.nodes[node_id].weights
+                table = np.stack([s.get(node_id, nominal) for s in factor.alternatives])
+                out[node_id] = table[level][:, None, :]
         return out
 
     def _node_plan(self, node: _Node, step: Step) -> NodePlan:
@@ -1344,6 +1468,41 @@ class ReplicateEngine:
         broadcast over replicates.
         """
         plan = self._node_plan(node, step)
+        score = self._score(node, step, plan, x, w, n_replicates, cache)
+        if plan.impute is not None:
+            score, _ = impute_node(plan, score, self._node_codes(plan))
+        if plan.normalise is not None:
+            score, _ = normalise_node(plan, score, self.period_codes)
+        return score
+
+    def _node_codes(self, plan: NodePlan) -> dict[str, Any]:
+        """Entity, period and group codes of the rows, for a node's imputation."""
+        codes: dict[str, Any] = {
+            "entity": self.entity_codes,
+            "period": self.impute_periods,
+            "groups": None,
+        }
+        if plan.impute_group is not None:
+            codes["groups"] = _codes(self.row_groups[plan.impute_group].to_numpy())
+        return codes
+
+    def _score(
+        self,
+        node: _Node,
+        step: Step,
+        plan: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        n_replicates: int,
+        cache: tuple[int, ...] | None,
+    ) -> FloatArray:
+        """The node's scores by its rule, before its own imputation: (n_replicates, rows)."""
+        if plan.kind == NODE_KIND_FORMULA:  # row by row, all replicates in one call
+            block = np.broadcast_to(x, (n_replicates, *x.shape[-2:])) if x.ndim == 2 else x
+            values = score_node(
+                plan, block, w, {}, total=1.0, period_codes=self.period_codes
+            ).values
+            return np.asarray(values, dtype=np.float64).reshape(n_replicates, self.n_rows)
         if plan.kind != NODE_KIND_WEIGHTED:
             return self._by_rule(plan, x, w, n_replicates, cache)
         given = x
@@ -1411,6 +1570,7 @@ class ReplicateEngine:
         groups = self._data_groups(u)
         weights = self.weights_chunk(u)
         values: dict[str, FloatArray] = {}
+        waiting: dict[str, int] = {}
         for node_id in self.framework.postorder():
             node = self.nodes[node_id]
             levels = None
@@ -1434,8 +1594,10 @@ class ReplicateEngine:
             values[node_id] = score
             if node_id == self.target:
                 return score
-            for child in node.children:  # only the parent needed them
-                values.pop(child, None)
+            for child in node.children:  # dropped once every parent has used them
+                waiting[child] = waiting.get(child, self._n_parents.get(child, 1)) - 1
+                if waiting[child] <= 0:
+                    values.pop(child, None)
         raise AssertionError("the target node was not reached")  # pragma: no cover
 
     def _leaf(
@@ -1490,8 +1652,10 @@ class ReplicateEngine:
             out[rows[chosen]] = self._combine(node, step, x_sel, w_sel, len(chosen), shared)
 
     def ranks(self, scores: FloatArray) -> FloatArray:
-        """Rank within each period, 1 = highest score, ties get the lowest rank ("min")."""
-        return np.ascontiguousarray(rank_within_periods(scores.T, self.period_codes).T)
+        """Rank within each period, 1 = the best score (the highest, or the lowest for a
+        target with ``higher_is: worse``), ties get the lowest rank ("min")."""
+        better = self.framework.higher_is(self.target) == "better"
+        return np.ascontiguousarray(rank_within_periods(scores.T, self.period_codes, better).T)
 
     # -- the tidy description of a chunk's factors ----------------------------------------------
     def describe_chunk(self, u: FloatArray) -> dict[str, np.ndarray]:
@@ -1499,7 +1663,7 @@ class ReplicateEngine:
         columns: dict[str, np.ndarray] = {}
         weights: dict[str, FloatArray] | None = None
         for k, factor in enumerate(self.factors):
-            if factor.kind in ("choice", "exclude"):
+            if factor.kind in ("choice", "exclude", "weight_set"):
                 n_levels = len(factor.labels)
                 level = _choose(self._coordinates(u, k)[:, 0], n_levels)
                 columns[factor.name] = np.asarray(factor.labels, dtype=object)[level]
@@ -2159,7 +2323,11 @@ def _rebuild(engine: ReplicateEngine, point: Sequence[float] | FloatArray) -> In
         update: dict[str, Any] = {}
         if node.plan.kind != NODE_KIND_WEIGHTED:
             pass  # scored by its rule, its weighting learnt anew on the replicate's data
-        elif node.weight_factor is not None or node.learnt_weights:
+        elif (
+            node.weight_factor is not None
+            or node.learnt_weights
+            or node.id in engine.weight_set_nodes
+        ):
             w = weights[node.id]
             if w.ndim == 2 or (w.ndim == 3 and w.shape[1] != 1):
                 raise SpecError(f"node '{node.id}' has per-entity weights; it cannot be rebuilt")
@@ -2189,6 +2357,8 @@ def _rebuild(engine: ReplicateEngine, point: Sequence[float] | FloatArray) -> In
     if excluded is not None:
         structure = _without(structure, excluded)
         overrides.pop(excluded, None)
+        if excluded in fw_spec.root.children:  # an indicator directly under the root
+            root_update["children"] = [c for c in fw_spec.root.children if c != excluded]
     root = fw_spec.root.model_copy(update=root_update) if root_update else fw_spec.root
     new_spec = fw_spec.model_copy(
         update={"structure": structure, "overrides": overrides, "root": root}

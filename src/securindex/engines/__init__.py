@@ -224,7 +224,7 @@ def _read_pandas_panel(data: Any, dictionary: Any) -> Any:
     """A Panel from a DataFrame, a file, or several files (concatenated)."""
     import pandas as pd
 
-    from securindex.dataset import Panel, read_table
+    from securindex.dataset import Panel, _as_dictionary, _id_columns, read_table
     from securindex.incidents.reading import expand_sources
 
     if isinstance(data, pd.DataFrame):
@@ -233,5 +233,7 @@ def _read_pandas_panel(data: Any, dictionary: Any) -> Any:
     paths = expand_sources(sources, Path("."))
     if len(paths) == 1:
         return Panel.read(paths[0], dictionary=dictionary)
-    frame = pd.concat([read_table(p) for p in paths], ignore_index=True)
-    return Panel.from_frame(frame, dictionary=dictionary, source=f"{len(paths)} files")
+    spec = _as_dictionary(dictionary, entity=None, period=None, units=None)
+    tables = [read_table(p, text_columns=_id_columns(spec), encoding=spec.encoding) for p in paths]
+    frame = pd.concat(tables, ignore_index=True)
+    return Panel.from_frame(frame, dictionary=spec, source=f"{len(paths)} files")

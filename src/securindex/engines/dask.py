@@ -448,9 +448,33 @@ def check_supported(framework: Framework) -> None:
     """
     issues = []
     for path, family, step in framework._steps():
+        if path[0] in ("structure", "root") and path[-1] in ("impute", "normalise"):
+            continue  # a node's own impute/normalise step: refused below with the reason
         problem = _partition_problem(StepPlan.of(family, step))
         if problem:
             issues.append(framework._issue((*path, "method"), problem))
+        if family == "treat" and step.params.get("per_period", False) is True:
+            issues.append(
+                framework._issue(
+                    (*path, "per_period"),
+                    "treat option 'per_period' is not supported by the dask engine yet (its "
+                    "treatment summaries are merged over all periods); use engine: pandas",
+                )
+            )
+    for node in framework.node_order:  # node formulas, DAGs and ranges run on partitions
+        for key, value in (
+            ("impute", framework.node_impute_step(node)),
+            ("normalise", framework.node_normalise_step(node)),
+        ):
+            if value is not None:
+                issues.append(
+                    framework._issue(
+                        (*framework._node_path(node), key),
+                        f"node '{node}' has its own {key} step, which learns from all rows "
+                        "of the node's scores; the dask engine does not run it yet (use "
+                        "engine: pandas)",
+                    )
+                )
     if issues:
         raise SpecError(issues)
 
@@ -1263,13 +1287,17 @@ def _effective_weights(plan: Plan, weights: Mapping[str, pd.Series]) -> pd.Serie
 # Ranks of the scores within each period (an exact global sort, gathered)
 # =============================================================================================
 def _ranks_partition(
-    part: pd.DataFrame, sorted_scores: Mapping[str, Mapping[Any, np.ndarray]]
+    part: pd.DataFrame,
+    sorted_scores: Mapping[str, Mapping[Any, np.ndarray]],
+    signs: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
+    """Ranks within each period, 1 = best: the highest score, or the lowest for a node with
+    ``higher_is: worse`` (its scores enter with sign −1, here and in ``sorted_scores``)."""
     out = part.copy()
     periods = part[PERIOD].to_numpy()
     for node, by_period in sorted_scores.items():
         rank = np.full(len(part), np.nan)
-        values = part[node].to_numpy(dtype=np.float64)
+        values = (signs or {}).get(node, 1.0) * part[node].to_numpy(dtype=np.float64)
         for period in pd.unique(periods):  # a loop over periods
             rows = periods == period
             reference = by_period.get(period, np.zeros(0))
@@ -1555,14 +1583,20 @@ def _build(
         info["passes"] += 1
         sorted_scores: dict[str, dict[Any, np.ndarray]] = {}
         positions = gathered.groupby(PERIOD, sort=False).indices
+        signs = {
+            n: 1.0 if better else -1.0
+            for n, better in zip(compiled.node_order, compiled.higher_is_better, strict=True)
+        }
         for node in rank_nodes:
-            values = gathered[node].to_numpy(dtype=np.float64)
+            values = signs[node] * gathered[node].to_numpy(dtype=np.float64)
             sorted_scores[node] = {}
             for period, rows in positions.items():
                 v = values[rows]
                 sorted_scores[node][period] = np.sort(v[~np.isnan(v)])
         ranks_meta = _ranks_partition(scores._meta, {n: {} for n in rank_nodes})
-        table = scores.map_partitions(_ranks_partition, _shared(sorted_scores), meta=ranks_meta)
+        table = scores.map_partitions(
+            _ranks_partition, _shared(sorted_scores), signs, meta=ranks_meta
+        )
     audit = indicators.map_partitions(_run_partition, shared, "audit", meta=_empty_audit())
     transformed = [
         ["treat", None, None, ids[g.columns[j]], "transformed", np.nan, np.nan, name]

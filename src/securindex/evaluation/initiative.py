@@ -627,6 +627,16 @@ def evaluate_initiative_spec(
     polarity: Polarity = "negative",
 ) -> InitiativeEvaluation:
     """:func:`evaluate_initiative` driven by the ``initiative:`` (and ``design:``) blocks."""
+    selectors = [
+        role
+        for role in ("treated", "control", "buffer", "buffer_control")
+        if not isinstance(getattr(spec, role), list)
+    ]
+    if selectors:
+        raise SpecError(
+            f"initiative {selectors} are area selectors: resolve them against the data first "
+            "(run_evaluation does, with securindex.evaluation.areas.select_areas)"
+        )
     return evaluate_initiative(
         data,
         treated=spec.treated,

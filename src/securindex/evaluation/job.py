@@ -38,9 +38,10 @@ from securindex.dataset import ENTITY, PERIOD, Panel
 from securindex.errors import DataError, SpecError
 from securindex.evaluation._common import EvaluationResult, Polarity
 from securindex.evaluation.analyses import AnalysisData, DiDAnalysis, ITSAnalysis, run_analysis
+from securindex.evaluation.areas import AreaContext, select_areas
 from securindex.evaluation.initiative import InitiativeEvaluation, evaluate_initiative_spec
 from securindex.evaluation.progress import change_from_baseline, progress_to_targets
-from securindex.evaluation.spec import EvaluationSpec, SMSLevel
+from securindex.evaluation.spec import EvaluationSpec, InitiativeSpec, SMSLevel
 from securindex.evaluation.uncertainty import bootstrap_change
 from securindex.spec._validate import validate_located
 
@@ -219,18 +220,10 @@ class EvaluationOutcome:
                 figures[name] = ax.get_figure()
         return figures
 
-    def write_report(self, path: str | Path, **options: Any) -> Path:
-        """Write the HTML evaluation report (needs ``securindex[report]``)."""
-        from securindex.report.evaluation import write_evaluation_report
-
-        return write_evaluation_report(self, path, **options)
-
-    def write(
-        self, folder: str | Path, *, plots: bool = False, report: bool = False
-    ) -> dict[str, Path]:
+    def write(self, folder: str | Path, *, plots: bool = False) -> dict[str, Path]:
         """Write every table as CSV (and a JSON summary) into ``folder``; with ``plots``
-        also a PNG per figure, with ``report`` the HTML report ``report.html`` (both need
-        ``securindex[report]``)."""
+        also a PNG per figure (needs ``securindex[report]``). The HTML report is
+        :func:`securindex.report.evaluation.write_evaluation_report`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
@@ -261,8 +254,6 @@ class EvaluationOutcome:
                 figure.savefig(png, dpi=120, bbox_inches="tight")
                 plt.close(figure)
                 written[f"plot_{name}"] = png
-        if report:
-            written["report"] = self.write_report(folder / "report.html")
         return written
 
 
@@ -400,14 +391,15 @@ def run_evaluation(
         )
 
     initiative = None
+    resolved = _resolve_initiative(spec.initiative, panel) if spec.initiative else None
     if spec.initiative is not None:
         if not job.measures:
             raise SpecError(
                 "the initiative needs 'measures': the count variable(s) it is judged on"
             )
-        initiative = _run_initiative(job, panel)
+        initiative = _run_initiative(job, panel, resolved)
 
-    analyses = _run_analyses(job, panel, notes)
+    analyses = _run_analyses(job, panel, notes, resolved)
 
     change = None
     if job.change_check is not None:
@@ -426,8 +418,37 @@ def run_evaluation(
     )
 
 
+def _resolve_initiative(initiative: InitiativeSpec, panel: Panel) -> InitiativeSpec:
+    """The initiative with its area fields resolved to labels by ``select_areas``.
+
+    Roles are resolved in order (treated, control, buffer, buffer control), so a selector
+    can refer to the roles before it (``control: {all_except: [treated, buffer]}`` needs
+    ``buffer`` listed first only when it is a selector itself).
+    """
+    available = tuple(sorted(panel.frame.index.get_level_values(ENTITY).astype(str).unique()))
+    roles: dict[str, list[str]] = {
+        r: list(getattr(initiative, r))
+        for r in ("treated", "control", "buffer", "buffer_control")
+        if isinstance(getattr(initiative, r), list)
+    }
+    for role in ("treated", "control", "buffer", "buffer_control"):
+        value = getattr(initiative, role)
+        if isinstance(value, list) and not value:
+            continue
+        context = AreaContext(
+            available,
+            {k: v for k, v in roles.items() if k != role},
+            {"areas": _area_polygons(panel)},
+        )
+        roles[role] = select_areas(value, context, field=f"evaluation.initiative.{role}")
+    return initiative.model_copy(update=roles)
+
+
 def _run_analyses(
-    job: EvaluationJob, panel: Panel, notes: list[str]
+    job: EvaluationJob,
+    panel: Panel,
+    notes: list[str],
+    initiative: InitiativeSpec | None = None,
 ) -> dict[str, EvaluationResult]:
     """The ``analyses:`` of the job, plus the panel / ITS design its ``design.kind`` names."""
     spec = job.evaluation
@@ -462,8 +483,8 @@ def _run_analyses(
         entity=ENTITY,
         period=PERIOD,
         measures=tuple(job.measures),
-        initiative=spec.initiative,
-        extras={"job": job},
+        initiative=initiative if initiative is not None else spec.initiative,
+        extras={"job": job, "areas": _area_polygons(panel)},
     )
     results: dict[str, EvaluationResult] = {}
     for i, item in enumerate(items):
@@ -474,14 +495,17 @@ def _run_analyses(
     return results
 
 
-def _run_initiative(job: EvaluationJob, panel: Panel) -> InitiativeEvaluation:
+def _run_initiative(
+    job: EvaluationJob, panel: Panel, initiative: InitiativeSpec | None = None
+) -> InitiativeEvaluation:
     spec = job.evaluation
-    assert spec.initiative is not None
+    init = initiative if initiative is not None else spec.initiative
+    assert init is not None
     absent = [m for m in job.measures if m not in panel.frame.columns]
     if absent:
         raise DataError(f"measure(s) {absent} are not variables of the data")
     columns = list(job.measures)
-    exposure = spec.initiative.exposure
+    exposure = init.exposure
     frame = panel.frame[columns + ([exposure] if exposure else [])].reset_index()
     frame[ENTITY] = frame[ENTITY].astype(str)
     long = frame.melt(
@@ -492,12 +516,12 @@ def _run_initiative(job: EvaluationJob, panel: Panel) -> InitiativeEvaluation:
     )
     return evaluate_initiative_spec(
         long,
-        spec.initiative,
+        init,
         spec.design,
         entity=ENTITY,
         period=PERIOD,
         count="count",
-        offence="offence" if len(columns) > 1 or spec.initiative.harm_weights else None,
+        offence="offence" if len(columns) > 1 or init.harm_weights else None,
     )
 
 
@@ -549,3 +573,13 @@ def _change_check(check: ChangeCheck, index: IndexResult) -> pd.DataFrame:
             seed=check.seed,
             confidence=check.confidence,
         )
+
+
+def _area_polygons(panel: Panel) -> Any:
+    """The data's polygons, for the geometry selectors (``near``, ``neighbours``) that
+    :mod:`securindex.geo.selectors` registers; None without polygons."""
+    if getattr(panel, "areas", None) is None:
+        return None
+    import securindex.geo.selectors  # noqa: F401 - registers the selectors
+
+    return panel.areas

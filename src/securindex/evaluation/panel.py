@@ -376,11 +376,18 @@ class DifferenceInDifferences(EvaluationResult):
         parts = [*lead, sentence]
         if self.pre_trend is not None:
             parts.append(self.pre_trend.summary())
+        parts.append(f"Identifying assumption: {DID_ASSUMPTION}.")
         parts.append(self.sms.summary() + ".")
         return " ".join([*parts, *rest])
 
 
 _STAGGERED_WARNING = "Treatment started at different times (a staggered roll-out)"
+
+DID_ASSUMPTION = (
+    "parallel trends: without the initiative the treated entities' outcome would have moved "
+    "like the controls' (same change over time, whatever their levels), and the effect is "
+    "the same for every treated entity and period (else see the staggered estimators)"
+)
 
 
 def _did_frame(
@@ -756,6 +763,19 @@ def difference_in_differences(
         n_control=n_entities - n_treated,
     )
     sms = sms_after_pre_trend_check(sms, None if pre_trend is None else pre_trend.passed)
+    if model == "poisson":
+        phi = float(fit.pearson_chi2 / fit.df_resid) if fit.df_resid > 0 else math.nan
+        if math.isfinite(phi):
+            notes.append(
+                f"Pearson dispersion of the Poisson fit {phi:.3g}"
+                + (
+                    " (overdispersed counts): the cluster-robust standard errors do not "
+                    "assume Poisson variance, so they remain valid; a non-robust Poisson test "
+                    "would overstate the evidence."
+                    if phi > 1.5
+                    else "."
+                )
+            )
     return DifferenceInDifferences(
         estimate=c.estimate,
         se=c.se,

@@ -124,6 +124,9 @@ def _unique(values: list[Any], what: str) -> list[Any]:
 
 
 Entities = Annotated[list[str], BeforeValidator(_text_list)]
+#: An initiative's area field: labels, or a one-key selector resolved by
+#: :func:`securindex.evaluation.areas.select_areas` when the job runs.
+AreaField = Annotated[list[str] | dict[str, Any], BeforeValidator(_text_list)]
 Periods = Annotated[list[PeriodLabel], BeforeValidator(_period_list)]
 
 
@@ -261,10 +264,10 @@ class InitiativeSpec(_Spec):
 
     name: str
     description: str = ""
-    treated: Entities = Field(min_length=1)
-    control: Entities = Field(default_factory=list)
-    buffer: Entities = Field(default_factory=list)
-    buffer_control: Entities = Field(default_factory=list)
+    treated: AreaField = Field(min_length=1)
+    control: AreaField = Field(default_factory=list)
+    buffer: AreaField = Field(default_factory=list)
+    buffer_control: AreaField = Field(default_factory=list)
     before: Periods = Field(min_length=1)
     after: Periods = Field(min_length=1)
     start: PeriodLabel | None = None
@@ -282,11 +285,16 @@ class InitiativeSpec(_Spec):
     @model_validator(mode="after")
     def _consistent(self) -> InitiativeSpec:
         problems: list[str] = []
+        # selectors ({all_except: …}) are checked once resolved against the data
         groups = {
-            "treated": self.treated,
-            "control": self.control,
-            "buffer": self.buffer,
-            "buffer_control": self.buffer_control,
+            key: value
+            for key, value in {
+                "treated": self.treated,
+                "control": self.control,
+                "buffer": self.buffer,
+                "buffer_control": self.buffer_control,
+            }.items()
+            if isinstance(value, list)
         }
         for key, members in groups.items():
             dup = sorted({m for i, m in enumerate(members) if m in members[:i]})
@@ -571,7 +579,9 @@ class EvaluationSpec(_Spec):
             if not self.initiative.control:
                 problems.append(f"design kind '{kind}' needs control areas in the initiative")
             if kind == "panel" and (
-                len(self.initiative.treated) < 2 or len(self.initiative.control) < 2
+                isinstance(self.initiative.treated, list)
+                and isinstance(self.initiative.control, list)
+                and (len(self.initiative.treated) < 2 or len(self.initiative.control) < 2)
             ):
                 problems.append(
                     "design kind 'panel' needs at least two treated and two control areas; "

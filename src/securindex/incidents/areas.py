@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from securindex._keys import as_keys
 from securindex.errors import DataError
-from securindex.incidents._keys import as_keys
 from securindex.incidents.reading import file_kind
 
 if TYPE_CHECKING:
     from securindex.incidents.counting import CountPlan
     from securindex.incidents.spec import IncidentSpec
 
-__all__ = ["GEO_HINT", "geopandas_module", "load_areas", "spatial_join"]
+__all__ = [
+    "BOUNDARY_RULES",
+    "GEO_HINT",
+    "Join",
+    "check_crs",
+    "geopandas_module",
+    "load_areas",
+    "register_boundary_rule",
+    "spatial_join",
+]
 
 GEO_HINT = "pip install 'securindex[geo]'"
 
@@ -109,9 +121,108 @@ def geopandas_module(purpose: str) -> Any:
     return geopandas
 
 
-def spatial_join(x: np.ndarray, y: np.ndarray, plan: CountPlan) -> tuple[np.ndarray, int]:
-    """Area code of each point (-1 outside every polygon) and the number of points that
-    fall on a shared boundary (assigned to the first area listed)."""
+@dataclass(frozen=True)
+class Join:
+    """Points matched to areas: ``rows`` index the points, ``codes`` their area (-1
+    outside every polygon), ``shares`` the part of the record each row carries (None: 1),
+    ``n_boundary`` the points on a boundary shared by several areas."""
+
+    rows: np.ndarray
+    codes: np.ndarray
+    shares: np.ndarray | None
+    n_boundary: int
+
+
+BoundaryRule = Callable[
+    [np.ndarray, np.ndarray, Any, Any], tuple[np.ndarray, np.ndarray, np.ndarray | None]
+]
+_BOUNDARY_RULES: dict[str, tuple[BoundaryRule, str]] = {}
+BOUNDARY_RULES = MappingProxyType(_BOUNDARY_RULES)
+"""Rules for a point on a boundary shared by several areas, name → (rule, what the report
+says). A rule takes the (point, polygon) pairs that intersect, sorted by point then polygon,
+the points and the polygons, and returns (point rows, area codes, shares or None)."""
+
+
+def register_boundary_rule(name: str, action: str) -> Callable[[BoundaryRule], BoundaryRule]:
+    """Register a boundary rule; ``action`` is how the report describes it."""
+
+    def decorate(rule: BoundaryRule) -> BoundaryRule:
+        _BOUNDARY_RULES[name] = (rule, action)
+        return rule
+
+    return decorate
+
+
+def _first_of_each(point_index: np.ndarray) -> np.ndarray:
+    if not len(point_index):
+        return np.zeros(0, dtype=bool)
+    return np.r_[True, point_index[1:] != point_index[:-1]]
+
+
+@register_boundary_rule("first", "kept (assigned to the first area in the polygon file)")
+def _first_area(
+    point_index: np.ndarray, polygon_index: np.ndarray, points: Any, polygons: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    first = _first_of_each(point_index)
+    return point_index[first], polygon_index[first], None
+
+
+@register_boundary_rule("nearest_centroid", "kept (assigned to the area with the nearest centroid)")
+def _nearest_centroid(
+    point_index: np.ndarray, polygon_index: np.ndarray, points: Any, polygons: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    import shapely
+
+    centres = shapely.centroid(polygons.values[polygon_index])
+    distance = shapely.distance(points.values[point_index], centres)
+    order = np.lexsort((polygon_index, distance, point_index))  # nearest first, ties by order
+    point_index, polygon_index = point_index[order], polygon_index[order]
+    first = _first_of_each(point_index)
+    return point_index[first], polygon_index[first], None
+
+
+@register_boundary_rule("split", "kept (split equally between the areas)")
+def _split(
+    point_index: np.ndarray, polygon_index: np.ndarray, points: Any, polygons: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    n_areas = np.bincount(point_index, minlength=len(points))
+    return point_index, polygon_index, 1.0 / n_areas[point_index]
+
+
+def check_crs(spec: IncidentSpec, polygons: Any) -> str | None:
+    """Check the points' CRS against the polygons'; the note the report gives, if any.
+
+    Raises
+    ------
+    DataError
+        The polygons have no CRS (named with the points' CRS), or a CRS is unknown.
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    assert spec.points is not None
+    try:
+        points_crs = CRS.from_user_input(spec.points.crs)
+    except CRSError as exc:
+        raise DataError(f"points.crs {spec.points.crs!r} is not a known CRS: {exc}") from None
+    if polygons.crs is None:
+        raise DataError(
+            f"the area polygons have no coordinate reference system, and the points are in "
+            f"{points_crs.to_string()}: every point would fall outside. Give the polygon "
+            "file a CRS (e.g. GeoDataFrame.set_crs) or use polygons that have one",
+            source="areas",
+        )
+    if not points_crs.equals(polygons.crs):
+        return (
+            f"points reprojected from {points_crs.to_string()} to the polygons' "
+            f"{polygons.crs.to_string()}"
+        )
+    return None
+
+
+def spatial_join(x: np.ndarray, y: np.ndarray, plan: CountPlan) -> Join:
+    """The area of each point under the declared boundary rule (reprojected to the
+    polygons' CRS first when the two differ)."""
     gpd = geopandas_module("joining incident points to area polygons")
     import shapely
 
@@ -123,10 +234,13 @@ def spatial_join(x: np.ndarray, y: np.ndarray, plan: CountPlan) -> tuple[np.ndar
     point_index, polygon_index = polygons.sindex.query(points.values, predicate="intersects")
     order = np.lexsort((polygon_index, point_index))
     point_index, polygon_index = point_index[order], polygon_index[order]
-    first = (
-        np.r_[True, point_index[1:] != point_index[:-1]] if len(point_index) else np.zeros(0, bool)
-    )
-    codes = np.full(len(x), -1, dtype=np.int64)
-    codes[point_index[first]] = polygon_index[first]
+    first = _first_of_each(point_index)
     n_boundary = len(np.unique(point_index[~first]))
-    return codes, n_boundary
+    rule, _ = _BOUNDARY_RULES[plan.spec.points.boundary]
+    rows, codes, shares = rule(point_index, polygon_index, points, polygons)
+    outside = np.setdiff1d(np.arange(len(x)), point_index)
+    rows = np.r_[rows, outside].astype(np.int64)
+    codes = np.r_[codes, np.full(len(outside), -1)].astype(np.int64)
+    if shares is not None:
+        shares = np.r_[shares, np.ones(len(outside))]
+    return Join(rows, codes, shares, n_boundary)

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from securindex._keys import keys_of
 from securindex.errors import DataError
-from securindex.incidents._keys import keys_of
-from securindex.incidents.areas import load_areas, spatial_join
+from securindex.incidents.areas import check_crs, load_areas, spatial_join
 from securindex.incidents.periods import parse_period, period_codes
 from securindex.incidents.reading import Chunk, read_chunk
 from securindex.incidents.spec import IncidentSpec
@@ -68,6 +68,7 @@ class CountPlan:
     polygons: Any = None  # GeoSeries of the areas, for points
     period_range: tuple[int, int] | None = None
     patterns: list[tuple[str, list[tuple[str, float]]]] = field(default_factory=list)
+    crs_note: str | None = None  # points reprojected to the polygons' CRS
 
     @property
     def variables(self) -> list[str]:
@@ -93,6 +94,7 @@ def compile_patterns(spec: IncidentSpec) -> list[tuple[str, list[tuple[str, floa
 
 def plan_counts(spec: IncidentSpec, base_dir: Path, areas: Any = None) -> CountPlan:
     table, polygons = load_areas(spec, base_dir, areas)
+    crs_note = check_crs(spec, polygons) if spec.points is not None else None
     period_range = None
     if spec.periods is not None:
         period_range = (
@@ -107,6 +109,7 @@ def plan_counts(spec: IncidentSpec, base_dir: Path, areas: Any = None) -> CountP
         polygons=polygons,
         period_range=period_range,
         patterns=compile_patterns(spec),
+        crs_note=crs_note,
     )
 
 
@@ -232,6 +235,7 @@ def count_records(frame: pd.DataFrame, plan: CountPlan) -> PartialCounts:
     area_keys = plan.area_keys
     unknown_areas: dict[str, int] = {}
     n_boundary = 0
+    split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # records, areas, shares
     if spec.area is not None:
         local_codes, local_keys = keys_of(frame[spec.area])
         exclude("missing area", local_codes < 0)
@@ -254,7 +258,11 @@ def count_records(frame: pd.DataFrame, plan: CountPlan) -> PartialCounts:
         exclude("missing coordinates", ~(np.isfinite(x) & np.isfinite(y)))
         rows = np.flatnonzero(alive)
         if len(rows):
-            area_code[rows], n_boundary = spatial_join(x[rows], y[rows], plan)
+            join = spatial_join(x[rows], y[rows], plan)
+            n_boundary = join.n_boundary
+            area_code[rows[join.rows[::-1]]] = join.codes[::-1]  # a split point: its first area
+            if join.shares is not None:
+                split = (rows[join.rows], join.codes, join.shares)
         exclude("point outside every area polygon", area_code < 0)
 
     multiplier = None
@@ -271,15 +279,22 @@ def count_records(frame: pd.DataFrame, plan: CountPlan) -> PartialCounts:
         exclude("missing count", ~np.isfinite(multiplier))
 
     rows = np.flatnonzero(alive)
+    shares = None
+    codes_of_rows = area_code[rows]
+    if split is not None:  # a point on k boundaries counts 1/k in each of its areas
+        records, split_codes, split_shares = split
+        kept = alive[records] & (split_codes >= 0)
+        rows, codes_of_rows, shares = records[kept], split_codes[kept], split_shares[kept]
     assert area_keys is not None  # points always come with declared polygons
     cells = _cells(
-        area_code[rows],
+        codes_of_rows,
         period[rows],
         offence_codes[rows],
         weights,
         None if multiplier is None else multiplier[rows],
         plan,
         area_keys,
+        shares,
     )
     return PartialCounts(cells, reasons, n, codes_seen, unknown_areas, n_boundary)
 
@@ -292,8 +307,10 @@ def _cells(
     multiplier: np.ndarray | None,
     plan: CountPlan,
     area_keys: pd.Index,
+    shares: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Sums per (area, period) cell by bincount over dense cell codes."""
+    """Sums per (area, period) cell by bincount over dense cell codes; ``shares`` weighs
+    records counted in part (a point split between areas)."""
     n_areas = len(area_keys)
     columns = [*plan.variables, RECORDS]
     if not len(area):
@@ -313,14 +330,16 @@ def _cells(
         size = len(unique_cells)
     # counts of records first, then each variable's sums, kept only for occupied cells:
     # one dense array of the chunk's cells at a time, never all variables at once
-    records = np.bincount(cell, minlength=size)
-    occupied = np.flatnonzero(records)
+    records = np.bincount(cell, weights=shares, minlength=size)
+    occupied = np.flatnonzero(np.bincount(cell, minlength=size))
     sums = np.empty((len(occupied), len(columns)))
     sums[:, -1] = records[occupied]
     for j in range(len(plan.variables)):
         per_record = weights[offence, j]
         if multiplier is not None:
             per_record = per_record * multiplier
+        if shares is not None:
+            per_record = per_record * shares
         sums[:, j] = np.bincount(cell, weights=per_record, minlength=size)[occupied]
     if dense:
         cell_area, cell_period = np.divmod(occupied, n_periods)

@@ -52,20 +52,19 @@ def finish_panel(
                 "action": "note",
             }
         )
-    if plan.period_range is not None:
-        first, last = plan.period_range
-    elif n_counted:
-        present = cells.index.get_level_values("period")
-        first, last = int(present.min()), int(present.max())
-    else:
-        first = last = 0
     if n_counted == 0:
-        report = build_report(total, plan, files, issues, n_counted, area_keys, (first, last))
+        report = build_report(total, plan, files, issues, n_counted, area_keys, plan.period_range)
         raise DataError(
             "no incident record could be counted:\n"
             + report.summary()
             + "\nCheck the columns, codes, periods and areas of the from_incidents block."
+            + _crs_hint(plan, total)
         )
+    if plan.period_range is not None:
+        first, last = plan.period_range
+    else:
+        present = cells.index.get_level_values("period")
+        first, last = int(present.min()), int(present.max())
     period_range = np.arange(first, last + 1, dtype=np.int64)
     n_periods = len(period_range)
     n_areas = len(area_keys)
@@ -113,7 +112,7 @@ def finish_panel(
             groups[column] = np.repeat(table[column].to_numpy(), n_periods)
         if "__display__" in table.columns:
             groups[LABEL] = np.repeat(table["__display__"].to_numpy(), n_periods)
-    panel = Panel(frame, units, groups=groups, name=name or "incidents")
+    panel = Panel(frame, units, groups=groups, name=name or "incidents", areas=_areas(plan))
     report = build_report(total, plan, files, issues, n_counted, area_keys, (first, last))
     if spec.unknown_offences == "error":
         unknown = report.issues[
@@ -266,3 +265,37 @@ def incidents_to_panel(
     total = accumulate_counts((count_chunk(c, plan) for c in chunks), plan)
     files["n_records"] = files["file"].map(total.sources).fillna(0).astype(np.int64)
     return finish_panel(total, plan, files, name)
+
+
+def _crs_hint(plan: CountPlan, total: PartialCounts) -> str:
+    """When every point fell outside the polygons, say which CRSs were compared."""
+    spec = plan.spec
+    outside = total.reasons.get("point outside every area polygon", 0)
+    if spec.points is None or not outside or plan.polygons is None:
+        return ""
+    bounds = ", ".join(f"{b:.6g}" for b in plan.polygons.total_bounds)
+    return (
+        f"\nEvery point with coordinates fell outside the polygons: the points are read in "
+        f"{spec.points.crs} (points.crs) and the polygons are in "
+        f"{plan.polygons.crs.to_string() if plan.polygons.crs is not None else 'no CRS'} "
+        f"(bounds {bounds}); check that points.crs is the CRS of the x and y columns."
+    )
+
+
+def _areas(plan: CountPlan) -> Any:
+    """The polygons the points were joined to, for maps and spatial statistics of the
+    counted panel (None when the areas came without polygons)."""
+    if plan.polygons is None or plan.area_keys is None:
+        return None
+    import warnings
+
+    import geopandas
+
+    from securindex.geo.areas import read_areas
+
+    frame = geopandas.GeoDataFrame(
+        {"area": list(plan.area_keys)}, geometry=plan.polygons.values, crs=plan.polygons.crs
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the polygons were checked when they were loaded
+        return read_areas(frame, key="area")

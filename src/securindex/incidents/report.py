@@ -78,8 +78,12 @@ class IncidentReport:
         """A few lines for a terminal or a log."""
         lines = [
             f"{self.n_records:,} incident records read, {self.n_counted:,} counted, "
-            f"{self.n_excluded:,} excluded; {self.n_areas:,} areas × periods "
-            f"{self.periods[0]}…{self.periods[1]} ({self.grain})"
+            f"{self.n_excluded:,} excluded; {self.n_areas:,} areas × "
+            + (
+                f"periods {self.periods[0]}…{self.periods[1]} ({self.grain})"
+                if self.periods[0] is not None
+                else f"no period ({self.grain}: no record was counted)"
+            )
         ]
         totals = self.issues[self.issues["item"] == ""]
         for row in totals.itertuples(index=False):
@@ -127,7 +131,7 @@ def build_report(
     issues: list[dict[str, Any]],
     n_counted: int,
     area_keys: pd.Index,
-    period_range: tuple[int, int],
+    period_range: tuple[int, int] | None,
 ) -> IncidentReport:
     spec = plan.spec
     rows: list[dict[str, Any]] = []
@@ -153,15 +157,20 @@ def build_report(
             rows[-1]["issue"] = f"{reason} ({side} {bound})"
         if reason == "filtered out":
             rows[-1]["issue"] = "filtered out by " + "; ".join(f.describe() for f in spec.filters)
-    if total.n_boundary:
+    if spec.points is not None:
+        from securindex.incidents.areas import BOUNDARY_RULES
+
+        rule = spec.points.boundary
         rows.append(
             {
                 "issue": "point on a boundary shared by several areas",
                 "item": "",
                 "n_records": total.n_boundary,
-                "action": "kept (assigned to the first area listed)",
+                "action": BOUNDARY_RULES[rule][1].replace("kept (", f"kept (rule '{rule}': ", 1),
             }
         )
+        if plan.crs_note:
+            rows.append({"issue": plan.crs_note, "item": "", "n_records": 0, "action": "note"})
     unused = _unused_patterns(plan, total)
     for variable, pattern in unused:
         rows.append(
@@ -186,7 +195,11 @@ def build_report(
     cells = total.cells
     totals = cells[plan.variables].sum() if len(cells) else pd.Series(0.0, index=plan.variables)
     offences = _offence_table(plan, total)
-    labels = period_labels([period_range[0], period_range[1]], spec.grain)
+    labels: list[Any] = (
+        period_labels([period_range[0], period_range[1]], spec.grain)
+        if period_range is not None
+        else [None, None]  # nothing counted and no periods declared: no period at all
+    )
     return IncidentReport(
         n_records=total.n_records,
         n_counted=n_counted,

@@ -85,11 +85,30 @@ class OffenceVariable(_Spec):
 
 
 class Points(_Spec):
-    """Columns holding each incident's coordinates, and their coordinate reference system."""
+    """Columns holding each incident's coordinates, their coordinate reference system, and
+    what to do with a point on a boundary shared by several areas.
+
+    ``boundary`` names a rule of :data:`securindex.incidents.areas.BOUNDARY_RULES`:
+    ``first`` (default: the first of those areas in the polygon file), ``nearest_centroid``
+    (the area whose centroid is nearest to the point) or ``split`` (an equal share to
+    each). The points are reprojected to the polygons' CRS when the two differ.
+    """
 
     x: str
     y: str
     crs: str = "EPSG:4326"
+    boundary: str = "first"
+
+    @field_validator("boundary")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        from securindex.incidents.areas import BOUNDARY_RULES
+
+        if value not in BOUNDARY_RULES:
+            raise ValueError(
+                f"unknown boundary rule '{value}'; choose from {', '.join(BOUNDARY_RULES)}"
+            )
+        return value
 
 
 class AreaVariable(_Spec):

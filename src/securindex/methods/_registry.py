@@ -84,6 +84,11 @@ class Method(Generic[F]):
         A weighting method whose optimum *is* the node's score (``info["scores"]``, share
         of the best-practice frontier [0–1]): the node is scored with it, not with a
         weighted mean (benefit of the doubt, Cherchye et al. 2007).
+    max_children : int or None
+        The most children an aggregator takes (``none``, the identity, takes one).
+    applies_direction : bool
+        A normaliser that orients its scores by ``direction`` (polarity); ``False`` for
+        one that keeps values as they are (the identity, ``none``).
     statistic : Statistic, callable or None
         How the method learns from blocks of rows (:mod:`securindex.methods._statistics`):
         each block is summarised, the summaries are merged, the method learns from the
@@ -121,6 +126,8 @@ class Method(Generic[F]):
     requires: tuple[str, ...] = ()
     per_row: bool = False
     scores_node: bool = False
+    applies_direction: bool = True
+    max_children: int | None = None
     statistic: Any = None
     learn_from: Callable[..., Any] | None = None
     apply: Callable[..., Any] | None = None

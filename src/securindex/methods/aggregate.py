@@ -58,6 +58,7 @@ __all__ = [
     "minimum",
     "register_aggregator",
     "requires_positive",
+    "single",
 ]
 
 Aggregator = Callable[..., FloatArray]
@@ -81,6 +82,7 @@ aggregators: Registry[Aggregator] = Registry(
                 "compensatory",
                 "compensability",
                 "output_range",
+                "max_children",
             }
         ),
         positional=2,
@@ -199,8 +201,10 @@ def _check_domain(
 
 
 _POSITIVE_HINT = (
-    "Rescale the children first, e.g. min-max normalise to [1, 100] instead of [0, 100], "
-    "or use the 'arithmetic' method."
+    "Use the 'arithmetic' method; or, for an index of your own, rescale the children to a "
+    "positive range (e.g. min-max to [1, 100] instead of [0, 100]: this changes every "
+    "score, so not when reproducing a published index, whose natural zeros allow_zero "
+    "handles)."
 )
 
 
@@ -822,6 +826,53 @@ def copeland(
 
 
 @aggregators.register(
+    "none",
+    rowwise=True,
+    reference="Identity: a node with a single child takes its value (Nardo et al. 2008, "
+    "section 6.2, a one-indicator dimension).",
+    compensatory=False,
+    compensability="none",
+    requires_positive=False,
+    preserves_range=True,
+    idempotent=True,
+    max_children=1,
+    parameters=(),
+)
+def single(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
+    """No aggregation: a node with one child takes its child's value.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (..., n_rows, 1)
+        The one child [score]; NaN = missing.
+    w : ignored
+
+    Returns
+    -------
+    FloatArray, shape X.shape[:-1]
+        The child's value.
+
+    Raises
+    ------
+    SpecError
+        The node has more than one child (choose a mean, or a formula).
+
+    Examples
+    --------
+    >>> single(np.array([[0.5], [np.nan]]), None).tolist()
+    [0.5, nan]
+    """
+    X = _as_data(X, "none")
+    if X.shape[-1] != 1:
+        raise SpecError(
+            f"aggregate method 'none' passes one child's value through, but the node has "
+            f"{X.shape[-1]} children; aggregate them with a mean (arithmetic …) or give "
+            "the node a formula"
+        )
+    return np.array(X[..., 0], dtype=np.float64, copy=True)
+
+
+@aggregators.register(
     "minimum",
     rowwise=True,
     reference=HANDBOOK,
@@ -921,3 +972,9 @@ def median(X: FloatArray, w: FloatArray | None, /) -> FloatArray:
     high_value = np.take_along_axis(values, upper, axis=-1)
     result = np.where(at_half, 0.5 * (low_value + high_value), low_value)[..., 0]
     return np.where(empty, np.nan, result)
+
+
+# Aggregators of their own modules register into the same table (imported last: they use
+# the helpers above).
+from securindex.methods import aggregate_penalised as _penalised  # noqa: E402, F401
+from securindex.methods import aggregate_relative as _relative  # noqa: E402, F401

@@ -45,6 +45,7 @@ from securindex.methods._types import (
     IntArray,
     as_matrix,
     check_bool,
+    check_choice,
     check_int,
     reject_unknown,
 )
@@ -643,7 +644,11 @@ def locf_nocb(
 
 
 @imputers.register(
-    "linear", columnwise=True, reference=HANDBOOK, panel=True, parameters=("max_time",)
+    "linear",
+    columnwise=True,
+    reference=HANDBOOK + " COINr impute_panel(imp_type = 'linear-constant') for ends: constant.",
+    panel=True,
+    parameters=("max_time", "ends"),
 )
 def linear(
     X: FloatArray,
@@ -669,6 +674,10 @@ def linear(
     max_time : int, optional
         Largest distance [periods] between a gap and an observation that fills it (COINr's
         ``impute_panel(max_time=)``); no limit when omitted.
+    ends : {"none", "constant"}, default "none"
+        Gaps before an entity's first or after its last observation: left missing
+        (``none``), or given the nearest observed value (``constant``: COINr's
+        ``"linear-constant"``).
 
     Returns
     -------
@@ -701,9 +710,16 @@ def linear(
     >>> r = linear(X, entity=np.zeros(4, dtype=np.int64), period=np.arange(4))
     >>> r.values.ravel().tolist()
     [1.0, 3.0, 5.0, 7.0]
+    >>> X = np.array([[np.nan], [2.0], [np.nan], [4.0], [np.nan]])
+    >>> e = np.zeros(5, dtype=np.int64)
+    >>> linear(X, entity=e, period=np.arange(5), ends="constant").values.ravel().tolist()
+    [2.0, 2.0, 3.0, 4.0, 4.0]
     """
     max_time = _max_time(params, "linear")
-    reject_unknown(params, "impute", "linear", ["max_time"])
+    ends = check_choice(
+        params.pop("ends", "none"), ("none", "constant"), "ends", "impute", "linear"
+    )
+    reject_unknown(params, "impute", "linear", ["max_time", "ends"])
     X = as_matrix(X, "impute", "linear")
     if X.shape[0] == 0:
         return _result(X, X.copy())
@@ -714,6 +730,12 @@ def linear(
     with np.errstate(invalid="ignore", divide="ignore"):
         interpolated = x0 + (x1 - x0) * (time[:, None] - t0) / (t1 - t0)
     filled = np.where(take, interpolated, values)
+    if ends == "constant":  # held at the nearest observation outside the observed span
+        _, _, before = _donor(values, time, prev, prev >= 0, columns, None)
+        _, _, after = _donor(values, time, next_, next_ < X.shape[0], columns, None)
+        gap = np.isnan(filled)
+        filled = np.where(gap & ok0 & ~after, x0, filled)
+        filled = np.where(gap & ok1 & ~before, x1, filled)
     out = np.empty_like(filled)
     out[order] = filled
     return _result(X, out)

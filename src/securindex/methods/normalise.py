@@ -65,6 +65,7 @@ from securindex.methods._types import (
 __all__ = [
     "MODES",
     "Normaliser",
+    "ampi",
     "banding",
     "borda",
     "distance_to_leader",
@@ -72,6 +73,7 @@ __all__ = [
     "distance_to_target",
     "fraction_of_max",
     "goalposts",
+    "identity",
     "minmax",
     "normalise_by_period",
     "normalisers",
@@ -116,6 +118,7 @@ normalisers: Registry[Normaliser] = Registry(
                 "output_range",
                 "range_of",
                 "requires_positive",
+                "applies_direction",
                 "statistic",
             }
         ),
@@ -186,12 +189,13 @@ def _col_mean(R: FloatArray) -> FloatArray:
         return np.where(n > 0, total / np.where(n > 0, n, 1.0), np.nan)
 
 
-def _col_sd(R: FloatArray) -> FloatArray:
-    """Sample standard deviation (divisor n − 1, as R's ``sd``); NaN for fewer than 2 values."""
+def _col_sd(R: FloatArray, ddof: int = 1) -> FloatArray:
+    """Standard deviation, divisor n − ddof (ddof 1: the sample one, as R's ``sd``); NaN for
+    n <= ddof values."""
     n = _col_count(R)
     d = np.where(np.isnan(R), 0.0, R - _col_mean(R))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 1, np.sqrt((d * d).sum(axis=0) / (n - 1.0)), np.nan)
+        return np.where(n > ddof, np.sqrt((d * d).sum(axis=0) / (n - ddof)), np.nan)
 
 
 def _check_learnt(
@@ -337,10 +341,22 @@ def _range_capped(
 
 def _range_goalposts(params: dict[str, Any]) -> tuple[float, float] | None:
     clip = check_bool(params.get("clip", True), "clip", "normalise", "goalposts")
-    scale = check_float(
-        params.get("scale", 1.0), "scale", "normalise", "goalposts", minimum=0, strict=True
-    )
-    return (0.0, scale) if clip else None
+    low, high = _goalpost_scores(params.get("scores"), params.get("scale", 1.0))
+    return (low, high) if clip else None
+
+
+def _goalpost_scores(scores: Any, scale: Any) -> tuple[float, float]:
+    """The scores the lower and upper goalposts map to: ``scores`` or ``[0, scale]``."""
+    s = check_float(scale, "scale", "normalise", "goalposts", minimum=0, strict=True)
+    if scores is None:
+        return 0.0, s
+    if s != 1.0:
+        raise param_error(
+            "normalise", "goalposts", "scores", "given without scale (scores replaces it)", scores
+        )
+    if not isinstance(scores, (list, tuple)) or len(scores) != 2:
+        raise param_error("normalise", "goalposts", "scores", "a list [low, high]", scores)
+    return _bounds(scores[0], scores[1], "goalposts")
 
 
 def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
@@ -358,6 +374,93 @@ def _range_banding(params: dict[str, Any]) -> tuple[float, float]:
     else:
         k = len(thresholds) + 1
     return 1.0, float(k)
+
+
+# --------------------------------------------------------------------------------------
+# Identity
+# --------------------------------------------------------------------------------------
+
+
+def _range_identity(params: dict[str, Any]) -> tuple[float, float] | None:
+    given = params.get("range")
+    if given is None:
+        return None
+    return _declared_range(given)
+
+
+def _declared_range(given: Any) -> tuple[float, float]:
+    if not isinstance(given, (list, tuple)) or len(given) != 2:
+        raise param_error("normalise", "none", "range", "a list [low, high]", given)
+    return _bounds(given[0], given[1], "none")
+
+
+@normalisers.register(
+    "none",
+    columnwise=True,
+    reference="Identity: the values are already on the index's scale (e.g. the GPI's banded "
+    "1-5 indicator scores, Institute for Economics & Peace 2018, Methodology annex).",
+    range_of=_range_identity,
+    requires_positive=False,
+    applies_direction=False,
+    parameters=("range",),
+)
+def identity(
+    X: FloatArray,
+    /,
+    *,
+    direction: Any,
+    reference: FloatArray | None = None,
+    learnt: Mapping[str, FloatArray] | None = None,
+    range: Sequence[float] | None = None,
+) -> Normalised:
+    """No normalisation: the values are kept as they are, polarity included.
+
+    For indicators that already are scores on the index's scale (published indicator
+    scores, a second stage fed by a first). Polarity is *not* applied, so a weighted mean
+    over such values is only meaningful when they all point the index's way (the framework
+    checks this when it loads: see ``higher_is``).
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Values [score]; NaN is missing.
+    direction : array_like of ±1
+        Ignored (the values keep their direction).
+    reference, learnt : optional
+        Ignored (nothing is learnt).
+    range : [float, float], optional
+        The interval the values lie in [score], e.g. ``[1, 5]``: known at load time (so a
+        geometric mean above can be checked), and checked on the data.
+
+    Returns
+    -------
+    Normalised
+        ``values`` equal to ``X`` (a copy); nothing learnt.
+
+    Raises
+    ------
+    DataError
+        A value outside ``range``.
+
+    Examples
+    --------
+    >>> identity(np.array([[1.5], [4.0]]), direction=[-1]).values.ravel().tolist()
+    [1.5, 4.0]
+    """
+    X = as_matrix(X, "normalise", "none")
+    if range is not None:
+        low, high = _declared_range(range)
+        with np.errstate(invalid="ignore"):
+            outside = (low > X) | (high < X)
+        if outside.any():
+            columns = np.flatnonzero(outside.any(axis=0)).tolist()
+            raise DataError(
+                f"normalise method 'none': {int(outside.sum())} value(s) of column(s) "
+                f"{columns} lie outside the declared range [{low:g}, {high:g}]"
+            )
+    return Normalised(
+        values=np.array(X, dtype=np.float64, copy=True), learnt={}, flags=_no_flags(X.shape[1])
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -466,7 +569,7 @@ def minmax(
     reference=HANDBOOK,
     learns=True,
     requires_positive=False,
-    parameters=("mean", "sd"),
+    parameters=("mean", "sd", "ddof"),
 )
 def zscore(
     X: FloatArray,
@@ -477,6 +580,7 @@ def zscore(
     learnt: Mapping[str, FloatArray] | None = None,
     mean: float = 0.0,
     sd: float = 1.0,
+    ddof: int = 1,
     **params: Any,
 ) -> Normalised:
     """Standardisation (z-score), rescaled to a target mean and standard deviation.
@@ -495,6 +599,11 @@ def zscore(
         Target mean :math:`m` [score].
     sd : float, default 1
         Target standard deviation :math:`s` > 0 [score].
+    ddof : {1, 0}, default 1
+        Delta degrees of freedom of the standard deviation: 1, the sample standard
+        deviation (divisor :math:`n - 1`: R's ``sd``, COINr, Compind's ``normalise_ci``); 0,
+        the population one (divisor :math:`n`: Mazziotta & Pareto's own definition of the
+        MPI standardisation).
 
     Returns
     -------
@@ -506,7 +615,8 @@ def zscore(
     Notes
     -----
     :math:`y = m + s \\cdot d \\cdot (x - \\bar x) / \\sigma_x` with the sample standard
-    deviation :math:`\\sigma_x` (divisor :math:`n-1`), as COINr's ``n_zscore(m_sd = c(m, s))``.
+    deviation :math:`\\sigma_x` (divisor :math:`n-1`), as COINr's ``n_zscore(m_sd = c(m, s))``,
+    or with ``ddof=0`` the population one (divisor :math:`n`).
     Unbounded: a geometric mean cannot take z-scores.
 
     References
@@ -520,13 +630,16 @@ def zscore(
     >>> zscore(np.array([[1.0], [2.0], [3.0]]), direction=[1]).values.ravel().tolist()
     [-1.0, 0.0, 1.0]
     """
-    reject_unknown(params, "normalise", "zscore", ["mean", "sd"])
+    reject_unknown(params, "normalise", "zscore", ["mean", "sd", "ddof"])
     target_mean = check_float(mean, "mean", "normalise", "zscore")
     target_sd = check_float(sd, "sd", "normalise", "zscore", minimum=0, strict=True)
+    dof = check_int(ddof, "ddof", "normalise", "zscore", minimum=0)
+    if dof > 1:
+        raise param_error("normalise", "zscore", "ddof", "0 or 1", ddof)
     X = as_matrix(X, "normalise", "zscore")
 
     def learn(R: FloatArray) -> _Stats:
-        return {"mean": _col_mean(R), "sd": _col_sd(R)}
+        return {"mean": _col_mean(R), "sd": _col_sd(R, ddof=dof)}
 
     def apply(X: FloatArray, d: FloatArray, s: _Stats) -> tuple[FloatArray, _Flags]:
         constant = ~(s["sd"] > 0) & ~np.isnan(s["mean"])
@@ -543,7 +656,7 @@ def zscore(
     output_range=(0.0, 1.0),
     range_of=_range_goalposts,
     requires_positive=False,
-    parameters=("lo", "hi", "log", "clip", "scale"),
+    parameters=("lo", "hi", "log", "clip", "scale", "scores"),
 )
 def goalposts(
     X: FloatArray,
@@ -557,6 +670,7 @@ def goalposts(
     log: bool = False,
     clip: bool = True,
     scale: float = 1.0,
+    scores: Sequence[float] | None = None,
     **params: Any,
 ) -> Normalised:
     """Distance between fixed goalposts (HDI style): nothing is learnt from the data.
@@ -580,11 +694,15 @@ def goalposts(
         Truncate values outside the goalposts to 0 or ``scale`` (COINr's ``trunc2posts``).
     scale : float, default 1
         Multiply the result by ``scale`` > 0 (100 gives a 0–100 score) [score].
+    scores : [float, float], optional
+        The scores ``[a, b]`` the goalposts map to instead of ``[0, scale]`` (the GPI's
+        banded indicators run from 1 to 5: ``scores: [1, 5]``) [score].
 
     Returns
     -------
     Normalised
-        Scores [score 0–``scale``]; ``learnt`` = ``{"lo", "hi"}`` (the goalposts).
+        Scores [score ``a``–``b``, default 0–``scale``]; ``learnt`` = ``{"lo", "hi"}`` (the
+        goalposts).
 
     Raises
     ------
@@ -593,8 +711,9 @@ def goalposts(
 
     Notes
     -----
-    :math:`y = s\\,\\frac{x - lo}{hi - lo}` for direction +1 and
-    :math:`y = s\\,\\frac{hi - x}{hi - lo}` for −1 (COINr's ``n_goalposts``); with ``log``,
+    :math:`y = a + (b - a)\\,\\frac{x - lo}{hi - lo}` for direction +1 and
+    :math:`y = a + (b - a)\\,\\frac{hi - x}{hi - lo}` for −1, with :math:`[a, b]` = ``scores``
+    (default :math:`[0, s]`; COINr's ``n_goalposts``); with ``log``,
     :math:`x, lo, hi` are replaced by their natural logarithms. The HDI income index is
     :math:`(\\ln x - \\ln 100) / (\\ln 75\\,000 - \\ln 100)` with GNI per capita :math:`x`
     in 2017 PPP $ (UNDP 2020, Technical note 1). Fixed goalposts make scores comparable
@@ -613,11 +732,11 @@ def goalposts(
     >>> round(float(r.values[0, 0]), 4)
     0.5506
     """
-    allowed = ["lo", "hi", "log", "clip", "scale"]
+    allowed = ["lo", "hi", "log", "clip", "scale", "scores"]
     reject_unknown(params, "normalise", "goalposts", allowed)
     use_log = check_bool(log, "log", "normalise", "goalposts")
     clip = check_bool(clip, "clip", "normalise", "goalposts")
-    s = check_float(scale, "scale", "normalise", "goalposts", minimum=0, strict=True)
+    score_lo, score_hi = _goalpost_scores(scores, scale)
     X = as_matrix(X, "normalise", "goalposts")
     n_cols = X.shape[1]
     given: _Stats = {}
@@ -654,9 +773,104 @@ def goalposts(
         t = np.where(d > 0, X - low, high - X) / (high - low)
         if clip:
             t = np.clip(t, 0.0, 1.0)
-        return s * t, _no_flags(X.shape[1])
+        return score_lo + (score_hi - score_lo) * t, _no_flags(X.shape[1])
 
     return _run("goalposts", X, direction, None, learnt, ("lo", "hi"), learn, apply)
+
+
+@normalisers.register(
+    "ampi",
+    columnwise=True,
+    reference=(
+        "Mazziotta, M. & Pareto, A. (2018). Measuring well-being over time: the adjusted "
+        "Mazziotta-Pareto index versus other non-compensatory indices. Social Indicators "
+        "Research 136(3), 967-976. doi:10.1007/s11205-017-1577-5; Compind 3.4 ci_ampi"
+    ),
+    learns=True,
+    requires_positive=False,
+    parameters=("centre",),
+)
+def ampi(
+    X: FloatArray,
+    /,
+    *,
+    direction: Any,
+    reference: FloatArray | None = None,
+    learnt: Mapping[str, FloatArray] | None = None,
+    centre: Any = None,
+    **params: Any,
+) -> Normalised:
+    """Goalposts of the adjusted Mazziotta–Pareto index (AMPI): 70–130 around a centre.
+
+    Each indicator is rescaled between goalposts placed half its range below and above a
+    reference value (the centre, e.g. its mean in a base year), so that the centre scores
+    100 and a range of values as wide as the observed one spans 70–130. Aggregating with
+    ``mazziotta_pareto`` (population standard deviation) gives the AMPI; unlike the MPI's
+    z-scores, the goalposts make the scores comparable over time.
+
+    Parameters
+    ----------
+    X : FloatArray, shape (n_rows, n_indicators)
+        Indicator values [indicator units]; NaN is missing.
+    direction : array_like of ±1, shape (n_indicators,)
+        Polarity; −1 mirrors the scale (the upper goalpost scores 70).
+    reference : FloatArray, optional
+        Rows whose range fixes the goalposts' spread (default ``X``: all periods pooled,
+        as Compind).
+    learnt : mapping, optional
+        ``{"lo", "hi"}`` (the goalposts) of an earlier run.
+    centre : float or list of float, optional
+        The reference value of each indicator [indicator units] (Compind's ``gp``); default
+        the mean of the reference rows.
+
+    Returns
+    -------
+    Normalised
+        Scores [score, 100 at the centre; 70–130 over the reference rows when the centre
+        is their mid-range, wider otherwise]; ``learnt`` =
+        ``{"lo", "hi"}``, the goalposts ``centre ∓ (max − min) / 2``.
+
+    Notes
+    -----
+    :math:`r = 70 + 60\\,(x - lo)/(hi - lo)` for direction +1, :math:`70 + 60\\,(hi - x)/(hi
+    - lo)` for −1, with :math:`lo, hi = c \\mp (\\max x - \\min x)/2`; then
+    AMPI\\ :sup:`∓` = :math:`M_r \\mp S_r \\cdot cv_r` over each row's scores
+    (``aggregate: {method: mazziotta_pareto, ddof: 0}``).
+
+    References
+    ----------
+    .. [1] Mazziotta, M. & Pareto, A. (2018). doi:10.1007/s11205-017-1577-5
+    .. [2] Mazziotta, M. & Pareto, A. (2016). On a generalized non-compensatory composite
+       index for measuring socio-economic phenomena. Social Indicators Research 127,
+       983-1003. doi:10.1007/s11205-015-0998-2
+    .. [3] Compind 3.4, ``ci_ampi`` (the normalisation; its aggregation always applies the
+       negative penalty).
+
+    Examples
+    --------
+    >>> x = np.array([[2.0], [4.0], [6.0]])
+    >>> ampi(x, direction=[1], centre=4.0).values.ravel().tolist()
+    [70.0, 100.0, 130.0]
+    """
+    reject_unknown(params, "normalise", "ampi", ["centre"])
+    X = as_matrix(X, "normalise", "ampi")
+    n_cols = X.shape[1]
+    given = (
+        None if centre is None else check_per_column(centre, n_cols, "centre", "normalise", "ampi")
+    )
+
+    def learn(R: FloatArray) -> _Stats:
+        half = (_col_max(R) - _col_min(R)) / 2.0
+        middle = _col_mean(R) if given is None else given
+        return {"lo": middle - half, "hi": middle + half}
+
+    def apply(X: FloatArray, d: FloatArray, st: _Stats) -> tuple[FloatArray, _Flags]:
+        low, high = st["lo"], st["hi"]
+        constant = ~(high > low)
+        t = np.where(d > 0, X - low, high - X) / np.where(constant, 1.0, high - low)
+        return np.where(constant, 100.0, 70.0 + 60.0 * t), {"constant": constant}
+
+    return _run("ampi", X, direction, reference, learnt, ("lo", "hi"), learn, apply)
 
 
 # --------------------------------------------------------------------------------------

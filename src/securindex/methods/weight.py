@@ -238,6 +238,15 @@ def explicit(X: FloatArray, /, *, nominal: FloatArray | None = None) -> Weights:
     return Weights(values=v / v.sum(), info={"nominal": v})
 
 
+weighters.register(
+    "none",
+    reference=HANDBOOK + " The nominal weights as written (the same as 'explicit').",
+    learns=False,
+    requires=("nominal",),
+    parameters=(),
+)(explicit)
+
+
 @weighters.register("equal", reference=HANDBOOK, learns=False, requires=(), parameters=())
 def equal(X: FloatArray, /, *, nominal: FloatArray | None = None) -> Weights:
     """Equal weights, 1/n_children each.
@@ -834,7 +843,9 @@ def pca_rotated(
 
 def _share_bounds(bounds: Any, n_children: int) -> tuple[FloatArray, FloatArray]:
     where = "weight method 'benefit_of_doubt': "
-    if bounds is None:
+    if bounds is None or (n_children == 1 and np.asarray(bounds).size == 2):
+        # no bounds; or one pair for all children at a node with a single child, whose
+        # share is 1 whatever the bounds (a pipeline-wide setting meeting a one-child node)
         return np.zeros(n_children), np.ones(n_children)
     b = np.asarray(bounds, dtype=np.float64)
     if b.shape == (2,):
@@ -899,7 +910,9 @@ def benefit_of_doubt(
         Bounds on each child's share of the row's score [fraction]:
         :math:`L_i \le w_i x_{ij} / \sum_l w_l x_{lj} \le U_i` (Cherchye et al. 2007's
         "pie share" restrictions), one pair for all children or one per child. Without
-        bounds a row may put all its weight on its best child.
+        bounds a row may put all its weight on its best child. One pair given to a node
+        with a single child does not apply (its share is 1), so a pipeline-wide pair can
+        meet one-child nodes.
     groups : IntArray, shape (n_rows,), optional
         Period code per row: each row is compared with the rows of its own period only
         (a frontier per period). Without it, all rows form one pooled frontier.
@@ -1047,7 +1060,10 @@ def overall_weights(
     In a tree, the nominal weight of an indicator says little about its weight in the
     index: that also depends on the weights of the dimensions above it and on how many
     siblings it has. This is COINr's "effective weight" (``get_eff_weights``): the weight
-    the indicator would have in a single weighted arithmetic mean of all indicators.
+    the indicator would have in a single weighted arithmetic mean of all indicators. In a
+    DAG (an indicator or node under several parents) the weights of its paths add up.
+    Below a formula node (weights all NaN) the weights are NaN: a formula has no fixed
+    shares.
 
     Parameters
     ----------
@@ -1069,24 +1085,22 @@ def overall_weights(
     Raises
     ------
     SpecError
-        If the structure is not a single tree (no or several roots, a node under two
-        parents, a cycle) or a node's weights do not match its children.
+        If the structure has no single root, has a cycle, or a node's weights do not match
+        its children.
 
     Examples
     --------
     >>> tree = {"index": ["crime", "social"], "crime": ["homicide", "robbery"]}
     >>> overall_weights(tree, {"index": [0.6, 0.4], "crime": [1, 1]})
     {'homicide': 0.3, 'robbery': 0.3, 'social': 0.4}
+    >>> dag = {"index": ["a", "b"], "a": ["x", "y"], "b": ["y"]}
+    >>> overall_weights(dag, {"index": [0.5, 0.5], "a": [1, 1], "b": [1]})
+    {'x': 0.25, 'y': 0.75}
     """
     children_of = {node: list(children) for node, children in parents.items()}
-    owner: dict[Node, Node] = {}
+    has_parent: set[Node] = {c for children in children_of.values() for c in children}
     issues: list[str] = []
-    for node, children in children_of.items():
-        for child in children:
-            if child in owner:
-                issues.append(f"{child!r} is a child of both {owner[child]!r} and {node!r}")
-            owner[child] = node
-    roots = [node for node in children_of if node not in owner]
+    roots = [node for node in children_of if node not in has_parent]
     if len(roots) != 1:
         issues.append(
             "the structure must have exactly one root (a node that is nobody's child); "
@@ -1102,6 +1116,8 @@ def overall_weights(
         w = np.asarray(weights[node], dtype=np.float64)
         if w.shape != (len(children),):
             issues.append(f"{node!r} has {len(children)} children but weights of shape {w.shape}")
+        elif np.isnan(w).all():  # a formula node: its children's shares are undefined
+            normalised[node] = w
         elif not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             issues.append(
                 f"the weights of {node!r} must be finite, >= 0 and not all zero; got {w.tolist()}"
@@ -1110,32 +1126,65 @@ def overall_weights(
             normalised[node] = w / w.sum()
     if issues:
         raise SpecError("overall_weights: " + "; ".join(issues))
-    result: dict[Node, float] = {}
-    stack: list[tuple[Node, float]] = [(roots[0], 1.0)]
-    visited: set[Node] = set()
-    order: list[tuple[Node, float]] = []
-    while stack:
-        node, weight = stack.pop()
-        if node in visited:
-            raise SpecError(f"overall_weights: the structure has a cycle through {node!r}")
-        visited.add(node)
-        order.append((node, weight))
-        children = children_of.get(node, [])
-        for child, share in reversed(list(zip(children, normalised.get(node, []), strict=False))):
-            stack.append((child, weight * float(share)))
-    unreached = [node for node in children_of if node not in visited]
+    order = _topological(children_of, roots[0])
+    share: dict[Node, float] = dict.fromkeys(order, 0.0)
+    share[roots[0]] = 1.0
+    for node in order:  # parents before children: a child under several parents sums
+        for child, part in zip(children_of.get(node, []), normalised.get(node, []), strict=False):
+            share[child] = share[child] + share[node] * float(part)
+    unreached = [node for node in children_of if node not in share]
     if unreached:
         raise SpecError(
             f"overall_weights: nodes {unreached!r} cannot be reached from the root "
             f"{roots[0]!r} (a cycle?)"
         )
-    for node, weight in order:
+    result: dict[Node, float] = {}
+    for node in _preorder(children_of, roots[0]):
         if children_of.get(node):
             if include_inner:
-                result[node] = weight
+                result[node] = share[node]
         else:
-            result[node] = weight
+            result[node] = share[node]
     return result
+
+
+def _preorder(children_of: Mapping[Node, Sequence[Node]], root: Node) -> list[Node]:
+    """Nodes in depth-first order of first visit, children in their listed order."""
+    seen: set[Node] = set()
+    out: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        out.append(node)
+        stack.extend(reversed(list(children_of.get(node, []))))
+    return out
+
+
+def _topological(children_of: Mapping[Node, Sequence[Node]], root: Node) -> list[Node]:
+    """Every node reachable from ``root``, each after all of its parents (depth-first
+    order, reversed post-order); a :class:`SpecError` on a cycle."""
+    state: dict[Node, int] = {}
+    post: list[Node] = []
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    state[root] = 1
+    while stack:
+        node, k = stack.pop()
+        children = children_of.get(node, [])
+        if k < len(children):
+            stack.append((node, k + 1))
+            child = children[k]
+            if state.get(child) == 1:
+                raise SpecError(f"overall_weights: the structure has a cycle through {child!r}")
+            if child not in state:
+                state[child] = 1
+                stack.append((child, 0))
+        else:
+            state[node] = 2
+            post.append(node)
+    return post[::-1]
 
 
 def variance_shares(X_children: FloatArray, w: FloatArray) -> FloatArray:
@@ -1210,3 +1259,7 @@ def variance_shares(X_children: FloatArray, w: FloatArray) -> FloatArray:
     variance = covariance.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(variance > 0, covariance / variance, np.nan)
+
+
+# Frontier methods of their own module register into the same table (imported last).
+from securindex.methods import frontier as _frontier  # noqa: E402, F401

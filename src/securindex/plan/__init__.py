@@ -4,10 +4,11 @@
 immutable :class:`Plan` (no data). The in-memory pipeline, the Monte-Carlo engine and the
 Dask engine all run a plan with the same method kernels (the registries' typed records)
 and the same node rules (:mod:`securindex.plan.rules`: missing-data policy, not scored at
-zero, benefit of the doubt, ranks within periods, audit rows).
+zero, benefit of the doubt, node formulas, ranks within periods, audit rows).
 """
 
 from securindex.plan.compiled import (
+    NODE_KIND_FORMULA,
     NODE_KIND_FRONTIER,
     NODE_KIND_WEIGHTED,
     ColumnGroup,
@@ -35,6 +36,7 @@ from securindex.plan.rules import (
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "NODE_KIND_FORMULA",
     "NODE_KIND_FRONTIER",
     "NODE_KIND_WEIGHTED",
     "NODE_RULES",

@@ -29,6 +29,7 @@ import numpy as np
 
 from securindex.methods._registry import Method
 from securindex.methods._types import FloatArray
+from securindex.node_formula import NodeFormula
 from securindex.plan.steps import FAMILIES, split_options
 from securindex.spec.framework import MissingPolicy, Step
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from securindex.framework import Framework
 
 __all__ = [
+    "NODE_KIND_FORMULA",
     "NODE_KIND_FRONTIER",
     "NODE_KIND_WEIGHTED",
     "ColumnGroup",
@@ -48,6 +50,9 @@ __all__ = [
 
 NODE_KIND_WEIGHTED = "weighted"
 """A node scored by its aggregator over its weighted children."""
+
+NODE_KIND_FORMULA = "formula"
+"""A node scored by its formula over its children's scores (:mod:`securindex.node_formula`)."""
 
 NODE_KIND_FRONTIER = "frontier"
 """A node scored by its weighting method's optimum (benefit of the doubt: the LP's share of
@@ -165,6 +170,20 @@ class NodePlan:
     zero_floor : bool
         ``allow_zero`` on a mean that needs positive children: rows where a child is 0
         are not scored (audited) instead of failing.
+    formula : NodeFormula or None
+        The node's formula over its children (kind ``formula``).
+    higher_is_better : bool
+        The direction of the node's scores (``higher_is``): ranks put the highest score
+        first when True, the lowest when False.
+    range : (float, float) or None
+        The declared range of the node's scores, checked on the scores.
+    impute : StepPlan or None
+        Imputation of the node's own scores (rows it could not score).
+    impute_group : str or None
+        The group column that imputation takes statistics within.
+    normalise : StepPlan or None
+        A second normalisation of the node's own scores (after its imputation), learnt
+        from the node's scores of all rows (``pooled``) or of each period.
     """
 
     id: str
@@ -177,11 +196,22 @@ class NodePlan:
     aggregate: StepPlan
     missing: MissingPolicy
     zero_floor: bool
+    formula: NodeFormula | None = None
+    higher_is_better: bool = True
+    range: tuple[float, float] | None = None
+    impute: StepPlan | None = None
+    impute_group: str | None = None
+    normalise: StepPlan | None = None
 
     @property
     def nominal_weights(self) -> FloatArray:
         """The nominal weights as a float array, shape (n_children,)."""
         return np.asarray(self.nominal, dtype=np.float64)
+
+    @property
+    def formula_text(self) -> str:
+        """The node's formula as written ("" for a node without one)."""
+        return self.formula.text if self.formula is not None else ""
 
     @property
     def leaf(self) -> bool:
@@ -226,9 +256,12 @@ class Plan:
     normalise : tuple of NormaliseGroup
         Normalisation, one group per distinct step and reference.
     nodes : tuple of NodePlan
-        Inner nodes, children before parents, the root last.
+        Inner nodes, children before parents, the root last; a node under several
+        parents (a DAG) is computed once.
     node_order : tuple of str
         The columns of the score matrix (root first, then breadth-first).
+    higher_is_better : tuple of bool
+        Per column of the score matrix, the direction its ranks follow.
     """
 
     framework_id: str
@@ -242,6 +275,7 @@ class Plan:
     normalise: tuple[NormaliseGroup, ...]
     nodes: tuple[NodePlan, ...]
     node_order: tuple[str, ...]
+    higher_is_better: tuple[bool, ...] = ()
 
     @property
     def directions(self) -> FloatArray:
@@ -311,10 +345,21 @@ def compile_plan(framework: Framework) -> Plan:
         children = tuple(framework.children[node_id])
         weight = StepPlan.of("weight", framework.weight_step(node_id))
         aggregate = StepPlan.of("aggregate", framework.aggregate_step(node_id))
+        formula = framework.formulas.get(node_id)
+        kind = (
+            NODE_KIND_FORMULA
+            if formula is not None
+            else NODE_KIND_FRONTIER
+            if weight.method.scores_node
+            else NODE_KIND_WEIGHTED
+        )
+        impute_step = framework.node_impute_step(node_id)
+        impute_plan = StepPlan.of("impute", impute_step) if impute_step is not None else None
+        rescale = framework.node_normalise_step(node_id)
         nodes.append(
             NodePlan(
                 id=node_id,
-                kind=NODE_KIND_FRONTIER if weight.method.scores_node else NODE_KIND_WEIGHTED,
+                kind=kind,
                 children=children,
                 sources=tuple(
                     ("indicator", position[c]) if c in position else ("node", column[c])
@@ -326,12 +371,18 @@ def compile_plan(framework: Framework) -> Plan:
                 aggregate=aggregate,
                 missing=framework.missing_policy(node_id),
                 zero_floor=_zero_floor(aggregate),
+                formula=formula,
+                higher_is_better=framework.higher_is(node_id) == "better",
+                range=framework.node_range(node_id),
+                impute=impute_plan,
+                impute_group=impute_plan.options.get("group") if impute_plan else None,
+                normalise=StepPlan.of("normalise", rescale) if rescale is not None else None,
             )
         )
     return Plan(
         framework_id=framework.id,
         indicators=ids,
-        direction=tuple(1.0 if framework.polarity(i) == "positive" else -1.0 for i in ids),
+        direction=tuple(framework.direction(i) for i in ids),
         screen=screen,
         screen_on=str(screen.options.get("stage", "raw")),
         impute=impute,
@@ -340,4 +391,5 @@ def compile_plan(framework: Framework) -> Plan:
         normalise=normalise,
         nodes=tuple(nodes),
         node_order=order,
+        higher_is_better=tuple(framework.higher_is(n) == "better" for n in order),
     )

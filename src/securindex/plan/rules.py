@@ -46,8 +46,13 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from securindex.errors import DataError, SpecError
-from securindex.methods._types import FloatArray, IntArray
-from securindex.plan.compiled import NODE_KIND_FRONTIER, NODE_KIND_WEIGHTED, NodePlan
+from securindex.methods._types import BoolArray, FloatArray, IntArray
+from securindex.plan.compiled import (
+    NODE_KIND_FORMULA,
+    NODE_KIND_FRONTIER,
+    NODE_KIND_WEIGHTED,
+    NodePlan,
+)
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -60,10 +65,13 @@ __all__ = [
     "apply_missing_policy",
     "audit_frame",
     "audit_table",
+    "check_node_range",
     "column_audit",
+    "impute_node",
     "node_is_rowwise",
     "node_weights",
     "normalisation_rows",
+    "normalise_node",
     "rank_within_periods",
     "register_node_rule",
     "score_node",
@@ -78,6 +86,11 @@ REASONS: dict[str, str] = {
     "low_coverage": "the present children's share of the weight is below min_coverage",
     "zero_child": "a child is 0 under a mean that needs strictly positive children (allow_zero)",
     "non_finite_score": "the node's score is not finite (±inf), so it is not scored",
+    "no_child_value": "none of the node's children has a value in this row",
+    "undefined_score": "the node's method gives no value for these children",
+    "formula_undefined": "the node's formula is undefined for the row's children (a division "
+    "by zero, the log of a value <= 0 …)",
+    "node_imputed": "the node could not score the row; its score was imputed",
 }
 """Reason codes of the rows a node does not score, with their meaning. Node- and score-level
 audits add theirs here (one place): an engine writes ``REASONS[code]``-backed rows with
@@ -295,6 +308,9 @@ def node_weights(node: NodePlan, block: FloatArray) -> tuple[FloatArray, dict[st
     PCA), so that, like pooled normalisation, they do not change the scale over time. The
     engines pass the children's labels to methods that take ``labels``; nothing else.
     """
+    if node.kind == NODE_KIND_FORMULA:
+        # a formula has no weights: the children's influence depends on the values
+        return np.full(len(node.children), np.nan), {"formula": node.formula_text}
     step = node.weight
     params = step.kwargs()
     extra: dict[str, Any] = {}
@@ -526,9 +542,38 @@ class Frontier(NodeRule):
         return NodeScore(values=100.0 * np.asarray(info["scores"], dtype=np.float64))
 
 
+class FormulaRule(NodeRule):
+    """The node is its formula of its children's scores (:mod:`securindex.node_formula`):
+    row by row, replicates included; rows the formula leaves undefined are not scored."""
+
+    def score(
+        self,
+        node: NodePlan,
+        x: FloatArray,
+        w: FloatArray,
+        info: Mapping[str, Any],
+        *,
+        total: Any,
+        period_codes: IntArray,
+        labels: Callable[[IntArray], Sequence[Any]] | None = None,
+    ) -> NodeScore:
+        assert node.formula is not None
+        values, problems = node.formula.evaluate(node.children, x)
+        unscored = []
+        for reason, mask in problems.items():
+            if reason.startswith("missing value of"):
+                continue  # a missing child: nothing to score (as in a mean)
+            rows = np.flatnonzero(mask.reshape(-1, mask.shape[-1]).any(axis=0))
+            unscored.append(
+                Unscored(rows=rows, reason="formula_undefined", before=np.nan, detail=reason)
+            )
+        return NodeScore(values=values, unscored=unscored)
+
+
 NODE_RULES: dict[str, NodeRule] = {
     NODE_KIND_WEIGHTED: WeightedMean(),
     NODE_KIND_FRONTIER: Frontier(),
+    NODE_KIND_FORMULA: FormulaRule(),
 }
 """Node kind (:attr:`NodePlan.kind`) → its rule."""
 
@@ -574,9 +619,160 @@ def score_node(
     NodeScore
         Scores, shape (..., n_rows) [score], and the rows not scored.
     """
-    return NODE_RULES[node.kind].score(
+    result = NODE_RULES[node.kind].score(
         node, x, w, info, total=total, period_codes=period_codes, labels=labels
     )
+    result = _explain_missing(node, x, result)
+    if node.range is not None:
+        check_node_range(node, result.values, labels)
+    return result
+
+
+def check_node_range(
+    node: NodePlan,
+    values: FloatArray,
+    labels: Callable[[IntArray], Sequence[Any]] | None = None,
+) -> None:
+    """A node's scores must lie within its declared ``range``.
+
+    Raises
+    ------
+    DataError
+        Scores outside the range, with the first rows concerned.
+    """
+    assert node.range is not None
+    low, high = node.range
+    with np.errstate(invalid="ignore"):
+        outside = (values < low) | (values > high)
+    if not outside.any():
+        return
+    rows = np.flatnonzero(outside.reshape(-1, outside.shape[-1]).any(axis=0))
+    found = values.reshape(-1, values.shape[-1])[:, rows]
+    raise DataError(
+        f"node '{node.id}': {len(rows)} score(s) outside its declared range [{low:g}, "
+        f"{high:g}] (from {np.nanmin(found):g} to {np.nanmax(found):g}); check the formula, "
+        "or the range",
+        rows=list(labels(rows[:20])) if labels is not None else [],
+    )
+
+
+def normalise_node(
+    node: NodePlan, values: FloatArray, period_codes: IntArray
+) -> tuple[FloatArray, dict[str, Any]]:
+    """A node's second normalisation of its own scores (its ``normalise`` step).
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node (acts only when :attr:`NodePlan.normalise` is set).
+    values : FloatArray, shape (..., n_rows)
+        The node's scores [score]; each replicate (leading axes) learns on its own.
+    period_codes : IntArray, shape (n_rows,)
+        Period of each row (``reference: per_period`` learns within each period).
+
+    Returns
+    -------
+    values : FloatArray
+        The rescaled scores, same shape [the normaliser's scale].
+    learnt : dict
+        What the normaliser learnt (per replicate on the last axis).
+    """
+    if node.normalise is None:
+        return values, {}
+    from securindex.methods.normalise import normalise_by_period
+
+    step = node.normalise
+    shape = values.shape
+    block = np.asarray(values, dtype=np.float64).reshape(-1, shape[-1]).T  # rows × replicates
+    mode = str(step.options.get("reference", "pooled"))
+    try:
+        result = normalise_by_period(
+            step.method,
+            block,
+            period_codes,
+            np.ones(block.shape[1]),
+            mode=mode,
+            **step.kwargs(),
+        )
+    except SpecError as exc:
+        raise SpecError(f"node '{node.id}' normalise: {exc}") from None
+    except DataError as exc:
+        raise DataError(f"node '{node.id}' normalise: {exc}") from None
+    learnt = {**result.learnt, **result.flags}
+    return np.asarray(result.values, dtype=np.float64).T.reshape(shape), learnt
+
+
+def impute_node(
+    node: NodePlan, values: FloatArray, codes: Mapping[str, Any]
+) -> tuple[FloatArray, BoolArray]:
+    """Fill the rows a node could not score with its ``impute`` method.
+
+    Parameters
+    ----------
+    node : NodePlan
+        The node (acts only when :attr:`NodePlan.impute` is set).
+    values : FloatArray, shape (..., n_rows)
+        The node's scores [score]; leading axes are replicates, each imputed on its own.
+    codes : mapping
+        ``entity``, ``period`` and ``groups`` codes of the rows, as imputers take them.
+
+    Returns
+    -------
+    values : FloatArray
+        The scores with the gaps the method could fill filled.
+    filled : BoolArray, shape (n_rows,)
+        Rows filled in any replicate.
+    """
+    if node.impute is None or not np.isnan(values).any():
+        return values, np.zeros(values.shape[-1], dtype=bool)
+    step = node.impute
+    shape = values.shape
+    block = np.asarray(values, dtype=np.float64).reshape(-1, shape[-1]).T  # rows × replicates
+    try:
+        result = step.method(np.array(block, order="F"), **codes, **step.kwargs())
+    except SpecError as exc:
+        raise SpecError(f"node '{node.id}' impute: {exc}") from None
+    except DataError as exc:
+        raise DataError(f"node '{node.id}' impute: {exc}") from None
+    filled = np.asarray(np.asarray(result.imputed, dtype=bool).any(axis=1), dtype=bool)
+    return np.asarray(result.values, dtype=np.float64).T.reshape(shape), filled
+
+
+def _explain_missing(node: NodePlan, x: FloatArray, result: NodeScore) -> NodeScore:
+    """Every row a node leaves without a score says why: ±inf scores become NaN
+    (``non_finite_score``); NaN rows no rule reported are ``no_child_value`` when every
+    child is missing, else ``undefined_score``. Rows are positions along the row axis
+    (for replicated input, rows concerned in any replicate)."""
+    values = np.asarray(result.values, dtype=np.float64)
+    infinite = np.isinf(values)
+    if infinite.any():
+        values = np.where(infinite, np.nan, values)
+    missing = np.isnan(values)
+    if not missing.any():
+        return result
+    n_rows = values.shape[-1]
+    explained = np.zeros(n_rows, dtype=bool)
+    for event in result.unscored:
+        explained[event.rows] = True
+    unscored = list(result.unscored)
+
+    def rows_of(mask: np.ndarray) -> IntArray:
+        return np.flatnonzero(mask.reshape(-1, n_rows).any(axis=0) & ~explained)
+
+    new_rows = rows_of(infinite)
+    if len(new_rows):
+        unscored.append(Unscored(new_rows, "non_finite_score", np.nan, REASONS["non_finite_score"]))
+        explained[new_rows] = True
+    if x.shape[:-1] == values.shape:
+        no_child = missing & np.isnan(x).all(axis=-1)
+    else:  # shared children under replicated scores
+        no_child = missing & np.broadcast_to(np.isnan(x).all(axis=-1), values.shape)
+    for code, mask in (("no_child_value", no_child), ("undefined_score", missing)):
+        new_rows = rows_of(mask)
+        if len(new_rows):
+            unscored.append(Unscored(new_rows, code, np.nan, REASONS[code]))
+            explained[new_rows] = True
+    return NodeScore(values=values, unscored=unscored)
 
 
 def node_is_rowwise(node: NodePlan) -> bool:
@@ -589,8 +785,10 @@ def node_is_rowwise(node: NodePlan) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArray:
-    """Rank of each row's score within its period: 1 = highest, ties share the best rank.
+def rank_within_periods(
+    scores: FloatArray, period_codes: IntArray, higher_is_better: Any = True
+) -> FloatArray:
+    """Rank of each row's score within its period: 1 = best, ties share the best rank.
 
     Parameters
     ----------
@@ -598,6 +796,9 @@ def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArra
         Scores [score]; NaN is not ranked. Columns are nodes or replicates.
     period_codes : IntArray, shape (n_rows,)
         Period code of each row.
+    higher_is_better : bool or array of bool, shape (n_columns,), default True
+        Per column, whether the highest score is the best (rank 1) or the lowest is
+        (``higher_is: worse``: a peace or hardship index).
 
     Returns
     -------
@@ -621,6 +822,9 @@ def rank_within_periods(scores: FloatArray, period_codes: IntArray) -> FloatArra
            [4.]])
     """
     scores = np.asarray(scores, dtype=np.float64)
+    better = np.asarray(higher_is_better, dtype=bool)
+    if not better.all():
+        scores = np.where(better, scores, -scores) if scores.ndim == 2 else -scores
     out = np.full(scores.shape, np.nan, order="F")
     codes = np.asarray(period_codes)
     by_period = np.argsort(codes, kind="stable")

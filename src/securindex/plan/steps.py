@@ -40,6 +40,11 @@ PIPELINE_OPTIONS: dict[str, dict[str, str]] = {
         "group": "a group column of the data (declared under 'groups' in the data "
         "dictionary); statistics are taken within each group",
     },
+    "treat": {
+        "per_period": "true: treat each period's rows on their own (the outlier rule, "
+        "winsorisation bounds and transforms chosen within each period, as COINr treats a "
+        "panel year by year); default false: all periods pooled",
+    },
     "normalise": {
         "reference": "'pooled' (default): learn from all periods together, comparable over "
         "time; 'per_period': learn within each period; 'base': learn from base_period",

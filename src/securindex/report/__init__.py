@@ -187,6 +187,9 @@ def render_report(
             n_top=int(n_top),
             label_of=label_of,
         )
+    from securindex.report._spatial import spatial_context
+
+    context["spatial"] = spatial_context(data, data.periods[-1])
     environment = _environment()
     images = _draw(context.pop("charts"), progress=progress)
     return str(environment.get_template(TEMPLATE).render(images=images, **context))

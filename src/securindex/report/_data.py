@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,7 @@ class ReportData:
     id_names: dict[str, str] = field(default_factory=dict)
     entity_labels: dict[str, str] = field(default_factory=dict)
     root_aggregation: str = ""
+    areas: Any = None  # the entities' polygons (securindex.geo.Areas), for the map sections
 
     @property
     def pillars(self) -> tuple[str, ...]:
@@ -436,12 +437,15 @@ def load(
     """A :class:`ReportData` from a result in memory, a results folder, or itself."""
     if isinstance(source, ReportData):
         return source
+    from securindex.report._spatial import folder_areas
+
     if isinstance(source, (str, Path)):
-        return from_folder(source, data_name=data_name)
+        folder = from_folder(source, data_name=data_name)
+        return replace(folder, areas=folder_areas(Path(source)))
     from securindex.result import IndexResult
 
     if isinstance(source, IndexResult):
-        return from_result(source, data_name=data_name)
+        return replace(from_result(source, data_name=data_name), areas=source.areas)
     raise TypeError(
         f"expected an IndexResult or the path of a results folder, got {type(source).__name__}"
     )

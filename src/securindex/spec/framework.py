@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from securindex.spec.indicator import Category, Polarity, _check_unit
 
 __all__ = [
     "ColumnIndicator",
     "FrameworkSpec",
+    "HigherIs",
     "IndicatorOverride",
     "MissingPolicy",
     "Node",
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 _IDENTIFIER = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+HigherIs = Literal["better", "worse"]
+"""The direction of a score: ``better`` (more is better, the default) or ``worse`` (more is
+worse: a peace, hardship or inequality index). Ranks follow it: rank 1 is the best."""
 
 
 class _Spec(BaseModel):
@@ -117,13 +122,40 @@ class Node(_Spec):
     name: str = ""
     description: str = ""
     weight: float = Field(default=1.0, description="nominal weight within its parent, >= 0")
-    children: list[str] = Field(min_length=1)
+    children: list[str] = Field(
+        default_factory=list,
+        description="child node and indicator ids (a formula node: default, the ids its "
+        "formula names)",
+    )
+    formula: str | None = Field(
+        default=None,
+        description="the node's score as a formula of its children's scores, naming them "
+        "by id (e.g. 'female / male', '1 - sqrt(a * b)'); replaces weighting and aggregate",
+    )
+    range: tuple[float, float] | None = Field(
+        default=None,
+        description="the interval the node's scores must lie in, [low, high]: checked at "
+        "load against the children's ranges and on the scores",
+    )
     aggregate: Step | None = None
     weighting: Step | None = Field(
         default=None,
         description="how this node's children are weighted (overrides pipeline.weight)",
     )
     missing: MissingPolicy | None = None
+    impute: Step | None = Field(
+        default=None,
+        description="imputation of the node's own scores (an impute method), for rows the "
+        "node could not score: e.g. an entity with no data in the dimension",
+    )
+    normalise: Step | None = Field(
+        default=None,
+        description="a second normalisation of the node's own scores (after its imputation), "
+        "e.g. {method: minmax, lo: 1, hi: 100}: the rescaled average of a hardship index",
+    )
+    higher_is: HigherIs | None = Field(
+        default=None, description="direction of the node's scores (default: the framework's)"
+    )
 
     @field_validator("weight")
     @classmethod
@@ -139,14 +171,68 @@ class Node(_Spec):
             raise ValueError(f"children listed more than once: {repeated}")
         return value
 
+    @field_validator("range")
+    @classmethod
+    def _range_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _ordered_range(value)
+
+    @model_validator(mode="after")
+    def _children_or_formula(self) -> Node:
+        if not self.children and self.formula is None:
+            raise ValueError(
+                f"node '{self.id}' has no children: list them under 'children', or give the "
+                "node a 'formula' over its children's ids"
+            )
+        if self.formula is not None:
+            _formula_alone(self.aggregate, self.weighting)
+        return self
+
+
+def _ordered_range(value: tuple[float, float] | None) -> tuple[float, float] | None:
+    if value is not None and not value[0] <= value[1]:
+        raise ValueError(f"range must be [low, high] with low <= high; got {list(value)}")
+    return value
+
+
+def _formula_alone(aggregate: Step | None, weighting: Step | None) -> None:
+    """A formula node is scored by its formula: an aggregate or weighting would be ignored."""
+    given = [k for k, v in (("aggregate", aggregate), ("weighting", weighting)) if v is not None]
+    if given:
+        raise ValueError(
+            f"a node with a formula is scored by the formula, so {' and '.join(given)} would "
+            "be ignored; remove them (or remove the formula)"
+        )
+
 
 class RootSettings(_Spec):
-    """Optional settings of the root node, whose id is the framework's id."""
+    """Optional settings of the root node, whose id is the framework's id.
+
+    ``formula`` scores the root from its children (the top-level nodes, or the ids the
+    formula names) instead of a weighted mean; ``children`` lists the root's children
+    explicitly, which lets indicators sit directly under the root (a flat index).
+    """
 
     name: str = ""
+    children: list[str] = Field(default_factory=list)
+    formula: str | None = None
+    range: tuple[float, float] | None = None
     aggregate: Step | None = None
     weighting: Step | None = None
     missing: MissingPolicy | None = None
+    impute: Step | None = None
+    normalise: Step | None = None
+    higher_is: HigherIs | None = None
+
+    @field_validator("range")
+    @classmethod
+    def _range_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _ordered_range(value)
+
+    @model_validator(mode="after")
+    def _formula_only(self) -> RootSettings:
+        if self.formula is not None:
+            _formula_alone(self.aggregate, self.weighting)
+        return self
 
 
 class IndicatorOverride(_Spec):
@@ -189,6 +275,18 @@ class ColumnIndicator(_Spec):
         _non_negative_weight(value)
         return value
 
+    @field_validator("column", "denominator")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_IDENTIFIER, value):
+            raise ValueError(
+                f"'{value}' is not a variable name (letters, digits, _): 'column' names a "
+                "variable of the panel, not a header of the file. Map the header to a "
+                f"variable in the data dictionary (variables: {{my_name: {{column: "
+                f"'{value}', unit: ...}}}}) and write column: my_name here"
+            )
+        return value
+
     @field_validator("unit", "denominator_unit")
     @classmethod
     def _unit_parses(cls, value: str) -> str:
@@ -211,7 +309,13 @@ class FrameworkSpec(_Spec):
     pipeline: Pipeline = Field(default_factory=Pipeline)
     overrides: dict[str, IndicatorOverride] = Field(default_factory=dict)
     root: RootSettings = Field(default_factory=lambda: RootSettings())
-    structure: list[Node] = Field(min_length=1)
+    higher_is: HigherIs = Field(
+        default="better",
+        description="direction of the index's scores: 'better' (default) or 'worse' (a peace, "
+        "hardship or inequality index); normalisation orients every indicator that way and "
+        "rank 1 is the lowest score",
+    )
+    structure: list[Node] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list, description="dataset group columns to keep")
     metadata: dict[str, Any] = Field(default_factory=dict)
     engine: str | dict[str, Any] | None = Field(

@@ -1,4 +1,5 @@
-"""Area ids, offence codes and filter values as text keys, whatever a file stored."""
+"""Area ids, offence codes and filter values as text keys, whatever a file stored (shared by
+the incidents counter and the area polygons of :mod:`securindex.geo`)."""
 
 from __future__ import annotations
 
