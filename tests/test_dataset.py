@@ -573,6 +573,27 @@ def test_empty_or_corrupt_parquet_is_a_data_error(tmp_path: Path, content: bytes
     assert info.value.__cause__ is not None
 
 
+def test_parquet_bomb_is_refused_from_its_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed Parquet file that decodes past the limit is refused before reading."""
+    pytest.importorskip("pyarrow", reason="Parquet needs the parquet extra")
+    from securindex import dataset
+
+    monkeypatch.setattr(dataset, "MAX_DECOMPRESSED_BYTES", 2**20)
+    path = tmp_path / "bomb.parquet"
+    n = 2**16  # 2 MiB once decoded (4 columns × 8 bytes per row), far less on disk
+    years = np.arange(n)
+    frame = pd.DataFrame({"city": "a", "year": years, "murders": np.zeros(n), "pop": 1.0})
+    frame.to_parquet(path, compression="zstd")
+    assert path.stat().st_size < 2**20
+    with pytest.raises(DataError, match="GiB once decoded, more than the limit of") as info:
+        _read(path)
+    assert info.value.source == str(path)
+    monkeypatch.setattr(dataset, "MAX_DECOMPRESSED_BYTES", 2**30)
+    assert len(_read(path)) == n
+
+
 def test_gzip_bomb_stops_at_the_decompressed_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -213,3 +213,30 @@ def test_geographic_polygons_are_projected_for_distances() -> None:
     x, y = areas.centroids()
     # neighbouring cells' centroids are 1 km apart in the UTM zone geopandas picks
     assert np.hypot(x[1] - x[0], y[1] - y[0]) == pytest.approx(1000, rel=1e-3)
+
+
+def test_weights_are_built_once_per_set_of_polygons(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report's maps, Moran's I, LISA, Gi* and spatial_lag ask for the same weights: the
+    polygons' neighbours are found once, and each caller still gets its own subset."""
+    from dataclasses import replace
+
+    from securindex.geo import weights as module
+
+    calls: list[str] = []
+    queen = module._WEIGHTS["queen"]
+
+    def counted(areas, spec):  # type: ignore[no-untyped-def]
+        calls.append(spec.method)
+        return queen.build(areas, spec)
+
+    monkeypatch.setitem(module._WEIGHTS, "queen", replace(queen, build=counted))
+    areas = read_areas(_grid(3), key="key")
+    first = spatial_weights(areas)
+    again = spatial_weights(areas)
+    part = spatial_weights(areas, keys=["a0", "a1", "a3"])
+    assert calls == ["queen"]
+    assert again.w.neighbors == first.w.neighbors and first.w.cardinalities["a4"] == 8
+    assert set(part.w.neighbors["a0"]) == {"a1", "a3"}
+    assert first.w.cardinalities["a0"] == 3  # the subset did not touch the cached weights
+    spatial_weights(read_areas(_grid(3), key="key"))  # other polygons: built again
+    assert calls == ["queen", "queen"]

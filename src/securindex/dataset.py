@@ -433,7 +433,8 @@ class Panel:
 
 
 MAX_DECOMPRESSED_BYTES = 4 * 1024**3
-"""Most bytes read from one data file after decompression [bytes] (a gzip bomb stops here)."""
+"""Most bytes read from one data file after decompression [bytes] (a gzip bomb stops here;
+a Parquet file that would decode to more is refused from its footer)."""
 
 MAX_LINE_BYTES = 4 * 1024**2
 """Longest line of a CSV file [bytes]."""
@@ -617,8 +618,23 @@ def _read_parquet(path: Path, text_columns: Collection[str]) -> pd.DataFrame:
             f"reading Parquet needs pyarrow: pip install 'securindex[parquet]' ({exc})",
             source=str(path),
         ) from None
+    import pyarrow.parquet as pq
+
     try:
+        # the footer states the rows, the columns and each row group's encoded size: a file
+        # that would decode past the limit (at least 8 bytes per cell in a DataFrame) is
+        # refused before any column is read
+        metadata = pq.ParquetFile(path).metadata
+        encoded = sum(metadata.row_group(k).total_byte_size for k in range(metadata.num_row_groups))
+        decoded = max(encoded, 8 * metadata.num_rows * metadata.num_columns)
+        if decoded > MAX_DECOMPRESSED_BYTES:
+            raise _LimitError(
+                f"{decoded / 2**30:.3g} GiB once decoded, more than the limit of "
+                f"{MAX_DECOMPRESSED_BYTES / 2**30:g} GiB; split the file"
+            )
         frame = pd.read_parquet(path)
+    except _LimitError as exc:
+        raise DataError(str(exc), source=str(path)) from None
     except Exception as exc:  # pyarrow's ArrowInvalid/OSError on a corrupt or empty file
         raise DataError(f"not a readable Parquet file: {exc}", source=str(path)) from exc
     for column in text_columns:

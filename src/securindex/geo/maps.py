@@ -29,6 +29,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,9 @@ def _quantiles(y: np.ndarray, k: int, bins: Sequence[float] | None) -> Any:
 def _natural_breaks(y: np.ndarray, k: int, bins: Sequence[float] | None) -> Any:
     import mapclassify
 
-    return mapclassify.FisherJenks(y, k=k)  # Jenks' optimal breaks, computed exactly
+    with warnings.catch_warnings():  # without numba it says so on every map: same breaks
+        warnings.filterwarnings("ignore", "Numba not installed", UserWarning)
+        return mapclassify.FisherJenks(y, k=k)  # Jenks' optimal breaks, computed exactly
 
 
 @register_scheme("equal_interval")

@@ -24,6 +24,7 @@ References
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -241,9 +242,7 @@ def spatial_weights(
     if keys is None:
         without = set(areas.without_data)
         keys = [k for k in areas.keys if k not in without]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # libpysal's island warnings: reported below, once
-        full = method.build(areas, spec)
+    full = _built(areas, spec, method.build)
     subset = SpatialWeights(_copy_binary(full), spec).subset(list(keys))
     subset.w.transform = spec.transform
     islands = tuple(str(k) for k in subset.w.islands)
@@ -263,6 +262,24 @@ def spatial_weights(
             stacklevel=2,
         )
     return weights
+
+
+_BUILT: weakref.WeakKeyDictionary[Areas, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""The weights built for each set of polygons, by declaration (kept while the polygons
+live): a report's maps, Moran's I, LISA and Gi* and a formula's ``spatial_lag`` build them
+once."""
+
+
+def _built(areas: Areas, spec: WeightsSpec, build: Builder) -> Any:
+    """The full weights of ``areas`` under ``spec``, built on first use (never modified:
+    callers subset a copy)."""
+    cache = _BUILT.setdefault(areas, {})
+    key = spec.model_dump_json()
+    if key not in cache:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # libpysal's island warnings: reported once
+            cache[key] = build(areas, spec)
+    return cache[key]
 
 
 def _attach(areas: Areas, weights: SpatialWeights) -> SpatialWeights:
