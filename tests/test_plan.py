@@ -24,6 +24,8 @@ from securindex.plan import (
     NodeScore,
     Unscored,
     audit_frame,
+    audit_table,
+    column_audit,
     compile_plan,
     rank_within_periods,
     register_node_rule,
@@ -160,7 +162,9 @@ def test_ranks_within_periods_equal_pandas() -> None:
 def test_audit_rows_are_built_from_the_rows_concerned_only() -> None:
     index = pd.MultiIndex.from_tuples([("x", 1), ("y", 1), ("z", 1)], names=["entity", "period"])
     frame = audit_frame("aggregate", index, np.array([2]), "p1", "not scored", 0.25, np.nan, "why")
-    assert frame.to_dict("records") == [
+    records = frame.to_dict("records")
+    assert np.isnan(records[0].pop("after"))
+    assert records == [
         {
             "stage": "aggregate",
             "entity": "z",
@@ -168,10 +172,15 @@ def test_audit_rows_are_built_from_the_rows_concerned_only() -> None:
             "item": "p1",
             "action": "not scored",
             "before": 0.25,
-            "after": frame["after"].iloc[0],
             "detail": "why",
         }
     ]
+    # labels are stored once (categories); a whole-column row has no entity or period
+    joined = audit_table([frame, column_audit("treat", index, "a", "transformed", "log")])
+    assert isinstance(joined["item"].dtype, pd.CategoricalDtype)
+    assert joined["item"].tolist() == ["p1", "a"]
+    assert joined["entity"].iloc[0] == "z" and pd.isna(joined["entity"].iloc[1])
+    assert list(joined["entity"].cat.categories) == ["z"]  # unused categories dropped
 
 
 def test_a_new_node_kind_is_a_rule_in_the_table() -> None:

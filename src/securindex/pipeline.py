@@ -46,15 +46,16 @@ from securindex.methods.treat import run_treater, treat_by_period
 from securindex.methods.weight import overall_weights
 from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
 from securindex.plan.rules import (
-    AUDIT_COLUMNS,
     REASONS,
+    audit_table,
+    column_audit,
     impute_node,
     node_is_rowwise,
     normalisation_rows,
     normalise_node,
     weight_total,
 )
-from securindex.result import IndexResult
+from securindex.result import Filled, IndexResult
 from securindex.spec.framework import Step
 
 if TYPE_CHECKING:
@@ -114,8 +115,7 @@ class _Stages:
     index: pd.MultiIndex
     rows: IntArray | None
     raw: FloatArray
-    imputed: FloatArray | None = None
-    imputed_mask: BoolArray | None = None
+    imputed: Filled | None = None
     treated: FloatArray | None = None
     treatment: pd.DataFrame | None = None
     normalised: FloatArray | None = None
@@ -124,6 +124,13 @@ class _Stages:
     audit: dict[str, list[pd.DataFrame]] = field(
         default_factory=lambda: {s: [] for s in (*STAGES, "aggregate")}
     )
+    _periods: tuple[pd.MultiIndex, IntArray, np.ndarray] | None = None
+
+    def periods(self) -> tuple[IntArray, np.ndarray]:
+        """Codes of each row's period and the sorted labels (computed once per index)."""
+        if self._periods is None or self._periods[0] is not self.index:
+            self._periods = (self.index, *_period_codes(self.index))
+        return self._periods[1], self._periods[2]
 
 
 def run_pipeline(
@@ -179,9 +186,12 @@ def run_pipeline(
         _impute(plan, stages, groups)
     if "screen" not in reuse and screen_on == "imputed":
         assert stages.imputed is not None
-        _screen(plan, stages, stages.imputed)
+        _screen(plan, stages, stages.imputed.matrix())
     if "treat" not in reuse:
         _treat(plan, stages)
+    # the audit rows so far as one compact table before the last two matrices are made
+    early = [a for stage in ("screen", "impute", "treat") for a in stages.audit[stage]]
+    stages.audit.update(screen=[audit_table(early)], impute=[], treat=[])
     if "normalise" not in reuse:
         _normalise(plan, stages)
     return _aggregate_all(framework, plan, stages, values, groups, settings, data_name)
@@ -274,8 +284,7 @@ def _stages_from(previous: IndexResult, reuse: tuple[str, ...]) -> _Stages:
         if len(part):
             stages.audit[stage].append(part)
     if "impute" in reuse:
-        stages.imputed = previous.imputed.to_numpy()
-        stages.imputed_mask = previous.imputed_mask.to_numpy()
+        stages.imputed = previous.fills
     if "treat" in reuse:
         stages.treated = previous.treated.to_numpy()
         stages.treatment = previous.treatment
@@ -327,9 +336,7 @@ def _screen(plan: Plan, stages: _Stages, x: FloatArray) -> None:
     stages.index = stages.index[kept]
     stages.raw = stages.raw[kept]
     if stages.imputed is not None:
-        assert stages.imputed_mask is not None
-        stages.imputed = stages.imputed[kept]
-        stages.imputed_mask = stages.imputed_mask[kept]
+        stages.imputed = stages.imputed.take_rows(kept, stages.raw)
 
 
 # --------------------------------------------------------------------------------------
@@ -339,15 +346,14 @@ def _screen(plan: Plan, stages: _Stages, x: FloatArray) -> None:
 
 def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
     """Fill gaps; only columns with gaps are passed to the method (others have nothing
-    to fill), and the imputed stage is a copy of the raw one only if something was filled."""
+    to fill), and the imputed stage keeps the filled cells only (:class:`Filled`)."""
     step = plan.impute
     params = step.kwargs()
     method = step.method
     ids = list(plan.indicators)
     x = stages.raw
     n_rows = x.shape[0]
-    mask = np.zeros(x.shape, dtype=bool, order="F")
-    imputed: FloatArray | None = None
+    fills: list[tuple[IntArray, IntArray, FloatArray]] = []
     kwargs: dict[str, Any] = {}
     audit: list[pd.DataFrame] = []
     for block in _blocks(range(len(ids)), n_rows, step.columnwise):
@@ -362,26 +368,27 @@ def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
         filled = np.asarray(result.imputed, dtype=bool)
         if not filled.any():
             continue
-        if imputed is None:
-            imputed = np.array(x, dtype=np.float64, order="F", copy=True)
-        imputed[:, columns] = result.values
-        mask[:, columns] = filled
+        values = np.asarray(result.values, dtype=np.float64)
+        by_column, by_row = np.nonzero(filled.T)  # the stage's order: column, then row
+        fills.append((by_row, np.asarray(columns)[by_column], values[by_row, by_column]))
         rows, local = np.nonzero(filled)
-        cols = np.asarray(columns)[local]
         audit.append(
             audit_frame(
                 "impute",
                 stages.index,
                 rows,
-                np.asarray(ids, dtype=object)[cols],
+                pd.Categorical.from_codes(local, categories=[ids[c] for c in columns]),
                 "imputed",
                 np.nan,
-                imputed[rows, cols],
+                values[rows, local],
                 step.name,
             )
         )
-    stages.imputed = x if imputed is None else imputed
-    stages.imputed_mask = mask
+    if fills:
+        rows, cols, values = (np.concatenate(part) for part in zip(*fills, strict=True))
+        stages.imputed = Filled.from_cells(x, rows, cols, values)
+    else:
+        stages.imputed = Filled.nothing(x)
     stages.audit["impute"] = audit
 
 
@@ -428,42 +435,30 @@ closer to the thresholds are left to the method, which decides exactly."""
 
 
 def _clear_passes(
-    x: FloatArray, positions: list[int], skew_max: float, kurt_max: float
+    part: FloatArray, skew_max: float, kurt_max: float
 ) -> tuple[BoolArray, FloatArray, FloatArray]:
-    """Columns ``positions`` of ``x`` that clearly pass the JRC rule, with their statistics.
+    """Columns of ``part`` that clearly pass the JRC rule, with their statistics.
 
     The statistics are the bias-corrected sample skewness :math:`G_1` and excess kurtosis
     :math:`G_2` (Joanes and Gill 1998, doi:10.1111/1467-9884.00122), the estimators of
     :func:`securindex.methods.treat.skewness` and :func:`~securindex.methods.treat.kurtosis`,
-    from one set of central moments accumulated over blocks of rows (two passes: the mean,
-    then the moments). A column passes when :math:`|G_1| <` ``skew_max`` or
+    from one set of central moments (two passes over the block: the mean, then the
+    moments). A column passes when :math:`|G_1| <` ``skew_max`` or
     :math:`G_2 <` ``kurt_max``; columns within ``_RULE_MARGIN`` of a threshold, with fewer
     than 4 values or almost no spread are not "clear" and are left to the method.
     """
-    k = len(positions)
-    contiguous = positions == list(range(positions[0], positions[-1] + 1))
-
-    def chunks() -> Iterator[FloatArray]:
-        for rows in _row_blocks(x.shape[0], k):
-            yield x[rows, positions[0] : positions[-1] + 1] if contiguous else x[rows][:, positions]
-
-    n = np.zeros(k)
-    total = np.zeros(k)
-    for part in chunks():
-        observed = ~np.isnan(part)
-        n += observed.sum(axis=0)
-        total += np.where(observed, part, 0.0).sum(axis=0)
+    observed = ~np.isnan(part)
+    n = observed.sum(axis=0).astype(np.float64)
     safe_n = np.where(n > 0, n, 1.0)
-    mean = total / safe_n
-    m2, m3, m4 = np.zeros(k), np.zeros(k), np.zeros(k)
-    for part in chunks():
-        d = part - mean
-        d[np.isnan(d)] = 0.0
-        d2 = d * d
-        m2 += d2.sum(axis=0)
-        m3 += (d2 * d).sum(axis=0)
-        m4 += (d2 * d2).sum(axis=0)
-    m2, m3, m4 = m2 / safe_n, m3 / safe_n, m4 / safe_n
+    mean = np.where(observed, part, 0.0).sum(axis=0) / safe_n
+    d = part - mean
+    d[~observed] = 0.0
+    d2 = d * d
+    m2 = d2.sum(axis=0) / safe_n
+    d *= d2
+    m3 = d.sum(axis=0) / safe_n
+    d2 *= d2
+    m4 = d2.sum(axis=0) / safe_n
     with np.errstate(invalid="ignore", divide="ignore"):
         skew = m3 / m2**1.5 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
         kurt = (n - 1.0) / ((n - 2.0) * (n - 3.0)) * ((n + 1.0) * (m4 / m2**2 - 3.0) + 6.0)
@@ -500,14 +495,14 @@ def _treat(plan: Plan, stages: _Stages) -> None:
     For methods that treat only the indicators failing the skewness–kurtosis rule, the
     rule is tested once per column here and only the failing columns go to the method.
     """
-    x = stages.imputed
-    assert x is not None
+    imputed = stages.imputed
+    assert imputed is not None
+    n_rows = imputed.base.shape[0]
     treated: FloatArray | None = None  # a copy of the imputed stage once a column changes
     records: list[dict[str, Any]] = []
     audit: list[pd.DataFrame] = []
     ids = list(plan.indicators)
-    names = np.asarray(ids, dtype=object)
-    period_codes, period_labels = _period_codes(stages.index)
+    period_codes, period_labels = stages.periods()
     for group in plan.treat:
         step = group.step
         positions = list(group.positions)
@@ -517,16 +512,18 @@ def _treat(plan: Plan, stages: _Stages) -> None:
         skip = step.flag("treats_only_failing") and not by_period
         skew_max = float(params.get("skew_max", 2.0))
         kurt_max = float(params.get("kurt_max", 3.5))
-        if skip:
-            clear, skew, kurt = _clear_passes(x, positions, skew_max, kurt_max)
-            for k in np.flatnonzero(clear):
-                record = _untouched_record(float(skew[k]), float(kurt[k]))
-                records.append({"indicator": ids[positions[k]], **record, "method": step.name})
-            positions = [c for c, ok in zip(positions, clear, strict=True) if not ok]
-            if not positions:
-                continue
-        for block in _blocks(positions, x.shape[0], step.columnwise):
-            before = _take(x, block)
+        for block in _blocks(positions, n_rows, step.columnwise):
+            before = imputed.block(block)
+            if skip:
+                clear, skew, kurt = _clear_passes(before, skew_max, kurt_max)
+                for k in np.flatnonzero(clear):
+                    record = _untouched_record(float(skew[k]), float(kurt[k]))
+                    records.append({"indicator": ids[block[k]], **record, "method": step.name})
+                if clear.all():
+                    continue
+                if clear.any():
+                    before = before[:, ~clear]
+                    block = [c for c, ok in zip(block, clear.tolist(), strict=True) if not ok]
             if by_period:  # each period's rows on their own (COINr's per-year treatment)
                 result = treat_by_period(method, before, period_codes, **params)
             else:
@@ -535,7 +532,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
             transformed = dict(result.transformed)
             if changed.any() or transformed:
                 if treated is None:
-                    treated = np.array(x, dtype=np.float64, order="F", copy=True)
+                    treated = imputed.copy()
                 treated[:, block] = result.values
             for record in result.report:
                 record = dict(record)
@@ -552,7 +549,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                         "treat",
                         stages.index,
                         rows,
-                        names[cols],
+                        pd.Categorical.from_codes(local, categories=[ids[c] for c in block]),
                         "winsorised",
                         before[rows, local],
                         treated[rows, cols],
@@ -561,20 +558,8 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                 )
             for local_column, transform in transformed.items():
                 audit.append(
-                    pd.DataFrame(
-                        [
-                            [
-                                "treat",
-                                None,
-                                None,
-                                ids[block[local_column]],
-                                "transformed",
-                                np.nan,
-                                np.nan,
-                                transform,
-                            ]
-                        ],
-                        columns=AUDIT_COLUMNS,
+                    column_audit(
+                        "treat", stages.index, ids[block[local_column]], "transformed", transform
                     )
                 )
     treatment = pd.DataFrame(records)
@@ -582,7 +567,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
         order = {i: k for k, i in enumerate(ids)}
         treatment = treatment.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
         treatment = treatment.reset_index(drop=True)
-    stages.treated = x if treated is None else treated
+    stages.treated = imputed.matrix() if treated is None else treated
     stages.treatment = treatment
     stages.audit["treat"] = audit
 
@@ -604,7 +589,7 @@ def _normalise(plan: Plan, stages: _Stages) -> None:
     x = stages.treated
     assert x is not None
     index = stages.index
-    period_codes, period_labels = _period_codes(index)
+    period_codes, period_labels = stages.periods()
     ids = list(plan.indicators)
     direction = plan.directions
     out = np.empty(x.shape, dtype=np.float64, order="F")
@@ -819,7 +804,10 @@ def _aggregate_all(
     ids = list(plan.indicators)
     order = list(plan.node_order)
     audit: list[pd.DataFrame] = []
-    scores, weights, weight_info, node_learnt = score_nodes(plan, x, index, groups, audit)
+    period_codes, _ = stages.periods()
+    scores, weights, weight_info, node_learnt = score_nodes(
+        plan, x, index, groups, audit, period_codes=period_codes
+    )
     stages.learnt.update(node_learnt)
     stages.audit["aggregate"] = audit
     effective = pd.Series(
@@ -829,11 +817,8 @@ def _aggregate_all(
         ),
         name="effective_weight",
     ).reindex(ids)
-    parts = [a for stage in (*STAGES, "aggregate") for a in stages.audit[stage] if len(a)]
-    audit_table = (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=AUDIT_COLUMNS)
-    )
-    assert stages.imputed is not None and stages.imputed_mask is not None
+    audit = audit_table([a for stage in (*STAGES, "aggregate") for a in stages.audit[stage]])
+    assert stages.imputed is not None
     assert stages.treated is not None and stages.treatment is not None
     assert stages.normalisation is not None
 
@@ -845,8 +830,7 @@ def _aggregate_all(
         indicator_values=values,
         groups=groups,
         raw=frame(stages.raw, ids),
-        imputed=frame(stages.imputed, ids),
-        imputed_mask=frame(stages.imputed_mask, ids),
+        fills=stages.imputed,
         treated=frame(stages.treated, ids),
         normalised=frame(x, ids),
         scores=frame(scores, order),
@@ -854,7 +838,7 @@ def _aggregate_all(
         effective_weights=effective,
         normalisation=stages.normalisation,
         treatment=stages.treatment,
-        audit=audit_table,
+        audit=audit,
         weight_info=weight_info,
         learnt=stages.learnt,
         kept_rows=stages.rows,
@@ -870,6 +854,7 @@ def score_nodes(
     groups: pd.DataFrame,
     audit: list[pd.DataFrame] | None = None,
     scores: FloatArray | None = None,
+    period_codes: IntArray | None = None,
 ) -> tuple[FloatArray, dict[str, pd.Series], dict[str, dict[str, Any]], dict[str, Any]]:
     """Weight and score every node of ``plan`` over normalised values, children first.
 
@@ -889,6 +874,8 @@ def score_nodes(
         Scores computed before, updated in place: only the nodes of ``plan.nodes`` are
         scored again (a plan holding some of the nodes: those whose weights changed and
         their ancestors).
+    period_codes : IntArray, optional
+        Each row's period code (:func:`_period_codes` of ``index``), when the caller has it.
 
     Returns
     -------
@@ -900,7 +887,8 @@ def score_nodes(
     learnt : dict
         Per node with a ``normalise`` step, what it learnt.
     """
-    period_codes, _ = _period_codes(index)
+    if period_codes is None:
+        period_codes, _ = _period_codes(index)
     if scores is None:
         scores = np.empty((x.shape[0], len(plan.node_order)), dtype=np.float64, order="F")
     weights: dict[str, pd.Series] = {}
@@ -918,13 +906,16 @@ def score_nodes(
             mean_w = np.nanmean(w, axis=0)
         weights[node.id] = pd.Series(mean_w, index=list(node.children), name=node.id)
         weight_info[node.id] = info
-        node_scores = _score_node(node, block, w, info, period_codes, index, audit)
+        column = scores[:, node.column]  # scored in place
+        _score_node(node, block, w, info, period_codes, index, audit, column)
+        node_scores = column
         if node.impute is not None:
             node_scores = _impute_node(node, node_scores, index, groups, audit)
         if node.normalise is not None:
             node_scores, stats = normalise_node(node, node_scores, period_codes)
             learnt[node.id] = _column_stats(stats, 0, 1)
-        scores[:, node.column] = node_scores
+        if node_scores is not column:
+            scores[:, node.column] = node_scores
     return scores, weights, weight_info, learnt
 
 
@@ -976,12 +967,12 @@ def _score_node(
     period_codes: IntArray,
     index: pd.MultiIndex,
     audit: list[pd.DataFrame],
-) -> FloatArray:
-    """Score a node with its rule, in row blocks when the rule allows; audit what it did
-    not score."""
+    out: FloatArray,
+) -> None:
+    """Score a node with its rule into ``out``, in row blocks when the rule allows; audit
+    what it did not score."""
     n_rows, n_children = block.shape
     slices = list(_row_blocks(n_rows, n_children)) if node_is_rowwise(node) else [slice(0, n_rows)]
-    out = np.empty(n_rows, dtype=np.float64)
     total = weight_total(w)
     for rows in slices:
         part_w = w[rows] if w.ndim == 2 else w
@@ -1013,4 +1004,3 @@ def _score_node(
                 )
             )
         out[rows] = result.values
-    return out

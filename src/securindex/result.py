@@ -30,10 +30,104 @@ if TYPE_CHECKING:
     from securindex.framework import Framework
     from securindex.spec.framework import Step
 
-__all__ = ["AUDIT_COLUMNS", "IndexResult", "rank_within_periods", "read_scores"]
+__all__ = ["AUDIT_COLUMNS", "Filled", "IndexResult", "rank_within_periods", "read_scores"]
 
 
 STAGE_NAMES = ("raw", "imputed", "treated", "normalised", "scores")
+
+
+@dataclass(frozen=True, eq=False)
+class Filled:
+    """A stage equal to its base matrix but in a few cells: the cells imputation filled.
+
+    The filled cells are kept column by column (compressed sparse columns: row positions
+    and values, with each column's start), so the stage costs its filled cells, not a
+    matrix; the matrix (and the mask of filled cells) is built on first use and kept,
+    shared by every result that reuses the stage.
+
+    Attributes
+    ----------
+    base : ndarray, shape (n_rows, n_columns)
+        The stage before (the raw indicator values) [declared units].
+    starts : ndarray of int64, shape (n_columns + 1,)
+        Column ``j``'s cells are ``rows[starts[j]:starts[j + 1]]``.
+    rows : ndarray of int, shape (n_filled,)
+        Row positions of the filled cells, increasing within each column.
+    values : ndarray of float64, shape (n_filled,)
+        Their values [declared units].
+    """
+
+    base: np.ndarray
+    starts: np.ndarray
+    rows: np.ndarray
+    values: np.ndarray
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_cells(
+        cls, base: np.ndarray, rows: np.ndarray, columns: np.ndarray, values: np.ndarray
+    ) -> Filled:
+        """The stage from its filled cells ``(rows, columns)``, ordered by column then row."""
+        counts = np.bincount(np.asarray(columns, dtype=np.int64), minlength=base.shape[1])
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        small = np.int32 if base.shape[0] < 2**31 else np.int64
+        return cls(base, starts, np.asarray(rows, dtype=small), np.asarray(values, np.float64))
+
+    @classmethod
+    def nothing(cls, base: np.ndarray) -> Filled:
+        """The stage equal to ``base`` (nothing filled)."""
+        empty = np.empty(0, dtype=np.int64)
+        return cls.from_cells(base, empty, empty, np.empty(0))
+
+    def _columns(self) -> np.ndarray:
+        """The column of each filled cell."""
+        return np.repeat(np.arange(self.base.shape[1]), np.diff(self.starts))
+
+    def block(self, columns: list[int]) -> np.ndarray:
+        """The stage's columns ``columns`` (a view of ``base`` when none was filled)."""
+        spans = [slice(int(self.starts[c]), int(self.starts[c + 1])) for c in columns]
+        if all(s.start == s.stop for s in spans):
+            if columns == list(range(columns[0], columns[-1] + 1)):
+                return self.base[:, columns[0] : columns[-1] + 1]
+            return self.base[:, columns]
+        out = np.array(self.base[:, columns], dtype=np.float64, order="F")
+        for local, span in enumerate(spans):
+            out[self.rows[span], local] = self.values[span]
+        return out
+
+    def copy(self) -> np.ndarray:
+        """A fresh (Fortran-ordered) matrix of the stage."""
+        out = np.array(self.base, dtype=np.float64, order="F", copy=True)
+        for column in range(self.base.shape[1]):
+            span = slice(int(self.starts[column]), int(self.starts[column + 1]))
+            out[self.rows[span], column] = self.values[span]
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """The stage as a matrix: ``base`` itself when nothing was filled; built once."""
+        if not len(self.values):
+            return self.base
+        if "matrix" not in self._cache:
+            self._cache["matrix"] = self.copy()
+        return self._cache["matrix"]
+
+    def mask(self) -> np.ndarray:
+        """True at the filled cells, shape of ``base``; built once."""
+        if "mask" not in self._cache:
+            mask = np.zeros(self.base.shape, dtype=bool, order="F")
+            mask[self.rows, self._columns()] = True
+            self._cache["mask"] = mask
+        return self._cache["mask"]
+
+    def take_rows(self, kept: np.ndarray, base: np.ndarray) -> Filled:
+        """The stage on the rows ``kept`` (sorted positions), over ``base`` (those rows)."""
+        keep = np.zeros(self.base.shape[0], dtype=bool)
+        keep[kept] = True
+        here = keep[self.rows]
+        new_row = np.cumsum(keep) - 1
+        return Filled.from_cells(
+            base, new_row[self.rows[here]], self._columns()[here], self.values[here]
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +147,9 @@ class IndexResult:
         The panel's group columns (used by grouped imputation).
     raw : DataFrame
         Indicator values of the rows kept by screening [declared units].
+    fills : Filled
+        The cells imputation filled, over the raw stage (the imputed stage costs its
+        filled cells until ``imputed`` is first read).
     imputed : DataFrame
         After imputation [declared units]; ``imputed_mask`` marks the filled cells.
     imputed_mask : DataFrame of bool
@@ -105,8 +202,7 @@ class IndexResult:
     indicator_values: IndicatorValues
     groups: pd.DataFrame
     raw: pd.DataFrame
-    imputed: pd.DataFrame
-    imputed_mask: pd.DataFrame
+    fills: Filled
     treated: pd.DataFrame
     normalised: pd.DataFrame
     scores: pd.DataFrame
@@ -124,6 +220,22 @@ class IndexResult:
     id_names: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- views ----------------------------------------------------------------------------
+    @cached_property
+    def imputed(self) -> pd.DataFrame:
+        """After imputation [declared units] (the raw stage when nothing was filled)."""
+        if not len(self.fills.values):
+            return self.raw
+        return pd.DataFrame(
+            self.fills.matrix(), index=self.raw.index, columns=self.raw.columns, copy=False
+        )
+
+    @cached_property
+    def imputed_mask(self) -> pd.DataFrame:
+        """True where a missing value was imputed."""
+        return pd.DataFrame(
+            self.fills.mask(), index=self.raw.index, columns=self.raw.columns, copy=False
+        )
+
     @cached_property
     def ranks(self) -> pd.DataFrame:
         """Rank of each row's score within its period, per node: 1 = best.

@@ -418,10 +418,15 @@ def _report(
     shift: FloatArray,
     lambdas: FloatArray,
     bounds: tuple[FloatArray, FloatArray] | None = None,
+    shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per column: statistics before/after and what was done."""
-    sk0, ku0 = _shape_of(before)
-    sk1, ku1 = (sk0, ku0) if after is before else _shape_of(after)
+    """One record per column: statistics before/after and what was done (``shapes``:
+    skewness and kurtosis before and after when the caller already has them)."""
+    if shapes is not None:
+        sk0, ku0, sk1, ku1 = shapes
+    else:
+        sk0, ku0 = _shape_of(before)
+        sk1, ku1 = (sk0, ku0) if after is before else _shape_of(after)
     pass0 = ~fails_rule(sk0, ku0, skew_max, kurt_max)
     pass1 = ~fails_rule(sk1, ku1, skew_max, kurt_max)
     n_cols = before.shape[1]
@@ -1077,51 +1082,65 @@ def winsorise(
     )
     X = as_matrix(X, "treat", "winsorise")
     n_cols = X.shape[1]
-    observed = ~np.isnan(X)
     values = X.copy()
     # the JRC/COINr loop (each pass moves all values tied at the failing tail to the next
     # value, until the rule passes or winmax points moved) replayed on one summary per
     # column: its moments and its winmax + 1 most extreme distinct values (one pass over
-    # the data instead of two moment passes per moved point)
+    # the data instead of two moment passes per moved point); the replay also gives the
+    # skewness and kurtosis before and after, so the data are not read again for them
     summary = summarise(X, winmax + 1)
     floor = np.full(n_cols, -np.inf)
     cap = np.full(n_cols, np.inf)
+    before = np.full((2, n_cols), np.nan)  # skewness, kurtosis of X
+    after = np.full((2, n_cols), np.nan)  # of the winsorised column, then of the result
     for column in range(n_cols):  # a loop over indicators; the replay sees only extremes
-        floor[column], cap[column], *_ = _winsorise_column(
+        before[:, column] = moment_shape(column_moments(summary, column))
+        floor[column], cap[column], _, after[0, column], after[1, column] = _winsorise_column(
             summary, column, skew_max, kurt_max, winmax
         )
-    moved = np.isfinite(floor) | np.isfinite(cap)
-    if moved.any():
-        values[:, moved] = np.where(
-            observed[:, moved], np.clip(X[:, moved], floor[moved], cap[moved]), X[:, moved]
-        )
-
-    changed: BoolArray = observed & (values != X)
-    still_failing = fails_rule(skewness(values), kurtosis(values), skew_max, kurt_max)
+    still_failing = fails_rule(after[0], after[1], skew_max, kurt_max)
     names = ["none"] * n_cols
     shift = np.full(n_cols, np.nan)
     lambdas = np.full(n_cols, np.nan)
-    if fallback != "none" and still_failing.any():
-        cols = np.flatnonzero(still_failing)
+    redone = still_failing if fallback != "none" else np.zeros(n_cols, dtype=bool)
+    if redone.any():  # the winsorisation is discarded: the fallback transforms X
+        cols = np.flatnonzero(redone)
         out, s, lam, applied = transform(X[:, cols], fallback, lmbda=lmbda, makepos=makepos)
         values[:, cols] = out
-        changed[:, cols] = False
+        after[:, cols] = _shape_of(out)
         shift[cols] = s
         lambdas[cols] = lam
         for k, j in enumerate(cols):
             names[j] = applied[k]
-
-    # the final winsorisation bounds, for the record
-    # (the high tail was pulled down to a cap, the low tail pushed up to a floor)
-    win_lo = np.where(changed & (values > X), values, np.inf).min(axis=0, initial=np.inf)
-    win_hi = np.where(changed & (values < X), values, -np.inf).max(axis=0, initial=-np.inf)
+    # the final winsorisation bounds, for the record (the high tail was pulled down to a
+    # cap, the low tail pushed up to a floor), from the kept winsorised columns only
+    changed: BoolArray = np.zeros(X.shape, dtype=bool)
+    win_lo = np.full(n_cols, np.inf)
+    win_hi = np.full(n_cols, -np.inf)
+    for j in np.flatnonzero((np.isfinite(floor) | np.isfinite(cap)) & ~redone):
+        original = X[:, j]
+        clipped = np.clip(original, floor[j], cap[j])  # NaN stays NaN
+        values[:, j] = clipped
+        up, down = clipped > original, clipped < original
+        changed[:, j] = up | down
+        win_lo[j] = clipped[up].min(initial=np.inf)
+        win_hi[j] = clipped[down].max(initial=-np.inf)
     bounds = (
         np.where(np.isfinite(win_lo), win_lo, np.nan),
         np.where(np.isfinite(win_hi), win_hi, np.nan),
     )
     transformed = {j: names[j] for j in range(n_cols) if names[j] != "none"}
     report = _report(
-        X, values, skew_max, kurt_max, changed.sum(axis=0), names, shift, lambdas, bounds
+        X,
+        values,
+        skew_max,
+        kurt_max,
+        changed.sum(axis=0),
+        names,
+        shift,
+        lambdas,
+        bounds,
+        shapes=(before[0], before[1], after[0], after[1]),
     )
     return Treated(values=values, winsorised=changed, transformed=transformed, report=report)
 

@@ -18,8 +18,9 @@ They are:
   its linear programme's optimum, the share of the best-practice frontier [2]_;
 * **ranks within each period** (:func:`rank_within_periods`), 1 = highest, ties share the
   best rank;
-* **audit rows** (:func:`audit_frame`) built from a mask of the rows concerned with their
-  before/after values, one reason code of :data:`REASONS` each.
+* **audit rows** (:func:`audit_frame`) built from the positions of the rows concerned with
+  their before/after values, one reason code of :data:`REASONS` each, and joined into one
+  compact table (:func:`audit_table`: labels stored once, as categories).
 
 A new kind of node (a formula over the children's scores, say) is a new
 :class:`NodeRule` in :data:`NODE_RULES`, chosen by :func:`securindex.plan.compile_plan`;
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._types import BoolArray, FloatArray, IntArray
@@ -62,7 +64,9 @@ __all__ = [
     "aggregate_block",
     "apply_missing_policy",
     "audit_frame",
+    "audit_table",
     "check_node_range",
+    "column_audit",
     "impute_node",
     "node_is_rowwise",
     "node_weights",
@@ -102,6 +106,22 @@ equals the threshold up to rounding passes."""
 # --------------------------------------------------------------------------------------
 
 
+def _labels(value: Any, n: int) -> pd.Categorical:
+    """``value`` (one label, or one per row) as a categorical of ``n`` rows."""
+    if isinstance(value, pd.Categorical):
+        return value
+    if np.ndim(value) == 0:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+    return pd.Categorical(value)
+
+
+def _level(index: pd.MultiIndex, level: int, rows: IntArray | None) -> pd.Categorical:
+    """The index level ``level`` at ``rows`` (None: one row without a label)."""
+    codes = np.asarray(index.codes[level])
+    picked = np.full(1, -1, dtype=codes.dtype) if rows is None else codes[rows]
+    return pd.Categorical.from_codes(picked, dtype=pd.CategoricalDtype(index.levels[level]))
+
+
 def audit_frame(
     stage: str,
     index: pd.MultiIndex,
@@ -122,7 +142,7 @@ def audit_frame(
         ``(entity, period)`` of the rows the positions refer to.
     rows : IntArray, shape (n,)
         Positions of the rows concerned (only those: never the whole column).
-    item : str or array of str
+    item : str, array of str or Categorical
         The indicator or node concerned (one, or one per row).
     action : str
         What was done (``imputed``, ``winsorised``, ``not scored`` …).
@@ -134,21 +154,100 @@ def audit_frame(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`AUDIT_COLUMNS`, one row per position.
+        Columns :data:`AUDIT_COLUMNS`, one row per position; the labels (stage, entity,
+        period, item, action, detail) are categoricals, so a row costs a few bytes of codes
+        and its two values.
     """
+    rows = np.asarray(rows)
+    return _audit(stage, index, rows, len(rows), item, action, before, after, detail)
+
+
+def column_audit(
+    stage: str, index: pd.MultiIndex, item: str, action: str, detail: str
+) -> pd.DataFrame:
+    """One audit row about a whole column (a transform): no entity or period."""
+    return _audit(stage, index, None, 1, item, action, np.nan, np.nan, detail)
+
+
+def _audit(
+    stage: str,
+    index: pd.MultiIndex,
+    rows: IntArray | None,
+    n: int,
+    item: Any,
+    action: str,
+    before: Any,
+    after: Any,
+    detail: Any,
+) -> pd.DataFrame:
+    def values(value: Any) -> FloatArray:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+
     return pd.DataFrame(
         {
-            "stage": stage,
-            "entity": index.get_level_values(0)[rows],
-            "period": index.get_level_values(1)[rows],
-            "item": item,
-            "action": action,
-            "before": before,
-            "after": after,
-            "detail": detail,
+            "stage": _labels(stage, n),
+            "entity": _level(index, 0, rows),
+            "period": _level(index, 1, rows),
+            "item": _labels(item, n),
+            "action": _labels(action, n),
+            "before": values(before),
+            "after": values(after),
+            "detail": _labels(detail, n),
         },
         columns=AUDIT_COLUMNS,
     )
+
+
+def _drop_unused(labels: pd.Categorical) -> pd.Categorical:
+    """``labels`` without the categories no row uses (one small lookup, no sort)."""
+    codes = np.asarray(labels.codes)
+    n_categories = len(labels.categories)
+    used = np.zeros(n_categories + 1, dtype=bool)
+    used[codes] = True  # a missing label (-1) marks the spare last slot
+    used = used[:n_categories]
+    if used.all():
+        return labels
+    lookup = np.full(n_categories + 1, -1, dtype=codes.dtype)
+    lookup[:n_categories][used] = np.arange(int(used.sum()), dtype=codes.dtype)
+    return pd.Categorical.from_codes(
+        lookup[codes], dtype=pd.CategoricalDtype(labels.categories[used])
+    )
+
+
+def audit_table(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The audit parts of a build as one table, labels kept as categoricals.
+
+    Categorical columns are joined by their codes (:func:`pandas.api.types.union_categoricals`),
+    never through Python objects, with their categories sorted (so grouping lists them in
+    order) and those no row uses dropped. The parts are consumed column by column (each
+    part loses the columns joined), so the table and its parts are never held whole at once.
+    """
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=AUDIT_COLUMNS)
+    columns: dict[str, Any] = {}
+    for name in AUDIT_COLUMNS:
+        series = [p.pop(name) for p in parts]
+        if all(isinstance(s.dtype, pd.CategoricalDtype) for s in series):
+            columns[name] = _join_labels([s.array for s in series])
+        elif len(series) == 1:
+            columns[name] = series[0].reset_index(drop=True)
+        else:
+            columns[name] = pd.concat(series, ignore_index=True)
+        del series
+    return pd.DataFrame(columns, columns=AUDIT_COLUMNS)
+
+
+def _join_labels(labels: list[Any]) -> Any:
+    """Categoricals joined, categories sorted when they can be, unused ones dropped."""
+    try:
+        joined = union_categoricals(labels, sort_categories=True, ignore_order=True)
+    except TypeError:
+        try:  # categories that do not sort together (mixed types)
+            joined = union_categoricals(labels, ignore_order=True)
+        except TypeError:  # categories of different types: keep the values
+            return pd.concat([pd.Series(c).astype(object) for c in labels], ignore_index=True)
+    return _drop_unused(joined)
 
 
 @dataclass(frozen=True)
