@@ -24,6 +24,8 @@ from securindex.plan import (
     NodeScore,
     Unscored,
     audit_frame,
+    audit_join,
+    audit_rows,
     audit_table,
     column_audit,
     compile_plan,
@@ -181,6 +183,42 @@ def test_audit_rows_are_built_from_the_rows_concerned_only() -> None:
     assert joined["item"].tolist() == ["p1", "a"]
     assert joined["entity"].iloc[0] == "z" and pd.isna(joined["entity"].iloc[1])
     assert list(joined["entity"].cat.categories) == ["z"]  # unused categories dropped
+
+
+def test_audit_parts_join_to_the_rows_pandas_gives() -> None:
+    """Parts with different, unsorted categories (and one from an earlier table) joined by
+    their codes equal the plain concatenation of their values."""
+    index = pd.MultiIndex.from_product([["b", "a", "c"], [2020, 2019]], names=["entity", "period"])
+
+    def parts() -> list[Any]:  # joining consumes the parts: made twice
+        return [
+            audit_rows(
+                "impute",
+                index,
+                np.array([5, 0]),
+                pd.Categorical(["y", "x"]),
+                "imputed",
+                np.nan,
+                np.array([1.0, 2.0]),
+                "mean",
+            ),
+            audit_rows("treat", index, np.array([3]), "w", "winsorised", 9.0, 4.0, "winsorise"),
+            audit_frame("screen", index, np.array([1, 2]), "row", "excluded", np.array([0.1, 0.2])),
+        ]
+
+    expected = pd.concat([p if isinstance(p, pd.DataFrame) else p.frame() for p in parts()])
+    expected = expected.astype(object).reset_index(drop=True)
+    built = parts()
+    early = audit_join(built[:2])
+    table = audit_table([early, built[2], column_audit("treat", index, "a", "transformed", "log")])
+    assert len(table) == 6
+    got = table.astype(object)
+    pd.testing.assert_frame_equal(got.iloc[:5], expected, check_dtype=False)
+    assert got.iloc[5]["item"] == "a" and pd.isna(got.iloc[5]["entity"])
+    for name in ("stage", "entity", "period", "item", "detail"):
+        categories = list(table[name].cat.categories)
+        assert categories == sorted(categories)  # sorted, each used
+        assert set(categories) == set(table[name].dropna())
 
 
 def test_a_new_node_kind_is_a_rule_in_the_table() -> None:

@@ -44,9 +44,12 @@ from securindex.methods._types import BoolArray, FloatArray, IntArray
 from securindex.methods.normalise import normalise_by_period, run_normaliser
 from securindex.methods.treat import run_treater, treat_by_period
 from securindex.methods.weight import overall_weights
-from securindex.plan import NodePlan, Plan, audit_frame, compile_plan, node_weights, score_node
+from securindex.plan import NodePlan, Plan, compile_plan, node_weights, score_node
 from securindex.plan.rules import (
     REASONS,
+    AuditRows,
+    audit_join,
+    audit_rows,
     audit_table,
     column_audit,
     impute_node,
@@ -121,7 +124,7 @@ class _Stages:
     normalised: FloatArray | None = None
     normalisation: pd.DataFrame | None = None
     learnt: dict[str, dict[str, Any]] = field(default_factory=dict)
-    audit: dict[str, list[pd.DataFrame]] = field(
+    audit: dict[str, list[AuditRows | pd.DataFrame]] = field(
         default_factory=lambda: {s: [] for s in (*STAGES, "aggregate")}
     )
     _periods: tuple[pd.MultiIndex, IntArray, np.ndarray] | None = None
@@ -191,7 +194,7 @@ def run_pipeline(
         _treat(plan, stages)
     # the audit rows so far as one compact table before the last two matrices are made
     early = [a for stage in ("screen", "impute", "treat") for a in stages.audit[stage]]
-    stages.audit.update(screen=[audit_table(early)], impute=[], treat=[])
+    stages.audit.update(screen=[audit_join(early)], impute=[], treat=[])
     if "normalise" not in reuse:
         _normalise(plan, stages)
     return _aggregate_all(framework, plan, stages, values, groups, settings, data_name)
@@ -320,7 +323,7 @@ def _screen(plan: Plan, stages: _Stages, x: FloatArray) -> None:
     dropped = np.flatnonzero(~keep)
     share = (~np.isnan(x[dropped])).mean(axis=1)
     stages.audit["screen"].append(
-        audit_frame(
+        audit_rows(
             "screen",
             stages.index,
             dropped,
@@ -355,7 +358,7 @@ def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
     n_rows = x.shape[0]
     fills: list[tuple[IntArray, IntArray, FloatArray]] = []
     kwargs: dict[str, Any] = {}
-    audit: list[pd.DataFrame] = []
+    audit: list[AuditRows | pd.DataFrame] = []
     for block in _blocks(range(len(ids)), n_rows, step.columnwise):
         part = _take(x, block)
         gaps = np.isnan(part).any(axis=0)
@@ -373,7 +376,7 @@ def _impute(plan: Plan, stages: _Stages, groups: pd.DataFrame) -> None:
         fills.append((by_row, np.asarray(columns)[by_column], values[by_row, by_column]))
         rows, local = np.nonzero(filled)
         audit.append(
-            audit_frame(
+            audit_rows(
                 "impute",
                 stages.index,
                 rows,
@@ -500,7 +503,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
     n_rows = imputed.base.shape[0]
     treated: FloatArray | None = None  # a copy of the imputed stage once a column changes
     records: list[dict[str, Any]] = []
-    audit: list[pd.DataFrame] = []
+    audit: list[AuditRows | pd.DataFrame] = []
     ids = list(plan.indicators)
     period_codes, period_labels = stages.periods()
     for group in plan.treat:
@@ -545,7 +548,7 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                 assert treated is not None
                 cols = np.asarray(block)[local]
                 audit.append(
-                    audit_frame(
+                    audit_rows(
                         "treat",
                         stages.index,
                         rows,
@@ -803,7 +806,7 @@ def _aggregate_all(
     index = stages.index
     ids = list(plan.indicators)
     order = list(plan.node_order)
-    audit: list[pd.DataFrame] = []
+    audit: list[AuditRows | pd.DataFrame] = []
     period_codes, _ = stages.periods()
     scores, weights, weight_info, node_learnt = score_nodes(
         plan, x, index, groups, audit, period_codes=period_codes
@@ -852,7 +855,7 @@ def score_nodes(
     x: FloatArray,
     index: pd.MultiIndex,
     groups: pd.DataFrame,
-    audit: list[pd.DataFrame] | None = None,
+    audit: list[AuditRows | pd.DataFrame] | None = None,
     scores: FloatArray | None = None,
     period_codes: IntArray | None = None,
 ) -> tuple[FloatArray, dict[str, pd.Series], dict[str, dict[str, Any]], dict[str, Any]]:
@@ -936,7 +939,7 @@ def _impute_node(
     values: FloatArray,
     index: pd.MultiIndex,
     groups: pd.DataFrame,
-    audit: list[pd.DataFrame],
+    audit: list[AuditRows | pd.DataFrame],
 ) -> FloatArray:
     """Impute the rows a node could not score (its ``impute`` step); audit them."""
     assert node.impute is not None
@@ -945,7 +948,7 @@ def _impute_node(
     rows = np.flatnonzero(filled)
     if len(rows):
         audit.append(
-            audit_frame(
+            audit_rows(
                 "aggregate",
                 index,
                 rows,
@@ -966,7 +969,7 @@ def _score_node(
     info: Mapping[str, Any],
     period_codes: IntArray,
     index: pd.MultiIndex,
-    audit: list[pd.DataFrame],
+    audit: list[AuditRows | pd.DataFrame],
     out: FloatArray,
 ) -> None:
     """Score a node with its rule into ``out``, in row blocks when the rule allows; audit
@@ -992,7 +995,7 @@ def _score_node(
         )
         for event in result.unscored:
             audit.append(
-                audit_frame(
+                audit_rows(
                     "aggregate",
                     index,
                     event.rows + start,

@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from securindex.errors import DataError, SpecError
 from securindex.methods._types import BoolArray, FloatArray, IntArray
@@ -58,12 +57,15 @@ __all__ = [
     "AUDIT_COLUMNS",
     "NODE_RULES",
     "REASONS",
+    "AuditRows",
     "NodeRule",
     "NodeScore",
     "Unscored",
     "aggregate_block",
     "apply_missing_policy",
     "audit_frame",
+    "audit_join",
+    "audit_rows",
     "audit_table",
     "check_node_range",
     "column_audit",
@@ -106,23 +108,73 @@ equals the threshold up to rounding passes."""
 # --------------------------------------------------------------------------------------
 
 
-def _labels(value: Any, n: int) -> pd.Categorical:
-    """``value`` (one label, or one per row) as a categorical of ``n`` rows."""
+_LABELS = ("stage", "entity", "period", "item", "action", "detail")
+_VALUES = ("before", "after")
+
+
+@dataclass(eq=False)
+class AuditRows:
+    """Audit rows held as plain arrays until the build's table is made (:func:`audit_table`).
+
+    A label column is its codes and categories (``codes`` None: every row has category 0,
+    one label for all); a value column an array or one number for all rows. Joining parts
+    touches codes and categories only, never a Python object per row, and no pandas object
+    is made per part.
+
+    Attributes
+    ----------
+    n : int
+        Number of rows.
+    labels : dict
+        Per label column of :data:`AUDIT_COLUMNS`, ``(codes or None, categories)``.
+    values : dict
+        Per value column (``before``, ``after``), an array of ``n`` floats or one float.
+    """
+
+    n: int
+    labels: dict[str, tuple[IntArray | None, pd.Index]]
+    values: dict[str, Any]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (columns :data:`AUDIT_COLUMNS`, labels categorical)."""
+        return audit_table([self])
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> AuditRows:
+        """Audit rows from a DataFrame with the columns :data:`AUDIT_COLUMNS`."""
+        labels: dict[str, tuple[IntArray | None, pd.Index]] = {}
+        for name in _LABELS:
+            column = frame[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                labels[name] = (np.asarray(column.cat.codes), column.cat.categories)
+            else:
+                codes, uniques = pd.factorize(column, use_na_sentinel=True)
+                labels[name] = (np.asarray(codes), pd.Index(uniques))
+        values = {name: frame[name].to_numpy(dtype=np.float64) for name in _VALUES}
+        return cls(len(frame), labels, values)
+
+
+def _label(value: Any) -> tuple[IntArray | None, pd.Index]:
+    """``value`` (one label, one per row, or a Categorical) as codes and categories."""
     if isinstance(value, pd.Categorical):
-        return value
+        return np.asarray(value.codes), value.categories
     if np.ndim(value) == 0:
-        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
-    return pd.Categorical(value)
+        return None, pd.Index([value])
+    codes, uniques = pd.factorize(np.asarray(value), use_na_sentinel=True)
+    return np.asarray(codes), pd.Index(uniques)
 
 
-def _level(index: pd.MultiIndex, level: int, rows: IntArray | None) -> pd.Categorical:
+def _level(index: pd.MultiIndex, level: int, rows: IntArray | None) -> tuple[IntArray, pd.Index]:
     """The index level ``level`` at ``rows`` (None: one row without a label)."""
     codes = np.asarray(index.codes[level])
     picked = np.full(1, -1, dtype=codes.dtype) if rows is None else codes[rows]
-    return pd.Categorical.from_codes(picked, dtype=pd.CategoricalDtype(index.levels[level]))
+    return picked, index.levels[level]
 
 
-def audit_frame(
+def audit_rows(
     stage: str,
     index: pd.MultiIndex,
     rows: IntArray,
@@ -131,7 +183,7 @@ def audit_frame(
     before: Any = np.nan,
     after: Any = np.nan,
     detail: Any = "",
-) -> pd.DataFrame:
+) -> AuditRows:
     """Audit rows for the rows ``rows`` (positions in ``index``) that a step acted on.
 
     Parameters
@@ -153,18 +205,38 @@ def audit_frame(
 
     Returns
     -------
-    pandas.DataFrame
-        Columns :data:`AUDIT_COLUMNS`, one row per position; the labels (stage, entity,
-        period, item, action, detail) are categoricals, so a row costs a few bytes of codes
-        and its two values.
+    AuditRows
+        One row per position, joined into the build's table by :func:`audit_table`.
     """
     rows = np.asarray(rows)
     return _audit(stage, index, rows, len(rows), item, action, before, after, detail)
 
 
+def audit_frame(
+    stage: str,
+    index: pd.MultiIndex,
+    rows: IntArray,
+    item: Any,
+    action: str,
+    before: Any = np.nan,
+    after: Any = np.nan,
+    detail: Any = "",
+) -> pd.DataFrame:
+    """:func:`audit_rows` as a DataFrame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`AUDIT_COLUMNS`, one row per position; the labels (stage, entity,
+        period, item, action, detail) are categoricals, so a row costs a few bytes of codes
+        and its two values.
+    """
+    return audit_rows(stage, index, rows, item, action, before, after, detail).frame()
+
+
 def column_audit(
     stage: str, index: pd.MultiIndex, item: str, action: str, detail: str
-) -> pd.DataFrame:
+) -> AuditRows:
     """One audit row about a whole column (a transform): no entity or period."""
     return _audit(stage, index, None, 1, item, action, np.nan, np.nan, detail)
 
@@ -179,75 +251,129 @@ def _audit(
     before: Any,
     after: Any,
     detail: Any,
-) -> pd.DataFrame:
-    def values(value: Any) -> FloatArray:
-        return np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+) -> AuditRows:
+    def values(value: Any) -> Any:
+        if np.ndim(value) == 0:
+            return float(value)
+        out = np.asarray(value, dtype=np.float64)
+        if out.shape != (n,):
+            out = np.broadcast_to(out, (n,)).copy()
+        return out
 
-    return pd.DataFrame(
+    return AuditRows(
+        n,
         {
-            "stage": _labels(stage, n),
+            "stage": _label(stage),
             "entity": _level(index, 0, rows),
             "period": _level(index, 1, rows),
-            "item": _labels(item, n),
-            "action": _labels(action, n),
-            "before": values(before),
-            "after": values(after),
-            "detail": _labels(detail, n),
+            "item": _label(item),
+            "action": _label(action),
+            "detail": _label(detail),
         },
-        columns=AUDIT_COLUMNS,
+        {"before": values(before), "after": values(after)},
     )
 
 
-def _drop_unused(labels: pd.Categorical) -> pd.Categorical:
-    """``labels`` without the categories no row uses (one small lookup, no sort)."""
-    codes = np.asarray(labels.codes)
-    n_categories = len(labels.categories)
-    used = np.zeros(n_categories + 1, dtype=bool)
+def _codes_of(codes: IntArray | None, n: int) -> IntArray:
+    return np.zeros(n, dtype=np.int8) if codes is None else codes
+
+
+def _join_labels(
+    parts: Sequence[tuple[IntArray | None, pd.Index]], sizes: Sequence[int]
+) -> pd.Categorical:
+    """Label columns joined by their codes: categories sorted when they sort (so grouping
+    lists them in order), those no row uses dropped; one lookup per part, no per-row
+    Python object."""
+    first = parts[0][1]
+    if len(parts) == 1:  # the codes as they are (no copy)
+        categories = first
+        codes = _codes_of(parts[0][0], sizes[0])
+    elif all(categories is first for _, categories in parts):  # one index level, say
+        categories = first
+        codes = np.concatenate([_codes_of(c, n) for (c, _), n in zip(parts, sizes, strict=True)])
+    else:
+        categories = first.append([c for _, c in parts[1:]]).unique()
+        lookups = [categories.get_indexer(c) for _, c in parts]
+        codes = np.concatenate(
+            [
+                np.append(lookup, -1)[_codes_of(c, n)]
+                for lookup, (c, _), n in zip(lookups, parts, sizes, strict=True)
+            ]
+        )
+    # keep the categories used, sorted when they can be
+    used = np.zeros(len(categories) + 1, dtype=bool)
     used[codes] = True  # a missing label (-1) marks the spare last slot
-    used = used[:n_categories]
-    if used.all():
-        return labels
-    lookup = np.full(n_categories + 1, -1, dtype=codes.dtype)
-    lookup[:n_categories][used] = np.arange(int(used.sum()), dtype=codes.dtype)
+    if used[:-1].all() and categories.is_monotonic_increasing and categories.is_unique:
+        return pd.Categorical.from_codes(
+            codes, dtype=pd.CategoricalDtype(categories), validate=False
+        )  # already compact (a joined part, say)
+    kept = categories[used[:-1]]
+    try:
+        order = kept.argsort()
+    except TypeError:  # labels that do not sort together (mixed types)
+        order = np.arange(len(kept))
+    lookup = np.full(len(categories) + 1, -1, dtype=np.int64)
+    lookup[np.flatnonzero(used[:-1])[order]] = np.arange(len(kept))
+    small = np.int8 if len(kept) < 2**7 else np.int16 if len(kept) < 2**15 else np.int32
     return pd.Categorical.from_codes(
-        lookup[codes], dtype=pd.CategoricalDtype(labels.categories[used])
+        lookup[codes].astype(small, copy=False),
+        dtype=pd.CategoricalDtype(kept[order]),
+        validate=False,
     )
 
 
-def audit_table(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+def _join_values(parts: Sequence[Any], sizes: Sequence[int]) -> FloatArray:
+    if len(parts) == 1 and np.ndim(parts[0]) == 1:
+        return np.asarray(parts[0])
+    return np.concatenate(
+        [
+            np.full(n, v, dtype=np.float64) if np.ndim(v) == 0 else v
+            for v, n in zip(parts, sizes, strict=True)
+        ]
+    )
+
+
+def audit_join(parts: Sequence[AuditRows | pd.DataFrame]) -> AuditRows:
+    """Audit parts joined into one (still plain arrays: :func:`audit_table` makes the table).
+
+    The parts are consumed column by column (each part loses the columns joined), so the
+    joined rows and the parts are never held whole at once.
+    """
+    rows = [p if isinstance(p, AuditRows) else AuditRows.of(p) for p in parts if len(p)]
+    sizes = [p.n for p in rows]
+    labels: dict[str, tuple[IntArray | None, pd.Index]] = {}
+    values: dict[str, Any] = {}
+    if not rows:
+        return AuditRows(0, labels, values)
+    if len(rows) == 1:
+        return rows[0]
+    for name in _LABELS:
+        joined = _join_labels([p.labels.pop(name) for p in rows], sizes)
+        labels[name] = (np.asarray(joined.codes), joined.categories)
+    for name in _VALUES:
+        values[name] = _join_values([p.values.pop(name) for p in rows], sizes)
+    return AuditRows(sum(sizes), labels, values)
+
+
+def audit_table(parts: Sequence[AuditRows | pd.DataFrame]) -> pd.DataFrame:
     """The audit parts of a build as one table, labels kept as categoricals.
 
-    Categorical columns are joined by their codes (:func:`pandas.api.types.union_categoricals`),
-    never through Python objects, with their categories sorted (so grouping lists them in
-    order) and those no row uses dropped. The parts are consumed column by column (each
-    part loses the columns joined), so the table and its parts are never held whole at once.
+    Categorical columns are joined by their codes, never through Python objects, with
+    their categories sorted (so grouping lists them in order) and those no row uses
+    dropped. The parts are consumed column by column (:func:`audit_join`).
     """
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=AUDIT_COLUMNS)
+    rows = [p if isinstance(p, AuditRows) else AuditRows.of(p) for p in parts]
+    sizes = [p.n for p in rows]
     columns: dict[str, Any] = {}
     for name in AUDIT_COLUMNS:
-        series = [p.pop(name) for p in parts]
-        if all(isinstance(s.dtype, pd.CategoricalDtype) for s in series):
-            columns[name] = _join_labels([s.array for s in series])
-        elif len(series) == 1:
-            columns[name] = series[0].reset_index(drop=True)
+        if name in _LABELS:
+            columns[name] = _join_labels([p.labels.pop(name) for p in rows], sizes)
         else:
-            columns[name] = pd.concat(series, ignore_index=True)
-        del series
-    return pd.DataFrame(columns, columns=AUDIT_COLUMNS)
-
-
-def _join_labels(labels: list[Any]) -> Any:
-    """Categoricals joined, categories sorted when they can be, unused ones dropped."""
-    try:
-        joined = union_categoricals(labels, sort_categories=True, ignore_order=True)
-    except TypeError:
-        try:  # categories that do not sort together (mixed types)
-            joined = union_categoricals(labels, ignore_order=True)
-        except TypeError:  # categories of different types: keep the values
-            return pd.concat([pd.Series(c).astype(object) for c in labels], ignore_index=True)
-    return _drop_unused(joined)
+            columns[name] = _join_values([p.values.pop(name) for p in rows], sizes)
+    return pd.DataFrame(columns, columns=AUDIT_COLUMNS, copy=False)
 
 
 @dataclass(frozen=True)
