@@ -189,6 +189,13 @@ def _group_index(
 def _group_sums(values: FloatArray, index: IntArray, n_groups: int) -> FloatArray:
     """Column sums of ``values`` per group, shape (n_groups, n_indicators), via one bincount."""
     n_cols = values.shape[1]
+    if n_groups == 1 and len(index):
+        # one group: each column's running sum in row order (the same additions, in the
+        # same order, as the bincount below, without its (rows × columns) index)
+        column_sums = np.empty((1, n_cols), dtype=np.float64)
+        for j in range(n_cols):
+            column_sums[0, j] = np.cumsum(values[:, j], dtype=np.float64)[-1]
+        return column_sums
     flat = (index[:, None] * n_cols + np.arange(n_cols)[None, :]).reshape(-1)
     sums = np.bincount(flat, weights=values.reshape(-1), minlength=n_groups * n_cols)
     return np.asarray(sums, dtype=np.float64).reshape(n_groups, n_cols)

@@ -956,21 +956,24 @@ def rank_within_periods(
     by_period = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[by_period])) + 1
     groups = np.split(by_period, bounds) if len(codes) else []
-    for rows in groups:  # one sort per period, all columns at once
-        values = scores[rows]
-        missing = np.isnan(values)
-        key = np.where(missing, np.inf, -values)
-        order = np.argsort(key, axis=0)
-        ordered = np.take_along_axis(key, order, axis=0)
-        position = np.broadcast_to(
-            np.arange(1, len(rows) + 1, dtype=np.float64)[:, None], ordered.shape
-        )
-        new = np.ones(ordered.shape, dtype=bool)
-        new[1:] = ordered[1:] != ordered[:-1]
-        rank_sorted = np.maximum.accumulate(np.where(new, position, 0.0), axis=0)
-        ranked = np.empty_like(rank_sorted)
-        np.put_along_axis(ranked, order, rank_sorted, axis=0)
-        out[rows] = np.where(missing, np.nan, ranked)
+    n_columns = scores.shape[1] if scores.ndim == 2 else 1
+    columns = scores.reshape(len(codes), n_columns) if scores.ndim == 1 else scores
+    target = out.reshape(len(codes), n_columns) if out.ndim == 1 else out
+    for rows in groups:  # one sort per period and column (a contiguous, cache-sized key)
+        position = np.arange(1, len(rows) + 1, dtype=np.float64)
+        for j in range(n_columns):
+            values = columns[rows, j]
+            missing = np.isnan(values)
+            key = np.where(missing, np.inf, -values)
+            order = np.argsort(key)
+            ordered = key[order]
+            new = np.ones(len(rows), dtype=bool)
+            np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+            rank_sorted = np.maximum.accumulate(np.where(new, position, 0.0))
+            ranked = np.empty_like(rank_sorted)
+            ranked[order] = rank_sorted
+            ranked[missing] = np.nan
+            target[rows, j] = ranked
     return out
 
 
