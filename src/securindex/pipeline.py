@@ -565,11 +565,11 @@ def _treat(plan: Plan, stages: _Stages) -> None:
                         "treat", stages.index, ids[block[local_column]], "transformed", transform
                     )
                 )
-    treatment = pd.DataFrame(records)
-    if not treatment.empty:
-        order = {i: k for k, i in enumerate(ids)}
-        treatment = treatment.sort_values("indicator", key=lambda s: s.map(order), kind="stable")
-        treatment = treatment.reset_index(drop=True)
+    # in indicator order (a stable sort of the records), columns in order of first appearance
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    order = {i: k for k, i in enumerate(ids)}
+    records.sort(key=lambda record: order[record["indicator"]])
+    treatment = pd.DataFrame(records, columns=columns) if records else pd.DataFrame()
     stages.treated = imputed.matrix() if treated is None else treated
     stages.treatment = treatment
     stages.audit["treat"] = audit

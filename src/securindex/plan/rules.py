@@ -274,6 +274,11 @@ def _audit(
     )
 
 
+_SMALL_UNION = 256
+"""Up to this many labels over the parts, the union is looked up in a dict (no hash
+table per part)."""
+
+
 def _codes_of(codes: IntArray | None, n: int) -> IntArray:
     return np.zeros(n, dtype=np.int8) if codes is None else codes
 
@@ -293,7 +298,13 @@ def _join_labels(
         codes = np.concatenate([_codes_of(c, n) for (c, _), n in zip(parts, sizes, strict=True)])
     else:
         categories = first.append([c for _, c in parts[1:]]).unique()
-        lookups = [categories.get_indexer(c) for _, c in parts]
+        if sum(len(c) for _, c in parts) <= _SMALL_UNION:  # a few labels: one dict lookup
+            where = {label: k for k, label in enumerate(categories.tolist())}
+            lookups = [
+                np.array([where[label] for label in c.tolist()], dtype=np.int64) for _, c in parts
+            ]
+        else:
+            lookups = [categories.get_indexer(c) for _, c in parts]
         codes = np.concatenate(
             [
                 np.append(lookup, -1)[_codes_of(c, n)]
