@@ -251,8 +251,13 @@ def _statistic_impute(
     X = as_matrix(X, "impute", method)
     index, n_groups = _group_index(X.shape[0], groups, period, within_period, method)
     stats = statistic(X, index, n_groups)
-    filled = np.where(np.isnan(X), stats[index], X) if X.shape[0] else X.copy()
-    return _result(X, filled)
+    if not X.shape[0]:
+        return _result(X, X.copy())
+    missing = np.isnan(X)
+    # one group: its statistics broadcast over the rows (no (rows × columns) gather)
+    fill = stats[0] if n_groups == 1 else stats[index]
+    filled = np.where(missing, fill, X)
+    return Imputed(values=filled, imputed=missing & ~np.isnan(filled))
 
 
 @imputers.register(
