@@ -466,15 +466,9 @@ class IndexResult:
             target = folder / f"{name}.csv"
             self._named(self.stage(name).reset_index()).to_csv(target, index=False)
             written[name] = target
-        weights = pd.DataFrame(
-            [
-                {"node": node, "child": child, "weight": w}
-                for node, series in self.weights.items()
-                for child, w in series.items()
-            ]
+        weights_table(self.weights, self.effective_weights).to_csv(
+            folder / "weights.csv", index=False
         )
-        weights["effective_weight"] = weights["child"].map(self.effective_weights)
-        weights.to_csv(folder / "weights.csv", index=False)
         written["weights"] = folder / "weights.csv"
         self._named(self.audit).to_csv(folder / "audit.csv", index=False)
         written["audit"] = folder / "audit.csv"
@@ -496,6 +490,20 @@ class IndexResult:
             f"IndexResult({self.framework.id}: {n_entities} entities × {n_periods} periods, "
             f"{len(self.framework.indicators)} indicators, {len(self.audit)} audit rows)"
         )
+
+
+def weights_table(weights: Mapping[str, pd.Series], effective_weights: pd.Series) -> pd.DataFrame:
+    """``weights.csv`` of every engine: one row per (node, child) with the node's weight
+    and the child's effective weight in the index."""
+    table = pd.DataFrame(
+        [
+            {"node": node, "child": child, "weight": w}
+            for node, series in weights.items()
+            for child, w in series.items()
+        ]
+    )
+    table["effective_weight"] = table["child"].map(effective_weights)
+    return table
 
 
 def result_record(

@@ -105,7 +105,7 @@ class DaskIndexResult:
         Returns the path of everything written.
         """
         from securindex._progress import steps as progress_steps
-        from securindex.result import result_record
+        from securindex.result import result_record, weights_table
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -124,15 +124,9 @@ class DaskIndexResult:
             compute_all(*writes)
             written.update({name: folder / name for name, _ in jobs})
             step("writing the small tables and result.json")
-            weights = pd.DataFrame(
-                [
-                    {"node": n, "child": c, "weight": w}
-                    for n, s in self.weights.items()
-                    for c, w in s.items()
-                ]
+            weights_table(self.weights, self.effective_weights).to_csv(
+                folder / "weights.csv", index=False
             )
-            weights["effective_weight"] = weights["child"].map(self.effective_weights)
-            weights.to_csv(folder / "weights.csv", index=False)
             self.normalisation.to_csv(folder / "normalisation.csv")
             self.treatment.to_csv(folder / "treatment.csv", index=False)
             written.update(
