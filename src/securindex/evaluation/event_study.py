@@ -500,6 +500,49 @@ def _sun_abraham(panel: StaggeredPanel, options: _Options) -> StaggeredDiD:
     )
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """A regression estimator's static effect and event study, ready for :func:`_result`."""
+
+    overall: dict[str, float]
+    table: pd.DataFrame
+    crit: float
+    pre_test: tuple[float, int, float]
+    df: int
+
+
+def _static_and_event_study(
+    panel: StaggeredPanel,
+    options: _Options,
+    D: np.ndarray,
+    event: np.ndarray,
+    fit: Callable[[np.ndarray], Inference],
+) -> _Fitted:
+    """The static effect (one treatment dummy) and the event study (one dummy per event
+    time of the treated entities, e = -1 the reference) of one regression ``fit``, with
+    its simultaneous band and the pre-trend Wald test (did2s and TWFE share it)."""
+    static = fit(D.astype("float64")[:, None])
+    overall = linear_combination(np.array([1.0]), static, options.confidence)
+    treated_ever = np.repeat(panel.cohort >= 0, panel.n_periods)
+    rows = treated_ever & (event != -1)
+    X2, events = _cell_dummies(panel, event[:, None], rows)
+    events = events[:, 0]
+    dyn = fit(X2)
+    cohorts = np.repeat(panel.cohort, panel.n_periods)
+    n_coh = [len(np.unique(cohorts[rows & (event == e)])) for e in events.tolist()]
+    table, crit, vcov_e = _event_table(
+        events,
+        dyn,
+        np.eye(len(events)),
+        options.confidence,
+        options.seed,
+        options.n_bootstrap * 10,
+        n_coh,
+    )
+    pre_test = _pre_wald(dyn.coef, vcov_e, events < -1)
+    return _Fitted(overall, table, crit, pre_test, static.df)
+
+
 @register_staggered_estimator(
     "did2s",
     label="Gardner two-stage difference-in-differences",
@@ -512,7 +555,6 @@ def _did2s(panel: StaggeredPanel, options: _Options) -> StaggeredDiD:
     untreated = ~D
     fe = TwoWayFE(ent, per, fit_rows=untreated)
     y_tilde = fe.residualise(y[:, None])[:, 0]
-    treated_ever = np.repeat(panel.cohort >= 0, panel.n_periods)
     X1 = fe.design
     X10 = X1.multiply(untreated[:, None].astype("float64")).tocsr()
 
@@ -533,36 +575,16 @@ def _did2s(panel: StaggeredPanel, options: _Options) -> StaggeredDiD:
         vcov = bread @ (W.T @ W) @ bread
         return Inference(coef, vcov, len(G_codes) - 1)
 
-    static = fit(D.astype("float64")[:, None])
-    overall = linear_combination(np.array([1.0]), static, options.confidence)
-    # event study: one dummy per event time of the treated entities, e = -1 the reference
-    rows = treated_ever & (event != -1)
-    X2, events = _cell_dummies(panel, event[:, None], rows)
-    events = events[:, 0]
-    dyn = fit(X2)
-    n_coh = [
-        len(np.unique(np.repeat(panel.cohort, panel.n_periods)[rows & (event == e)]))
-        for e in events.tolist()
-    ]
-    table, crit, vcov_e = _event_table(
-        events,
-        dyn,
-        np.eye(len(events)),
-        options.confidence,
-        options.seed,
-        options.n_bootstrap * 10,
-        n_coh,
-    )
-    pre_test = _pre_wald(dyn.coef, vcov_e, events < -1)
+    fitted = _static_and_event_study(panel, options, D, event, fit)
     return _result(
         panel,
         options,
         name="did2s",
-        overall=overall,
-        table=table,
-        crit=crit,
-        pre_test=pre_test,
-        inference=f"GMM cluster-robust by entity (Butts & Gardner 2022), t({static.df})",
+        overall=fitted.overall,
+        table=fitted.table,
+        crit=fitted.crit,
+        pre_test=fitted.pre_test,
+        inference=f"GMM cluster-robust by entity (Butts & Gardner 2022), t({fitted.df})",
         control_group="not_yet_treated",
         notes=[
             "Entity and period effects are estimated on untreated observations only "
@@ -603,27 +625,7 @@ def _twfe(panel: StaggeredPanel, options: _Options) -> StaggeredDiD:
         )
         return Inference(coef, vcov, df)
 
-    static = fit(D.astype("float64")[:, None])
-    overall = linear_combination(np.array([1.0]), static, options.confidence)
-    treated_ever = np.repeat(panel.cohort >= 0, panel.n_periods)
-    rows = treated_ever & (event != -1)
-    X2, events = _cell_dummies(panel, event[:, None], rows)
-    events = events[:, 0]
-    dyn = fit(X2)
-    n_coh = [
-        len(np.unique(np.repeat(panel.cohort, panel.n_periods)[rows & (event == e)]))
-        for e in events.tolist()
-    ]
-    table, crit, vcov_e = _event_table(
-        events,
-        dyn,
-        np.eye(len(events)),
-        options.confidence,
-        options.seed,
-        options.n_bootstrap * 10,
-        n_coh,
-    )
-    pre_test = _pre_wald(dyn.coef, vcov_e, events < -1)
+    fitted = _static_and_event_study(panel, options, D, event, fit)
     weights = _twfe_weights(panel)
     notes = []
     if panel.timing.staggered:
@@ -637,11 +639,11 @@ def _twfe(panel: StaggeredPanel, options: _Options) -> StaggeredDiD:
         panel,
         options,
         name="twfe",
-        overall=overall,
-        table=table,
-        crit=crit,
-        pre_test=pre_test,
-        inference=f"CR1 cluster-robust by entity, t({static.df})",
+        overall=fitted.overall,
+        table=fitted.table,
+        crit=fitted.crit,
+        pre_test=fitted.pre_test,
+        inference=f"CR1 cluster-robust by entity, t({fitted.df})",
         control_group="never_treated_and_not_yet_treated",
         notes=notes,
     )
