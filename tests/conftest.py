@@ -12,7 +12,9 @@ Fixture files live in ``tests/fixtures``:
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -137,3 +139,43 @@ def write_catalogue(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
         return root
 
     return write
+
+
+# -- headless Chromium (the `browser` tests) ---------------------------------------------
+class Chromium:
+    """Headless Chromium with a fresh profile in the test's temporary folder."""
+
+    def __init__(self, executable: str, profile: Path) -> None:
+        self.executable, self.profile = executable, profile
+
+    def run(
+        self, page: Path, *options: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Open ``page`` with the given options."""
+        return subprocess.run(
+            [self.executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={self.profile}", *options, page.as_uri()],
+            capture_output=True, text=True, timeout=timeout, env={**os.environ, "LANG": "C.UTF-8"},
+        )  # fmt: skip
+
+    def dump_dom(self, page: Path) -> subprocess.CompletedProcess[str]:
+        """The DOM after the page's scripts ran (stdout), console messages on stderr."""
+        return self.run(
+            page,
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+        )
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Chromium:
+    """Headless Chromium, or skip (CI installs Debian's package and runs these tests)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return Chromium(path, tmp_path / "chromium-profile")
+    pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")

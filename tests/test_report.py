@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from html.parser import HTMLParser
@@ -515,42 +513,13 @@ def test_two_thousand_entities_render_fast_and_small(workdir: Path) -> None:
 
 
 # -- a real browser ----------------------------------------------------------------
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 @pytest.mark.browser
 def test_page_loads_in_headless_chromium_without_console_messages(
-    result: Any, tmp_path: Path
+    result: Any, tmp_path: Path, chromium: Any
 ) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
     path = write_report(result, tmp_path / "sub" / "report.html", date=DATE)
     assert path.is_file()
-    profile = tmp_path / "chromium-profile"
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--dump-dom",
-        path.as_uri(),
-    ]
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, env={**os.environ, "LANG": "C.UTF-8"}
-    )
+    completed = chromium.dump_dom(path)
     assert completed.returncode == 0, completed.stderr[-2000:]
     dom = completed.stdout
     # the inline script ran to its end (it marks the body when the tables are sortable)
@@ -688,11 +657,8 @@ def test_score_intervals_on_other_scales_are_left_out() -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("paper", ["A4", "Letter"])
-def test_the_demo_report_prints_on_a_few_pages(tmp_path: Path, paper: str) -> None:
+def test_the_demo_report_prints_on_a_few_pages(tmp_path: Path, paper: str, chromium: Any) -> None:
     """2 215 communities print on about 20 pages (58 before the print layout), A4 or Letter."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
     from securindex import Framework, Panel
 
     result = Framework.load("iusi").compute(Panel.example("uci_communities"))
@@ -702,12 +668,7 @@ def test_the_demo_report_prints_on_a_few_pages(tmp_path: Path, paper: str) -> No
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
     pdf = tmp_path / "report.pdf"
-    completed = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
-         f"--print-to-pdf={pdf}", page.as_uri()],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "LANG": "C.UTF-8"},
-    )  # fmt: skip
+    completed = chromium.run(page, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", timeout=300)
     assert completed.returncode == 0 and pdf.is_file(), completed.stderr[-2000:]
     pages = pdf.read_bytes().count(b"/Type /Page") - pdf.read_bytes().count(b"/Type /Pages")
     assert 5 <= pages <= 30, pages
